@@ -1,6 +1,7 @@
 """The masked-face expression network: a compact VGG/ResNet hybrid with two heads.
 
-Input: a grey face crop, float tensor (N, 1, S, S) scaled to [0, 1] (S = INPUT_SIZE).
+Input: a grey face crop, float tensor (N, 1, S, S) scaled to [0, 1] (S = INPUT_SIZE); the net
+standardises each image itself.
 Outputs: emotion logits (N, 7) and mask-present logit (N,).
 """
 from __future__ import annotations
@@ -58,6 +59,34 @@ class MaskedFERNet(nn.Module):
         self.mask_head = nn.Linear(cin, 1)
 
     def forward(self, x: torch.Tensor):
+        # Per-image standardisation makes the net indifferent to exposure and contrast.
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        std = x.std(dim=(1, 2, 3), keepdim=True)
+        x = (x - mean) / (std + 1e-3)
         feat = self.pool(self.features(x)).flatten(1)
         feat = self.dropout(feat)
         return self.emotion_head(feat), self.mask_head(feat).squeeze(1)
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """An inference copy with every Conv2d+BatchNorm2d pair merged into one Conv2d."""
+    import copy
+
+    folded = copy.deepcopy(model).eval()
+
+    def visit(module: nn.Module) -> None:
+        names = list(module._modules.keys())
+        for i, name in enumerate(names):
+            child = module._modules[name]
+            previous = module._modules[names[i - 1]] if i > 0 else None
+            if isinstance(child, nn.BatchNorm2d) and isinstance(previous, nn.Conv2d):
+                scale = child.weight / torch.sqrt(child.running_var + child.eps)
+                bias = previous.bias if previous.bias is not None else torch.zeros_like(child.running_mean)
+                previous.weight = nn.Parameter((previous.weight * scale[:, None, None, None]).detach())
+                previous.bias = nn.Parameter(((bias - child.running_mean) * scale + child.bias).detach())
+                module._modules[name] = nn.Identity()
+            elif child is not None:
+                visit(child)
+
+    visit(folded)
+    return folded

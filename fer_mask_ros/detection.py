@@ -1,0 +1,311 @@
+"""Face detector: boxes, scores and 5 landmarks, for faces with and without masks.
+
+The network is CenterFace (MobileNetV2 + CenterNet-style heads, MIT licence),
+shipped as ``models/centerface.onnx`` (see models/DETECTOR.md for provenance) and
+run with onnxruntime on the CPU.  Nothing is downloaded at run time.
+
+Landmark order (``Detection.landmarks``, shape (5, 2), pixel x, y of the input image):
+0 left eye, 1 right eye, 2 nose tip, 3 left mouth corner, 4 right mouth corner,
+where *left/right are as seen in the image* (index 0 is the eye with the smaller x
+on an upright face, i.e. the subject's own right eye).
+
+Choice, thresholds and measurements: docs/DETECTION.md.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+try:  # cv2 is needed for resizing and colour conversion only
+    import cv2
+except ImportError:  # pragma: no cover - opencv is a hard runtime dependency
+    cv2 = None
+
+__all__ = [
+    "DEFAULT_MODEL_PATH",
+    "DEFAULT_SCORE_THRESHOLD",
+    "Detection",
+    "DetectorError",
+    "FaceDetector",
+    "decode_centerface",
+    "iou",
+    "nms",
+    "to_bgr",
+]
+
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: Override with the environment variable FER_MASK_DETECTOR_MODEL.
+DEFAULT_MODEL_PATH = os.path.join(_REPO_ROOT, "models", "centerface.onnx")
+
+#: Tuned on the tuning split of masked-faces-real (docs/DETECTION.md).
+DEFAULT_SCORE_THRESHOLD = 0.4
+DEFAULT_NMS_THRESHOLD = 0.3
+#: Smallest face height (pixels of the input image) the detector is set up to find.
+DEFAULT_MIN_FACE = 40
+#: Face height (pixels at the network input) that CenterFace still finds reliably;
+#: the input is scaled by NET_MIN_FACE / min_face (never up) to save time.
+NET_MIN_FACE = 20
+#: Longest network-input side; bigger images are downscaled further.
+DEFAULT_MAX_INPUT_SIDE = 640
+_STRIDE = 4
+_ALIGN = 32
+
+
+class DetectorError(RuntimeError):
+    """The detector model is missing or cannot be loaded."""
+
+
+@dataclass
+class Detection:
+    """One face. ``box`` is (x, y, w, h) in pixels of the image given to ``detect``."""
+
+    box: Tuple[float, float, float, float]
+    score: float
+    landmarks: Optional[np.ndarray] = None  # (5, 2): l-eye, r-eye, nose, l-mouth, r-mouth (image left/right)
+
+    @property
+    def xyxy(self) -> Tuple[float, float, float, float]:
+        x, y, w, h = self.box
+        return (x, y, x + w, y + h)
+
+    @property
+    def center(self) -> Tuple[float, float]:
+        x, y, w, h = self.box
+        return (x + w / 2.0, y + h / 2.0)
+
+
+# --------------------------------------------------------------------------- geometry
+
+
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ax, ay, aw, ah = [float(v) for v in a]
+    bx, by, bw, bh = [float(v) for v in b]
+    iw = min(ax + aw, bx + bw) - max(ax, bx)
+    ih = min(ay + ah, by + bh) - max(ay, by)
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    inter = iw * ih
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float = DEFAULT_NMS_THRESHOLD) -> List[int]:
+    """Greedy non-maximum suppression.
+
+    boxes: (N, 4) as x1, y1, x2, y2; scores: (N,).  Returns the indices kept, best
+    score first.  A box is dropped when its IoU with a kept box is >= threshold.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if boxes.shape[0] != scores.shape[0]:
+        raise ValueError(f"nms: {boxes.shape[0]} boxes but {scores.shape[0]} scores")
+    if boxes.shape[0] == 0:
+        return []
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    areas = np.maximum(x2 - x1, 0) * np.maximum(y2 - y1, 0)
+    order = np.argsort(-scores, kind="stable")
+    keep: List[int] = []
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        iw = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]))
+        ih = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]))
+        inter = iw * ih
+        union = areas[i] + areas[rest] - inter
+        overlap = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+        order = rest[overlap < threshold]
+    return keep
+
+
+def decode_centerface(
+    heatmap: np.ndarray,
+    scale: np.ndarray,
+    offset: np.ndarray,
+    landmarks: np.ndarray,
+    threshold: float,
+    stride: int = _STRIDE,
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decode CenterFace outputs into boxes, scores and landmarks (network-input pixels).
+
+    heatmap (1, 1, h, w) in [0, 1]; scale (1, 2, h, w) = log(height/stride), log(width/stride);
+    offset (1, 2, h, w) = sub-cell y, x offsets; landmarks (1, 10, h, w) = (y, x) pairs of the
+    5 points, relative to the box's top-left corner in units of box height/width.
+
+    Only local maxima (3x3) of the heatmap above ``threshold`` become candidates.
+    Returns boxes (N, 4) x1, y1, x2, y2 (not clipped), scores (N,), landmarks (N, 5, 2) x, y.
+    """
+    hm = np.asarray(heatmap, dtype=np.float32).reshape(heatmap.shape[-2], heatmap.shape[-1])
+    sc = np.asarray(scale, dtype=np.float32).reshape(2, hm.shape[0], hm.shape[1])
+    of = np.asarray(offset, dtype=np.float32).reshape(2, hm.shape[0], hm.shape[1])
+    lm = np.asarray(landmarks, dtype=np.float32).reshape(10, hm.shape[0], hm.shape[1])
+    mask = hm > threshold
+    if mask.any():
+        # keep local maxima only (a 3x3 max filter done with padded shifts)
+        padded = np.pad(hm, 1, mode="constant", constant_values=-1.0)
+        local_max = np.ones_like(mask)
+        for dy in (0, 1, 2):
+            for dx in (0, 1, 2):
+                if dy == 1 and dx == 1:
+                    continue
+                local_max &= hm >= padded[dy : dy + hm.shape[0], dx : dx + hm.shape[1]]
+        mask &= local_max
+    rows, cols = np.nonzero(mask)
+    if rows.size == 0:
+        return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.zeros((0, 5, 2), np.float32)
+    h = np.exp(sc[0, rows, cols]) * stride
+    w = np.exp(sc[1, rows, cols]) * stride
+    cy = (rows + of[0, rows, cols] + 0.5) * stride
+    cx = (cols + of[1, rows, cols] + 0.5) * stride
+    x1 = cx - w / 2.0
+    y1 = cy - h / 2.0
+    boxes = np.stack([x1, y1, x1 + w, y1 + h], axis=1).astype(np.float32)
+    pts = np.empty((rows.size, 5, 2), np.float32)
+    for j in range(5):
+        pts[:, j, 0] = lm[2 * j + 1, rows, cols] * w + x1
+        pts[:, j, 1] = lm[2 * j, rows, cols] * h + y1
+    return boxes, hm[rows, cols].astype(np.float32), pts
+
+
+# --------------------------------------------------------------------------- images
+
+
+def to_bgr(image: np.ndarray) -> np.ndarray:
+    """Validate an image array and return it as contiguous BGR uint8 (H, W, 3).
+
+    Accepts grey (H, W) or (H, W, 1), BGR (H, W, 3) and BGRA (H, W, 4) uint8 arrays.
+    Raises ValueError with a clear message for anything else.
+    """
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"expected an image as a numpy array, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 image, got dtype {image.dtype}")
+    if image.ndim == 2:
+        channels = 1
+    elif image.ndim == 3 and image.shape[2] in (1, 3, 4):
+        channels = image.shape[2]
+    else:
+        raise ValueError(f"expected an image of shape HxW, HxWx1, HxWx3 or HxWx4, got shape {image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        return np.zeros((image.shape[0], image.shape[1], 3), np.uint8)
+    if channels == 1:
+        return cv2.cvtColor(image.reshape(image.shape[0], image.shape[1]), cv2.COLOR_GRAY2BGR)
+    if channels == 4:
+        return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_BGRA2BGR)
+    return np.ascontiguousarray(image)
+
+
+# --------------------------------------------------------------------------- detector
+
+
+class FaceDetector:
+    """CenterFace on onnxruntime.
+
+    score_threshold: minimum heatmap peak; nms_threshold: IoU for suppression;
+    min_face: smallest face height (input pixels) to look for: the image is scaled by
+    ``NET_MIN_FACE / min_face`` (at most 1) before the network, so a larger min_face is
+    faster; detections smaller than ``min_face / 2`` are dropped.  max_input_side caps the
+    network input so huge images stay fast.  num_threads: onnxruntime intra-op threads.
+    """
+
+    def __init__(
+        self,
+        model_path: Optional[str] = None,
+        score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+        nms_threshold: float = DEFAULT_NMS_THRESHOLD,
+        min_face: int = DEFAULT_MIN_FACE,
+        num_threads: int = 1,
+        max_input_side: int = DEFAULT_MAX_INPUT_SIDE,
+    ) -> None:
+        if model_path is None:
+            model_path = os.environ.get("FER_MASK_DETECTOR_MODEL") or DEFAULT_MODEL_PATH
+        self.model_path = str(model_path)
+        self.score_threshold = float(score_threshold)
+        self.nms_threshold = float(nms_threshold)
+        self.min_face = max(1, int(min_face))
+        self.max_input_side = max(_ALIGN, int(max_input_side))
+        self.num_threads = max(1, int(num_threads))
+        if not os.path.isfile(self.model_path):
+            raise DetectorError(f"detector model not found: {self.model_path}")
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise DetectorError(f"onnxruntime is required to run the detector model {self.model_path}: {exc}") from exc
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.num_threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(self.model_path, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises several exception types for bad files
+            raise DetectorError(f"cannot load detector model {self.model_path}: {exc}") from exc
+        inputs = self._session.get_inputs()
+        outputs = self._session.get_outputs()
+        if len(inputs) != 1 or len(outputs) != 4:
+            raise DetectorError(
+                f"detector model {self.model_path} is not a CenterFace model "
+                f"({len(inputs)} inputs, {len(outputs)} outputs; expected 1 and 4)"
+            )
+        self._input_name = inputs[0].name
+        self._output_names = [o.name for o in outputs]
+
+    # -- helpers ---------------------------------------------------------------------
+    def input_scale(self, height: int, width: int) -> float:
+        """Factor applied to an image of this size before the network."""
+        s = min(1.0, NET_MIN_FACE / float(self.min_face))
+        longest = max(height, width) * s
+        if longest > self.max_input_side:
+            s *= self.max_input_side / longest
+        return s
+
+    def _run(self, rgb: np.ndarray) -> Tuple[np.ndarray, ...]:
+        h, w = rgb.shape[:2]
+        ph = int(np.ceil(h / _ALIGN) * _ALIGN)
+        pw = int(np.ceil(w / _ALIGN) * _ALIGN)
+        blob = np.zeros((1, 3, ph, pw), np.float32)
+        blob[0, :, :h, :w] = rgb.transpose(2, 0, 1)
+        return tuple(self._session.run(self._output_names, {self._input_name: blob}))
+
+    # -- API -------------------------------------------------------------------------
+    def detect(self, image: np.ndarray) -> List[Detection]:
+        """Faces in a BGR / grey / BGRA uint8 image, best score first."""
+        bgr = to_bgr(image)
+        height, width = bgr.shape[:2]
+        if height < 2 or width < 2:
+            return []
+        s = self.input_scale(height, width)
+        nw, nh = max(1, int(round(width * s))), max(1, int(round(height * s)))
+        if (nw, nh) != (width, height):
+            small = cv2.resize(bgr, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+        else:
+            small = bgr
+        rgb = small[:, :, ::-1]
+        heatmap, scale, offset, lms = self._run(rgb)
+        boxes, scores, points = decode_centerface(heatmap, scale, offset, lms, self.score_threshold)
+        if boxes.shape[0] == 0:
+            return []
+        keep = nms(boxes, scores, self.nms_threshold)
+        sx, sy = width / float(nw), height / float(nh)
+        out: List[Detection] = []
+        for i in keep:
+            x1, y1, x2, y2 = boxes[i]
+            x1, x2 = x1 * sx, x2 * sx
+            y1, y2 = y1 * sy, y2 * sy
+            if max(x2 - x1, y2 - y1) < self.min_face / 2.0:
+                continue
+            cx1, cy1 = max(0.0, float(x1)), max(0.0, float(y1))
+            cx2, cy2 = min(float(width), float(x2)), min(float(height), float(y2))
+            if cx2 - cx1 < 1 or cy2 - cy1 < 1:
+                continue
+            pts = points[i].astype(np.float32).copy()
+            pts[:, 0] *= sx
+            pts[:, 1] *= sy
+            out.append(Detection(box=(cx1, cy1, cx2 - cx1, cy2 - cy1), score=float(scores[i]), landmarks=pts))
+        return out
+
+    __call__ = detect
