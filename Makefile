@@ -1,0 +1,113 @@
+# fer_mask_ros: one entry point for setting up, testing and running the package.
+#
+#   make setup   apt packages (only missing ones), .venv, pip requirements (only when changed), catkin build in .ws/
+#   make test    setup, then ruff + pytest test/unit + rostest test/rostest/*.test
+#   make demo    setup, then the whole graph on a simulated NAO playing the bundled clip; prints what NAO says
+#   make lint    ruff
+#   make bench   speed tables (python -m fer_mask_ros bench)
+#
+# The catkin workspace is .ws/ (git-ignored): .ws/src/fer_mask_ros is a symlink to this repository.
+# Nodes run with the venv python: catkin is configured with PYTHON_EXECUTABLE=.venv/bin/python3, so the
+# devel-space node relays use it, and .venv/bin is first on PATH for everything run from here.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -e -o pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT := $(CURDIR)
+VENV := $(ROOT)/.venv
+PY := $(VENV)/bin/python3
+WS := $(ROOT)/.ws
+REQ_STAMP := $(VENV)/.requirements.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+APT_PACKAGES := \
+	python3-venv python3-opencv python3-numpy espeak-ng cmake g++ make \
+	catkin ros-message-generation ros-message-runtime \
+	ros-std-msgs ros-sensor-msgs ros-diagnostic-msgs libstd-msgs-dev libsensor-msgs-dev \
+	python3-rospy python3-roslaunch python3-rostest librostest-dev python3-rosbag \
+	python3-cv-bridge python3-message-filters python3-std-msgs python3-sensor-msgs python3-diagnostic-msgs \
+	python3-rosnode python3-rostopic python3-rosservice rosbash
+
+# Environment for anything that uses ROS: the workspace overlay, the venv first on PATH.
+ROS_ENV := source $(WS)/devel/setup.bash && export PATH=$(VENV)/bin:$$PATH PYTHONDONTWRITEBYTECODE=1
+DEMO_DURATION ?= 25
+ROSTESTS ?= $(sort $(wildcard test/rostest/*.test))
+
+.PHONY: help setup apt venv pip ws test lint unit rostest _lint _unit _rostest demo bench clip clean
+
+help:
+	@sed -n '2,8p' Makefile | sed 's/^# \{0,1\}//'
+
+setup: apt venv pip ws
+
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do \
+		dpkg -s $$p 2>/dev/null | grep -q '^Status: install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "apt: installing$$missing"; \
+		$(SUDO) apt-get update -qq; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+venv: apt
+	@[ -x $(PY) ] || { echo "venv: creating $(VENV)"; /usr/bin/python3 -m venv --system-site-packages $(VENV); }
+
+pip: venv
+	@if ! cmp -s requirements.txt $(REQ_STAMP); then \
+		echo "pip: installing requirements.txt"; \
+		$(PY) -m pip install -q -r requirements.txt && cp requirements.txt $(REQ_STAMP); \
+	fi
+
+# catkin_make is incremental (a no-op build takes ~2 s); it regenerates messages when msg/ or srv/ change.
+ws: venv
+	@mkdir -p $(WS)/src
+	@[ "$$(readlink $(WS)/src/fer_mask_ros 2>/dev/null)" = "$(ROOT)" ] || ln -sfn $(ROOT) $(WS)/src/fer_mask_ros
+	@cd $(WS) && catkin_make -DPYTHON_EXECUTABLE=$(PY) -DCATKIN_ENABLE_TESTING=ON -DCMAKE_BUILD_TYPE=Release \
+		> $(WS)/build.log 2>&1 || { tail -40 $(WS)/build.log; echo "catkin build failed, see $(WS)/build.log"; exit 1; }
+	@$(ROS_ENV) && cd /tmp && $(PY) -c "from fer_mask_ros.msg import EmotionStamped, FaceArray; \
+		from fer_mask_ros.srv import ClassifyImage; import fer_mask_ros.labels, fer_mask_ros_ros" \
+		|| { echo "generated messages do not import with $(PY)"; exit 1; }
+	@echo "setup: ok (source $(WS)/devel/setup.bash to use roslaunch/rosrun by hand)"
+
+lint: venv _lint
+unit: setup _unit
+rostest: setup _rostest
+
+_lint:
+	$(VENV)/bin/ruff check .
+
+_unit:
+	$(ROS_ENV) && $(PY) -m pytest test/unit
+
+_rostest:
+	@$(ROS_ENV) && export ROS_HOME=$(WS)/ros_home && failed=""; for t in $(ROSTESTS); do \
+		echo "== rostest $$t"; start=$$(date +%s); \
+		rostest --text fer_mask_ros $$(basename $$t) || failed="$$failed $$t"; \
+		echo "== $$t: $$(( $$(date +%s) - start )) s"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "rostest FAILED:$$failed"; exit 1; fi
+
+test: setup
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory _lint; \
+	$(MAKE) --no-print-directory _unit; \
+	$(MAKE) --no-print-directory _rostest; \
+	echo "make test: all passed in $$(( $$(date +%s) - start )) s"
+
+demo: setup
+	@$(ROS_ENV) && export ROS_HOME=$(WS)/ros_home && \
+		echo "demo: simulated NAO playing the bundled clip for $(DEMO_DURATION) s (lines 'NAO says: ...' are its speech)" && \
+		timeout --foreground -s INT -k 20 $(DEMO_DURATION) roslaunch fer_mask_ros demo.launch \
+			duration:=$(DEMO_DURATION) || [ $$? -eq 124 ]
+
+bench: setup
+	$(ROS_ENV) && $(PY) -m fer_mask_ros bench
+
+# Rebuild the bundled demo clip (fer_mask_ros/data/demo_clip.avi + labels) from FER2013 test faces.
+clip: venv
+	$(PY) -m fer_mask_ros make-clip
+
+clean:
+	rm -rf $(WS)
