@@ -4,7 +4,7 @@ Crop mode writes one CSV row per image:
 
     path,emotion,confidence,masked,mask_probability,p_angry,...,p_surprise
 
-`masked` is 1 when mask_probability >= 0.5, else 0; floats have 4 decimals. Images are read
+`masked` is 1 when mask_probability >= the classifier's mask threshold (0.5), else 0; floats have 4 decimals. Images are read
 with the classifier's loader, preprocessed to 48x48 grey and run through `predict_batch`
 in batches. Unreadable images are skipped with a warning on stderr and counted.
 
@@ -31,7 +31,8 @@ MASK_THRESHOLD = 0.5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (folders are searched recursively)")
+    parser.add_argument("paths", nargs="+", metavar="PATH",
+                        help="image files or folders (folders are searched recursively)")
     parser.add_argument("--crops", action="store_true",
                         help="inputs are face crops: classify each whole image (no face detection)")
     parser.add_argument("--output", "-o", default="-", metavar="FILE",
@@ -50,7 +51,8 @@ def list_image_files(paths: Sequence[str]) -> List[str]:
     duplicates dropped. A file named explicitly is kept whatever its extension. Missing -> CommandError."""
     missing = [p for p in paths if not os.path.exists(p)]
     if missing:
-        raise CommandError(f"no such file or folder: {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise CommandError(f"no such file or folder: {missing[0]}{more}")
     found: List[str] = []
     seen = set()
     for path in paths:
@@ -132,11 +134,13 @@ def classifier_load_image(path: str) -> np.ndarray:
     return load_image(path)
 
 
-def _warn_unreadable(path: str, exc: Exception) -> None:
+def warn_unreadable(path: str, exc: Exception) -> None:
     reason = str(exc).strip() or type(exc).__name__
     if path not in reason:
         reason = f"{path}: {reason}"
-    print(f"warning: skipping unreadable image {reason}", file=sys.stderr)
+    from tqdm import tqdm
+
+    tqdm.write(f"warning: skipping unreadable image {reason}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------- crop mode
@@ -147,10 +151,11 @@ def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
         yield items[start:start + size]
 
 
-def _rows(files: Sequence[str], probs: np.ndarray, mask_prob: np.ndarray) -> Iterator[List[str]]:
+def _rows(files: Sequence[str], probs: np.ndarray, mask_prob: np.ndarray,
+          threshold: float = MASK_THRESHOLD) -> Iterator[List[str]]:
     for path, p, m in zip(files, probs, mask_prob):
         best = int(np.argmax(p))
-        yield [path, EMOTIONS[best], f"{float(p[best]):.4f}", "1" if float(m) >= MASK_THRESHOLD else "0",
+        yield [path, EMOTIONS[best], f"{float(p[best]):.4f}", "1" if float(m) >= threshold else "0",
                f"{float(m):.4f}"] + [f"{float(v):.4f}" for v in p]
 
 
@@ -164,6 +169,7 @@ def classify_crops(args) -> int:
         out_dir = os.path.dirname(os.path.abspath(args.output))
         if not os.path.isdir(out_dir):
             raise CommandError(f"output folder does not exist: {out_dir}")
+    threshold = float(getattr(classifier, "mask_threshold", MASK_THRESHOLD))
     n_done, skipped = 0, []
     handle = sys.stdout if to_stdout else open(args.output, "w", newline="", encoding="utf-8")
     try:
@@ -171,11 +177,11 @@ def classify_crops(args) -> int:
         writer.writerow(CSV_HEADER)
         with progress(len(files), "classify", args.no_progress) as bar:
             for chunk in _chunks(files, args.batch_size):
-                ok, crops, bad = load_crops(classifier, chunk, warn=_warn_unreadable)
+                ok, crops, bad = load_crops(classifier, chunk, warn=warn_unreadable)
                 skipped.extend(bad)
                 if ok:
                     probs, mask_prob = classifier.predict_batch(crops, batch_size=args.batch_size)
-                    writer.writerows(_rows(ok, np.asarray(probs), np.asarray(mask_prob).reshape(-1)))
+                    writer.writerows(_rows(ok, np.asarray(probs), np.asarray(mask_prob).reshape(-1), threshold))
                     n_done += len(ok)
                 bar.update(len(chunk))
         handle.flush()
