@@ -4,9 +4,9 @@ Crop mode writes one CSV row per image:
 
     path,emotion,confidence,masked,mask_probability,p_angry,...,p_surprise
 
-`masked` is 1 when mask_probability >= the classifier's mask threshold (0.5), else 0; floats have 4 decimals. Images are read
-with the classifier's loader, preprocessed to 48x48 grey and run through `predict_batch`
-in batches. Unreadable images are skipped with a warning on stderr and counted.
+`masked` is 1 when mask_probability >= the classifier's mask threshold (0.5), else 0; floats
+have 4 decimals. Images are read with the classifier's loader, preprocessed to 48x48 grey
+and run through `predict_batch` in batches. Unreadable images are skipped with a warning on stderr and counted.
 
 Photo mode (no `--crops`: detect faces, classify, annotate) is `classify_photos(args)`; it
 needs the detector pipeline (fer_mask_ros.pipeline).

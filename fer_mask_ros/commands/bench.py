@@ -1,0 +1,55 @@
+"""`bench`: speed tables. `--detector`, `--classifier` (no flag: both); `--graph` is reserved."""
+from __future__ import annotations
+
+import argparse
+import importlib
+
+from ..cli import CommandError
+
+
+def _detector_module():
+    """fer_mask_ros.bench_detector, or None if it is not there (another part of the project)."""
+    try:
+        return importlib.import_module("fer_mask_ros.bench_detector")
+    except ModuleNotFoundError as exc:
+        if exc.name in ("fer_mask_ros.bench_detector",):
+            return None
+        raise
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--detector", action="store_true", help="time the face detector")
+    parser.add_argument("--classifier", action="store_true", help="time the expression classifier")
+    parser.add_argument("--graph", action="store_true", help="time the whole ROS graph (not implemented yet)")
+    try:
+        detector = _detector_module()
+    except ImportError:
+        detector = None  # reported by --detector at run time
+    if detector is not None and hasattr(detector, "add_detector_arguments"):
+        detector.add_detector_arguments(parser)  # first: the classifier section skips flags already defined
+    from ..bench_classifier import add_classifier_arguments
+
+    add_classifier_arguments(parser)
+
+
+def run(args) -> int:
+    if args.graph:
+        raise CommandError("bench --graph is not implemented yet; use --detector and/or --classifier")
+    both = not (args.detector or args.classifier)
+    status = 0
+    if args.detector or both:
+        try:
+            detector = _detector_module()
+        except ImportError as exc:
+            raise CommandError(f"the detector bench cannot be loaded: {exc}") from None
+        if detector is None or not hasattr(detector, "run_detector_bench"):
+            raise CommandError("the detector bench (fer_mask_ros/bench_detector.py) is not available yet; "
+                               "use bench --classifier")
+        status = int(detector.run_detector_bench(args) or 0)
+        if args.classifier or both:
+            print()
+    if args.classifier or both:
+        from ..bench_classifier import run_classifier_bench
+
+        status = max(status, int(run_classifier_bench(args) or 0))
+    return status
