@@ -94,7 +94,7 @@ def _open_backend(model_path: str, backend: str, threads: int, workdir: List[Opt
 def bench_backend(clf, runs: int, warmup: int, batches: Sequence[int], seed: int = 0, budget_s: float = 2.0) -> dict:
     """Batch-1 latency percentiles (ms) and faces/s per batch size (about budget_s of timing each)."""
     rng = np.random.default_rng(seed)
-    crops = rng.integers(0, 256, size=(max(batches + [1]), 48, 48), dtype=np.uint8)
+    crops = rng.integers(0, 256, size=(max(list(batches) + [1]), 48, 48), dtype=np.uint8)
     one = crops[:1]
     t = _time_calls(lambda: clf.predict_batch(one, batch_size=1), runs, warmup) * 1000.0
     row = {"p50_ms": float(np.percentile(t, 50)), "p95_ms": float(np.percentile(t, 95)), "mean_ms": float(t.mean()),
@@ -141,6 +141,7 @@ def run_classifier_bench(args) -> int:
     wanted = getattr(args, "classifier_backend", "all")
     backends = BACKENDS if wanted == "all" else (wanted,)
 
+    previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     rows: dict = {}
     workdir: List[Optional[str]] = [None]
@@ -155,6 +156,7 @@ def run_classifier_bench(args) -> int:
             row["note"] = note
             rows[backend] = row
     finally:
+        torch.set_num_threads(previous_threads)
         if workdir[0] is not None:
             shutil.rmtree(workdir[0], ignore_errors=True)
     if all("error" in r for r in rows.values()):

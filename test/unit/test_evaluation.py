@@ -140,3 +140,82 @@ def test_markdown_table_side_by_side():
     assert any(line.startswith("| 3-class accuracy |") for line in lines)
     flag = next(line for line in lines if line.startswith("| mask flag accuracy |"))
     assert flag == "| mask flag accuracy | 100.0% | 50.0% |"
+
+
+# ---------------------------------------------------------------- the `evaluate` command
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    import torch
+
+    from fer_mask_ros.classifier import save_model
+    from fer_mask_ros.model import MaskedFERNet
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    save_model(MaskedFERNet(widths=(4, 8)), str(path), {"note": "random test model"})
+    return str(path)
+
+
+@pytest.fixture()
+def tiny_dataset(tmp_path):
+    rng = np.random.default_rng(0)
+    root = tmp_path / "faces"
+    for label in ("happy", "sad", "surprise", "neutral"):
+        (root / label).mkdir(parents=True)
+        for i in range(3):
+            assert cv2.imwrite(str(root / label / f"{i}.png"), rng.integers(0, 256, (48, 48), dtype=np.uint8))
+    flags = tmp_path / "flags"
+    for sub in ("with_mask", "without_mask"):
+        (flags / sub).mkdir(parents=True)
+        for i in range(2):
+            assert cv2.imwrite(str(flags / sub / f"{i}.jpg"), rng.integers(0, 256, (64, 50, 3), dtype=np.uint8))
+    return root, flags
+
+
+def test_evaluate_command_writes_all_outputs(tiny_model, tiny_dataset, tmp_path, capsys):
+    from fer_mask_ros.cli import main
+
+    data, flags = tiny_dataset
+    out = tmp_path / "eval"
+    rc = main(["evaluate", str(data), "--model", tiny_model, "--output", str(out), "--no-progress",
+               "--mask-flag-dir", str(flags), "--limit", "10", "--batch-size", "4"])
+    assert rc == 0
+    for name in ("metrics.json", "metrics.md", "confusion_unmasked.png", "confusion_masked.png",
+                 "misclassified_unmasked.png", "misclassified_masked.png"):
+        assert (out / name).stat().st_size > 0, name
+    for name in ("confusion_unmasked.png", "misclassified_masked.png"):
+        assert cv2.imread(str(out / name)) is not None
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n"] == 10
+    assert set(metrics["conditions"]) == {"unmasked", "masked"}
+    masked = metrics["conditions"]["masked"]
+    assert masked["n"] == 10 and np.array(masked["confusion"]).sum() == 10
+    assert masked["mask_flag"]["accuracy"] is not None
+    assert metrics["mask_flag_real"]["with_mask"]["n"] == 2
+    md = (out / "metrics.md").read_text()
+    assert "| metric | unmasked | masked |" in md and "| with_mask | 2 |" in md
+    assert "| metric | unmasked | masked |" in capsys.readouterr().out
+
+
+def test_evaluate_unmasked_only(tiny_model, tiny_dataset, tmp_path):
+    from fer_mask_ros.cli import main
+
+    out = tmp_path / "eval"
+    rc = main(["evaluate", str(tiny_dataset[0]), "--model", tiny_model, "--output", str(out), "--no-progress",
+               "--no-masked"])
+    assert rc == 0
+    assert set(json.loads((out / "metrics.json").read_text())["conditions"]) == {"unmasked"}
+    assert not (out / "confusion_masked.png").exists()
+
+
+def test_evaluate_errors_are_one_line(tiny_model, tiny_dataset, tmp_path, capsys):
+    from fer_mask_ros.cli import main
+
+    assert main(["evaluate", str(tmp_path / "nodata"), "--model", tiny_model, "--output", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: dataset not found: {tmp_path / 'nodata'}"
+    assert main(["evaluate", str(tiny_dataset[0]), "--model", str(tmp_path / "gone.pt"),
+                 "--output", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "gone.pt" in err and "\n" not in err
