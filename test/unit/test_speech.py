@@ -139,6 +139,7 @@ def test_make_backend(caplog):
     b = make_backend("log", logger=logging.getLogger("t"))
     with caplog.at_level(logging.INFO, logger="t"):
         b.say("hello")
+    assert isinstance(b, LogBackend)
     assert b.said == ["hello"] and "NAO says: hello" in caplog.text
     with pytest.raises(SpeechBackendError, match="provided by the ROS node"):
         make_backend("topic")
