@@ -76,7 +76,7 @@ unit: setup _unit
 rostest: setup _rostest
 
 _lint:
-	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff check . nodes/*
 
 _unit:
 	$(ROS_ENV) && $(PY) -m pytest test/unit
