@@ -1,0 +1,372 @@
+"""Training: FER2013 Training split, model selection on PublicTest, mask augmentation.
+
+Every image has K synthetic-mask variants drawn up front (masking.apply_mask, the same code
+as the `mask` command) so the per-step work is tensor-only and runs on the GPU when there is
+one. Each sample is shown masked with probability `mask_prob`; the mask head learns "mask
+present" from that choice, plus real photos when `mask_photos` is given. bf16 autocast and
+channels_last are used on CPU (AMX) and GPU alike.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .datasets import FaceDataset, load_dataset
+from .masking import apply_mask
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    output: str = "runs/train"
+    epochs: int = 60
+    batch_size: int = 256
+    lr: float = 0.1
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    widths: Tuple[int, ...] = (24, 48, 96, 192)
+    dropout: float = 0.3
+    mask_variants: int = 4
+    mask_prob: float = 0.5
+    mask_loss_weight: float = 0.3
+    mask_photos: Optional[str] = None
+    teacher: Optional[str] = None
+    kd_alpha: float = 0.6
+    kd_temperature: float = 4.0
+    seed: int = 0
+    device: str = "auto"
+    workers: int = 0
+    limit: int = 0
+    resume: bool = False
+    warmup_epochs: int = 2
+    val_seed: int = 12345
+    progress: bool = True
+    extra: Dict[str, object] = field(default_factory=dict)
+
+
+def _mask_chunk(args) -> np.ndarray:
+    images, seed, variant, start = args
+    out = np.empty_like(images)
+    for i in range(images.shape[0]):
+        out[i] = apply_mask(images[i], np.random.default_rng([seed, variant, start + i]))
+    return out
+
+
+def masked_variants(images: np.ndarray, variants: int, seed: int, workers: int = 0) -> np.ndarray:
+    """(variants, N, H, W) masked copies; image i of variant k uses rng([seed, k, i])."""
+    chunk = 2048
+    jobs = [(images[s:s + chunk], seed, k, s) for k in range(variants) for s in range(0, len(images), chunk)]
+    if workers and workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            parts = list(pool.map(_mask_chunk, jobs))
+    else:
+        parts = [_mask_chunk(j) for j in jobs]
+    out = np.empty((variants,) + images.shape, dtype=np.uint8)
+    per_variant = math.ceil(len(images) / chunk)
+    for j, part in enumerate(parts):
+        k, s = divmod(j, per_variant)
+        out[k, s * chunk:s * chunk + part.shape[0]] = part
+    return out
+
+
+def held_out(path: str, fraction: float = 0.25) -> bool:
+    """A stable split of real mask photos by file name (used for training vs reporting)."""
+    digest = hashlib.sha1(os.path.basename(path).encode("utf-8")).digest()
+    return digest[0] < int(256 * fraction)
+
+
+def load_mask_photos(root: str, size: int = 48) -> Tuple[np.ndarray, np.ndarray, List[str]]:
+    """Real photos under root/with_mask and root/without_mask -> crops, 0/1 labels, paths."""
+    images, labels, paths = [], [], []
+    for sub, flag in (("with_mask", 1), ("without_mask", 0)):
+        folder = os.path.join(root, sub)
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f"{folder}: expected with_mask/ and without_mask/ under {root}")
+        from .datasets import _list_images, read_image, square_resize, to_grey
+
+        for path in _list_images(folder):
+            images.append(square_resize(to_grey(read_image(path)), size))
+            labels.append(flag)
+            paths.append(path)
+    return np.stack(images), np.asarray(labels, dtype=np.float32), paths
+
+
+def _select_device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def augment(x, generator):
+    """GPU/CPU batch augmentation of uint8 crops (B, H, W) -> float (B, 1, H, W) in [0, 1]."""
+    import torch
+    import torch.nn.functional as F
+
+    b, h, w = x.shape
+    dev = x.device
+    x = x.float().unsqueeze(1) / 255.0
+
+    def rand(*shape):
+        return torch.rand(*shape, device=dev, generator=generator)
+
+    flip = rand(b) < 0.5
+    x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    angle = (rand(b) * 2 - 1) * math.radians(15)
+    scale = 1.0 + (rand(b) * 2 - 1) * 0.12
+    tx, ty = (rand(b) * 2 - 1) * 0.16, (rand(b) * 2 - 1) * 0.16
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    contrast = 1.0 + (rand(b, 1, 1, 1) * 2 - 1) * 0.35
+    bright = (rand(b, 1, 1, 1) * 2 - 1) * 0.15
+    x = (x - 0.5) * contrast + 0.5 + bright
+    lowres = rand(b) < 0.2
+    if lowres.any():
+        small = F.interpolate(x[lowres], size=(h // 2, w // 2), mode="bilinear", align_corners=False)
+        x[lowres] = F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
+    noisy = (rand(b, 1, 1, 1) < 0.2).float()
+    x = x + noisy * torch.randn(x.shape, device=dev, generator=generator) * 0.03
+    erase = rand(b) < 0.25
+    if erase.any():
+        eh = (rand(b) * 0.3 + 0.1) * h
+        ew = (rand(b) * 0.3 + 0.1) * w
+        cy, cx = rand(b) * h, rand(b) * w
+        yy = torch.arange(h, device=dev).view(1, h, 1)
+        xx = torch.arange(w, device=dev).view(1, 1, w)
+        inside_y = (yy - cy.view(b, 1, 1)).abs() < eh.view(b, 1, 1) / 2
+        box = inside_y & ((xx - cx.view(b, 1, 1)).abs() < ew.view(b, 1, 1) / 2)
+        box = box & erase.view(b, 1, 1)
+        x = torch.where(box.unsqueeze(1), rand(b, 1, 1, 1).expand_as(x), x)
+    return x.clamp(0, 1)
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig) -> None:
+        import torch
+
+        self.cfg = cfg
+        self.torch = torch
+        torch.manual_seed(cfg.seed)
+        self.device = _select_device(cfg.device)
+        os.makedirs(cfg.output, exist_ok=True)
+        self.log_path = os.path.join(cfg.output, "log.jsonl")
+
+    def log(self, record: dict) -> None:
+        with open(self.log_path, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def load_data(self) -> None:
+        cfg = self.cfg
+        t0 = time.time()
+        data = load_dataset(cfg.data)
+        usages = np.asarray(data.usages)
+        train = data.subset(usages == "Training")
+        val = data.subset(usages == "PublicTest")
+        if len(train) == 0 or len(val) == 0:
+            raise ValueError(f"{cfg.data}: need Training and PublicTest images (FER2013 split)")
+        if cfg.limit:
+            rng = np.random.default_rng(cfg.seed)
+            train = train.subset(np.sort(rng.permutation(len(train))[:cfg.limit]))
+            val = val.subset(np.sort(rng.permutation(len(val))[:max(cfg.limit // 4, 8)]))
+        self.train_set: FaceDataset = train
+        self.val_set: FaceDataset = val
+        masked = masked_variants(train.images, cfg.mask_variants, cfg.seed, cfg.workers)
+        val_masked = masked_variants(val.images, 1, cfg.val_seed, cfg.workers)[0]
+        dev = self.device
+        t = self.torch
+        self.x_clean = t.from_numpy(train.images).to(dev)
+        self.x_masked = t.from_numpy(masked).to(dev)
+        self.y = t.from_numpy(train.labels).to(dev)
+        self.val_clean = t.from_numpy(val.images).to(dev)
+        self.val_masked = t.from_numpy(val_masked).to(dev)
+        self.val_y = t.from_numpy(val.labels).to(dev)
+        self.photos = None
+        if cfg.mask_photos:
+            images, flags, paths = load_mask_photos(cfg.mask_photos)
+            keep = np.array([not held_out(p) for p in paths])
+            self.photos = (t.from_numpy(images[keep]).to(dev), t.from_numpy(flags[keep]).to(dev))
+            self.photos_val = (t.from_numpy(images[~keep]).to(dev), t.from_numpy(flags[~keep]).to(dev))
+        print(f"data: {len(train)} train, {len(val)} val, {cfg.mask_variants} mask variants, "
+              f"{0 if self.photos is None else len(self.photos[1])} real mask photos "
+              f"({time.time() - t0:.0f} s)", flush=True)
+
+    def build(self) -> None:
+        from .classifier import load_model
+        from .model import MaskedFERNet
+
+        cfg, t = self.cfg, self.torch
+        self.model = MaskedFERNet(tuple(cfg.widths), dropout=cfg.dropout).to(self.device)
+        self.model = self.model.to(memory_format=t.channels_last)
+        self.teacher = None
+        if cfg.teacher:
+            teacher, _ = load_model(cfg.teacher)
+            self.teacher = teacher.to(self.device).to(memory_format=t.channels_last).eval()
+        self.opt = t.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True,
+                               weight_decay=cfg.weight_decay)
+        self.steps_per_epoch = max(1, len(self.train_set) // cfg.batch_size)
+        total = self.steps_per_epoch * cfg.epochs
+        warm = self.steps_per_epoch * cfg.warmup_epochs
+
+        def schedule(step: int) -> float:
+            if step < warm:
+                return (step + 1) / warm
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+
+        self.sched = t.optim.lr_scheduler.LambdaLR(self.opt, schedule)
+        self.start_epoch = 0
+        self.best_score = -1.0
+        self.generator = t.Generator(device=self.device)
+        self.generator.manual_seed(cfg.seed)
+        ckpt = os.path.join(cfg.output, "checkpoint.pt")
+        if cfg.resume and os.path.isfile(ckpt):
+            state = t.load(ckpt, map_location=self.device, weights_only=True)
+            self.model.load_state_dict(state["model"])
+            self.opt.load_state_dict(state["optimizer"])
+            self.sched.load_state_dict(state["scheduler"])
+            self.start_epoch = int(state["epoch"]) + 1
+            self.best_score = float(state["best_score"])
+            self.generator.manual_seed(cfg.seed + self.start_epoch)
+            print(f"resumed from {ckpt} at epoch {self.start_epoch}", flush=True)
+
+    def _autocast(self):
+        return self.torch.autocast(self.device.type, dtype=self.torch.bfloat16)
+
+    def train_epoch(self, epoch: int) -> Dict[str, float]:
+        import torch.nn.functional as F
+
+        cfg, t = self.cfg, self.torch
+        self.model.train()
+        n = len(self.train_set)
+        order = t.randperm(n, device=self.device, generator=self.generator)
+        steps = self.steps_per_epoch
+        bar = None
+        if cfg.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, dynamic_ncols=True)
+        sum_loss = sum_correct = sum_seen = 0.0
+        for step in range(steps):
+            idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+            b = idx.numel()
+            use_mask = t.rand(b, device=self.device, generator=self.generator) < cfg.mask_prob
+            variant = t.randint(0, cfg.mask_variants, (b,), device=self.device, generator=self.generator)
+            raw = t.where(use_mask[:, None, None], self.x_masked[variant, idx], self.x_clean[idx])
+            x = augment(raw, self.generator).to(memory_format=t.channels_last)
+            y = self.y[idx]
+            with self._autocast():
+                logits, mask_logit = self.model(x)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+                if self.teacher is not None:
+                    with t.no_grad():
+                        t_logits, _ = self.teacher(x)
+                    temp = cfg.kd_temperature
+                    kd = F.kl_div(F.log_softmax(logits.float() / temp, 1), F.softmax(t_logits.float() / temp, 1),
+                                  reduction="batchmean") * temp * temp
+                    loss = (1 - cfg.kd_alpha) * loss + cfg.kd_alpha * kd
+                loss = loss + cfg.mask_loss_weight * F.binary_cross_entropy_with_logits(
+                    mask_logit.float(), use_mask.float())
+                if self.photos is not None:
+                    pick = t.randint(0, len(self.photos[1]), (max(16, b // 8),), device=self.device,
+                                     generator=self.generator)
+                    px = augment(self.photos[0][pick], self.generator).to(memory_format=t.channels_last)
+                    _, p_mask = self.model(px)
+                    loss = loss + cfg.mask_loss_weight * F.binary_cross_entropy_with_logits(
+                        p_mask.float(), self.photos[1][pick])
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            self.sched.step()
+            sum_loss += float(loss.detach()) * b
+            sum_correct += float((logits.argmax(1) == y).sum())
+            sum_seen += b
+            if bar is not None:
+                bar.update(1)
+                if step % 10 == 0:
+                    bar.set_postfix(loss=f"{sum_loss / sum_seen:.3f}", acc=f"{sum_correct / sum_seen:.3f}")
+        if bar is not None:
+            bar.close()
+        return {"train_loss": sum_loss / sum_seen, "train_acc": sum_correct / sum_seen}
+
+    def predict(self, images) -> Tuple[np.ndarray, np.ndarray]:
+        t = self.torch
+        self.model.eval()
+        probs, masks = [], []
+        with t.no_grad(), self._autocast():
+            for s in range(0, len(images), 1024):
+                x = (images[s:s + 1024].float().unsqueeze(1) / 255.0).to(memory_format=t.channels_last)
+                logits, mask_logit = self.model(x)
+                probs.append(t.softmax(logits.float(), 1).cpu().numpy())
+                masks.append(t.sigmoid(mask_logit.float()).cpu().numpy())
+        return np.concatenate(probs), np.concatenate(masks)
+
+    def validate(self) -> Dict[str, float]:
+        y = self.val_y.cpu().numpy()
+        p_clean, m_clean = self.predict(self.val_clean)
+        p_masked, m_masked = self.predict(self.val_masked)
+        out = {
+            "val_acc": float((p_clean.argmax(1) == y).mean()),
+            "val_masked_acc": float((p_masked.argmax(1) == y).mean()),
+            "val_mask_flag_acc": float(((m_clean < 0.5).mean() + (m_masked >= 0.5).mean()) / 2),
+        }
+        if self.photos is not None:
+            _, m_photo = self.predict(self.photos_val[0])
+            flags = self.photos_val[1].cpu().numpy()
+            out["photo_mask_acc_with"] = float((m_photo[flags == 1] >= 0.5).mean())
+            out["photo_mask_acc_without"] = float((m_photo[flags == 0] < 0.5).mean())
+        return out
+
+    def save_checkpoint(self, epoch: int) -> None:
+        t = self.torch
+        state = {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                 "scheduler": self.sched.state_dict(), "epoch": epoch, "best_score": self.best_score}
+        tmp = os.path.join(self.cfg.output, "checkpoint.pt.tmp")
+        t.save(state, tmp)
+        os.replace(tmp, os.path.join(self.cfg.output, "checkpoint.pt"))
+
+    def run(self) -> Dict[str, float]:
+        from .classifier import save_model
+
+        cfg = self.cfg
+        self.load_data()
+        self.build()
+        best: Dict[str, float] = {}
+        started = time.time()
+        for epoch in range(self.start_epoch, cfg.epochs):
+            t0 = time.time()
+            record = {"epoch": epoch + 1, **self.train_epoch(epoch), **self.validate()}
+            record["seconds"] = round(time.time() - t0, 1)
+            score = (record["val_acc"] + record["val_masked_acc"]) / 2
+            if score > self.best_score:
+                self.best_score = score
+                best = dict(record)
+                meta = {"config": {k: v for k, v in asdict(cfg).items() if k != "extra"}, "selected": best,
+                        "device": str(self.device), "train_seconds": round(time.time() - started, 1)}
+                save_model(self._plain_model(), os.path.join(cfg.output, "best.pt"), meta)
+            self.log(record)
+            print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()),
+                  flush=True)
+            self.save_checkpoint(epoch)
+        return best
+
+    def _plain_model(self):
+        import copy
+
+        model = copy.deepcopy(self.model).float().cpu()
+        return model.to(memory_format=self.torch.contiguous_format)
+
+
+def train(cfg: TrainConfig) -> Dict[str, float]:
+    return Trainer(cfg).run()
+
+
