@@ -112,7 +112,8 @@ def load_model(path: str):
     try:
         model.load_state_dict(payload["state_dict"])
     except (RuntimeError, KeyError) as exc:
-        raise ModelError(f"{path} does not match the MaskedFERNet architecture: {str(exc).splitlines()[0][:200]}") from None
+        reason = str(exc).splitlines()[0][:200]
+        raise ModelError(f"{path} does not match the MaskedFERNet architecture: {reason}") from None
     model.eval()
     return model, payload.get("meta", {})
 

@@ -28,7 +28,9 @@ _PALETTE = (
 )
 
 
-def _face_frame_from_landmarks(landmarks: np.ndarray, rng: np.random.Generator) -> Tuple[np.ndarray, float, float, float]:
+def _face_frame_from_landmarks(
+    landmarks: np.ndarray, rng: np.random.Generator
+) -> Tuple[np.ndarray, float, float, float]:
     """Centre of the mask's top edge, the mask width, height and angle from 5 landmarks."""
     pts = np.asarray(landmarks, dtype=np.float64).reshape(5, 2)
     left_eye, right_eye, nose, mouth_l, mouth_r = pts

@@ -48,6 +48,7 @@ class TrainConfig:
     resume: bool = False
     warmup_epochs: int = 2
     val_seed: int = 12345
+    time_budget: float = 0.0  # seconds; when set, the epoch count shrinks to fit after epoch 1
     progress: bool = True
     extra: Dict[str, object] = field(default_factory=dict)
 
@@ -215,10 +216,10 @@ class Trainer:
         self.opt = t.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True,
                                weight_decay=cfg.weight_decay)
         self.steps_per_epoch = max(1, len(self.train_set) // cfg.batch_size)
-        total = self.steps_per_epoch * cfg.epochs
         warm = self.steps_per_epoch * cfg.warmup_epochs
 
         def schedule(step: int) -> float:
+            total = self.steps_per_epoch * self.cfg.epochs
             if step < warm:
                 return (step + 1) / warm
             return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
@@ -342,10 +343,16 @@ class Trainer:
         self.build()
         best: Dict[str, float] = {}
         started = time.time()
-        for epoch in range(self.start_epoch, cfg.epochs):
+        epoch = self.start_epoch
+        while epoch < cfg.epochs:
             t0 = time.time()
             record = {"epoch": epoch + 1, **self.train_epoch(epoch), **self.validate()}
             record["seconds"] = round(time.time() - t0, 1)
+            if cfg.time_budget and epoch == self.start_epoch:
+                fit = int((cfg.time_budget - (time.time() - started)) / max(record["seconds"], 1e-3)) + epoch + 1
+                if fit < cfg.epochs:
+                    print(f"time budget {cfg.time_budget:.0f} s: {cfg.epochs} -> {max(fit, epoch + 1)} epochs")
+                    cfg.epochs = max(fit, epoch + 1)
             score = (record["val_acc"] + record["val_masked_acc"]) / 2
             if score > self.best_score:
                 self.best_score = score
@@ -357,6 +364,7 @@ class Trainer:
             print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()),
                   flush=True)
             self.save_checkpoint(epoch)
+            epoch += 1
         return best
 
     def _plain_model(self):

@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes drawing masks")
     parser.add_argument("--limit", type=int, default=0, help="use only N training images (smoke tests)")
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoint.pt")
+    parser.add_argument("--time-budget", type=float, default=0.0,
+                        help="seconds; shrink the epoch count after epoch 1 so training ends in time")
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -43,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         data=args.data, output=args.output, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         widths=widths, mask_variants=args.mask_variants, mask_prob=args.mask_prob, mask_photos=args.mask_photos,
         teacher=args.teacher, kd_alpha=args.kd_alpha, seed=args.seed, device=args.device, workers=args.workers,
-        limit=args.limit, resume=args.resume, progress=not args.no_progress,
+        limit=args.limit, resume=args.resume, time_budget=args.time_budget, progress=not args.no_progress,
     )
     try:
         best = train(cfg)
