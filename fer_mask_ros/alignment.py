@@ -26,9 +26,9 @@ from .detection import Detection
 __all__ = ["CROP_CENTER_DY", "CROP_MARGIN", "MAX_ROLL_DEG", "aligned_crop", "crop_transform", "eye_angle"]
 
 #: Square side = (1 + CROP_MARGIN) * box height (calibrated, docs/DETECTION.md).
-CROP_MARGIN = -0.05
+CROP_MARGIN = 0.15
 #: Crop centre = box centre + CROP_CENTER_DY * box height (positive = down; calibrated).
-CROP_CENTER_DY = 0.0
+CROP_CENTER_DY = -0.05
 #: Eye lines steeper than this are treated as landmark errors: no rotation.
 MAX_ROLL_DEG = 45.0
 
