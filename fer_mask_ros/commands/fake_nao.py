@@ -36,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         import qi  # noqa: PLC0415
 
-        if not args.verbose:
-            qi.logging.setLevel(qi.logging.WARNING)
+        # qi logs to stdout; keep it for errors so that stdout shows the "NAO says:" lines
+        qi.logging.setLevel(qi.logging.INFO if args.verbose else qi.logging.ERROR)
     except ImportError as exc:
         raise CommandError("the fake NAO needs the qi module: pip install qi") from exc
 
