@@ -478,6 +478,11 @@ class FakeNao:
         return len(self.spoken) >= count
 
     # -- frames
+    @property
+    def start_time(self) -> float:
+        """Wall-clock time (time.time()) at which frame 0 was shown: maps image stamps to clip time."""
+        return time.time() - (self._clock() - self._t0)
+
     def frame_index(self) -> int:
         return self.source.index_at(self._clock() - self._t0)
 

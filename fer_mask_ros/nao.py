@@ -116,19 +116,24 @@ def parse_colorspace(value: Union[int, str]) -> int:
     return int(value)
 
 
-def make_url(host: Optional[str] = None, port: Optional[int] = None, secure: bool = False) -> str:
-    """A qi URL: "tcp://host:9559", or "tcps://host:9503" when `secure`; full URLs pass through."""
+def make_url(host: Optional[str] = None, port: Optional[int] = None, secure: Optional[bool] = None) -> str:
+    """A qi URL from a host (and port): "tcp://host:9559"; "tcps://host:9503" when `secure`.
+
+    `secure=None` (auto) means tcps exactly when the port is 9503, NAOqi 2.9's secure port.
+    "host:port" is accepted as host, and full URLs ("tcp://...", "tcps://...") pass through.
+    """
     host = (host or "127.0.0.1").strip()
     if "://" in host:
         return host
-    scheme = "tcps" if secure else "tcp"
-    if port is None:
-        port = DEFAULT_SECURE_PORT if secure else DEFAULT_PORT
     if ":" in host and not host.startswith("["):
-        # "ip:port" given as host
         h, _, p = host.rpartition(":")
         if p.isdigit():
-            return f"{scheme}://{h}:{int(p)}"
+            host, port = h, int(p)
+    if port is None:
+        port = DEFAULT_SECURE_PORT if secure else DEFAULT_PORT
+    if secure is None:
+        secure = int(port) == DEFAULT_SECURE_PORT
+    scheme = "tcps" if secure else "tcp"
     return f"{scheme}://{host}:{int(port)}"
 
 
@@ -353,7 +358,7 @@ class NaoConnection:
             if password is None:
                 raise NaoError(f"NAO user {user!r} given but no password: pass it or set ${password_env}")
         if url is None:
-            url = make_url(ip, port, secure=user is not None)
+            url = make_url(ip, port, secure=(user is not None) if port is None else None)
         elif ip is not None:
             raise ValueError("give either url or ip/port, not both")
         self.url = url

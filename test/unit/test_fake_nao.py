@@ -98,6 +98,7 @@ def test_listens_on_loopback_with_an_actual_port(fake):
     assert fake.url.startswith("tcp://127.0.0.1:")
     assert int(fake.url.rsplit(":", 1)[1]) > 0
     assert fake.running and "running" in repr(fake)
+    assert 0 <= time.time() - fake.start_time < 5
 
 
 def test_image_container_is_the_naoqi_layout(client):

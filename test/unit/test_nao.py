@@ -111,14 +111,15 @@ def test_resolution_colourspace_url_helpers():
     assert make_url("10.0.0.5") == "tcp://10.0.0.5:9559"
     assert make_url("10.0.0.5", secure=True) == "tcps://10.0.0.5:9503"
     assert make_url("10.0.0.5:9600") == "tcp://10.0.0.5:9600"
+    assert make_url("10.0.0.5", 9503) == "tcps://10.0.0.5:9503"
+    assert make_url("10.0.0.5:9503") == "tcps://10.0.0.5:9503"
     assert make_url("tcps://robot:9503") == "tcps://robot:9503"
 
 
 def test_password_never_in_repr_or_errors(monkeypatch, caplog):
     monkeypatch.setenv("NAO_PASSWORD", "s3cr3t-pw")
-    conn = NaoConnection(ip="127.0.0.1", port=1, user="nao", min_backoff=0.05, max_backoff=0.1,
-                         connect_timeout=0.5)
-    assert conn.url == "tcps://127.0.0.1:1"
+    assert NaoConnection(ip="10.0.0.5", user="nao").url == "tcps://10.0.0.5:9503"
+    conn = NaoConnection("tcps://127.0.0.1:1", user="nao", min_backoff=0.05, max_backoff=0.1, connect_timeout=0.5)
     with caplog.at_level(logging.DEBUG, logger="fer_mask_ros.nao"):
         conn.start()
         time.sleep(0.4)
@@ -282,3 +283,14 @@ def test_nao_side_never_imports_rospy():
     root = os.path.dirname(os.path.dirname(nao.__file__))
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_login_credentials_are_sent_and_fake_accepts_them(fake):
+    # FakeNao cannot check logins (no server-side auth in libqi-python) but the client path is exercised
+    c = NaoConnection(fake.url, user="nao", password="pw")
+    try:
+        assert c.start(wait=5.0), c.diagnostics()
+        assert NaoSpeech(c).say("logged in")
+        assert fake.wait_for_speech(1)
+    finally:
+        c.close()
