@@ -108,6 +108,18 @@ def _select_device(name: str):
     return torch.device(name)
 
 
+def bf16_is_fast(device) -> bool:
+    """bf16 autocast pays off on GPUs and on CPUs with AMX / AVX512-BF16; elsewhere it is emulated and slow."""
+    if device.type == "cuda":
+        return True
+    try:
+        with open("/proc/cpuinfo") as handle:
+            flags = handle.read()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
 def augment(x, generator):
     """GPU/CPU batch augmentation of uint8 crops (B, H, W) -> float (B, 1, H, W) in [0, 1]."""
     import torch
@@ -160,6 +172,7 @@ class Trainer:
         self.torch = torch
         torch.manual_seed(cfg.seed)
         self.device = _select_device(cfg.device)
+        self.use_bf16 = bf16_is_fast(self.device)
         os.makedirs(cfg.output, exist_ok=True)
         self.log_path = os.path.join(cfg.output, "log.jsonl")
 
@@ -198,6 +211,7 @@ class Trainer:
             keep = np.array([not held_out(p) for p in paths])
             self.photos = (t.from_numpy(images[keep]).to(dev), t.from_numpy(flags[keep]).to(dev))
             self.photos_val = (t.from_numpy(images[~keep]).to(dev), t.from_numpy(flags[~keep]).to(dev))
+        print(f"device: {self.device}, bf16 autocast: {self.use_bf16}", flush=True)
         print(f"data: {len(train)} train, {len(val)} val, {cfg.mask_variants} mask variants, "
               f"{0 if self.photos is None else len(self.photos[1])} real mask photos "
               f"({time.time() - t0:.0f} s)", flush=True)
@@ -241,7 +255,7 @@ class Trainer:
             print(f"resumed from {ckpt} at epoch {self.start_epoch}", flush=True)
 
     def _autocast(self):
-        return self.torch.autocast(self.device.type, dtype=self.torch.bfloat16)
+        return self.torch.autocast(self.device.type, dtype=self.torch.bfloat16, enabled=self.use_bf16)
 
     def train_epoch(self, epoch: int) -> Dict[str, float]:
         import torch.nn.functional as F
