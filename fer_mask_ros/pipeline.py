@@ -1,0 +1,146 @@
+"""The one pipeline: detect + track, then aligned crop + classify + smooth.
+
+The face_detector node calls `detect`, the emotion_classifier node calls `classify`, and the
+offline tools call `process` (both in turn), so the live graph, bag replay and offline
+analysis compute the same thing from the same frames and stamps.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional
+
+import cv2
+import numpy as np
+
+from .alignment import aligned_crop
+from .classifier import EmotionClassifier, Prediction
+from .detection import Detection, FaceDetector
+from .model import INPUT_SIZE
+from .tracking import ProbabilitySmoother, Tracker
+
+_BAYER = {
+    "bayer_rggb8": cv2.COLOR_BayerBG2BGR,  # OpenCV names Bayer patterns from the second row
+    "bayer_bggr8": cv2.COLOR_BayerRG2BGR,
+    "bayer_gbrg8": cv2.COLOR_BayerGR2BGR,
+    "bayer_grbg8": cv2.COLOR_BayerGB2BGR,
+}
+ENCODINGS = ("rgb8", "bgr8", "mono8", "8UC1", "8UC3", "bgra8", "rgba8", "8UC4", "mono16", "16UC1", "32FC1",
+             "yuv422", "uyvy", "yuyv", "yuv422_yuy2") + tuple(_BAYER)
+
+
+def to_bgr(image: np.ndarray, encoding: str) -> np.ndarray:
+    """A decoded ROS image array in `encoding` -> BGR uint8 (H, W, 3); ValueError if unsupported.
+
+    `image` is shaped as cv_bridge/numpy gives it: (H, W) for one channel, (H, W, C) otherwise;
+    yuv422 (UYVY) and yuyv are (H, W, 2) or (H, W*2) uint8.
+    """
+    enc = encoding.lower() if encoding else ""
+    arr = np.asarray(image)
+    if arr.size == 0:
+        raise ValueError(f"empty {encoding or 'unknown'} image")
+    if enc in ("rgb8", "8uc3") and arr.ndim == 3 and arr.shape[2] == 3:
+        return np.ascontiguousarray(arr[:, :, ::-1]) if enc == "rgb8" else np.ascontiguousarray(arr)
+    if enc == "bgr8" and arr.ndim == 3 and arr.shape[2] == 3:
+        return np.ascontiguousarray(arr)
+    if enc in ("mono8", "8uc1"):
+        return cv2.cvtColor(arr.reshape(arr.shape[0], arr.shape[1]).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+    if enc in ("bgra8", "rgba8", "8uc4") and arr.ndim == 3 and arr.shape[2] == 4:
+        code = cv2.COLOR_RGBA2BGR if enc == "rgba8" else cv2.COLOR_BGRA2BGR
+        return cv2.cvtColor(np.ascontiguousarray(arr), code)
+    if enc in ("mono16", "16uc1"):
+        grey = (arr.reshape(arr.shape[0], arr.shape[1]).astype(np.uint16) >> 8).astype(np.uint8)
+        return cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+    if enc == "32fc1":
+        values = arr.reshape(arr.shape[0], arr.shape[1]).astype(np.float32)
+        finite = np.isfinite(values)
+        grey = np.zeros(values.shape, np.uint8)
+        if finite.any():
+            lo, hi = float(values[finite].min()), float(values[finite].max())
+            scale = 255.0 / (hi - lo) if hi > lo else 0.0
+            grey[finite] = np.clip((values[finite] - lo) * scale, 0, 255).astype(np.uint8)
+        return cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+    if enc in ("yuv422", "uyvy", "yuyv", "yuv422_yuy2"):
+        packed = arr.astype(np.uint8).reshape(arr.shape[0], -1)
+        if packed.shape[1] % 4:
+            raise ValueError(f"{encoding} row of {packed.shape[1]} bytes is not a whole number of pixel pairs")
+        packed = packed.reshape(arr.shape[0], packed.shape[1] // 2, 2)
+        code = cv2.COLOR_YUV2BGR_UYVY if enc in ("yuv422", "uyvy") else cv2.COLOR_YUV2BGR_YUY2
+        return cv2.cvtColor(packed, code)
+    if enc in _BAYER:
+        return cv2.cvtColor(arr.reshape(arr.shape[0], arr.shape[1]).astype(np.uint8), _BAYER[enc])
+    if enc in (e.lower() for e in ENCODINGS):
+        raise ValueError(f"{encoding} image has an unexpected shape {arr.shape}")
+    raise ValueError(f"unsupported image encoding {encoding!r}; supported: {', '.join(ENCODINGS)}")
+
+
+@dataclass
+class TrackedFace:
+    track_id: int
+    detection: Detection
+
+
+@dataclass
+class FaceEmotion:
+    track_id: int
+    detection: Detection
+    prediction: Prediction  # smoothed over the track when smoothing is on
+    raw: Prediction  # this frame alone
+
+
+class FacePipeline:
+    """Detector, tracker, classifier and smoother, each optional until used."""
+
+    def __init__(
+        self,
+        detector: Optional[FaceDetector] = None,
+        classifier: Optional[EmotionClassifier] = None,
+        tracker: Optional[Tracker] = None,
+        smoother: Optional[ProbabilitySmoother] = None,
+        crop_size: int = INPUT_SIZE,
+    ) -> None:
+        self.detector = detector
+        self.classifier = classifier
+        self.tracker = tracker if tracker is not None else Tracker()
+        self.smoother = smoother if smoother is not None else ProbabilitySmoother()
+        self.mask_smoother = ProbabilitySmoother(alpha=self.smoother.alpha, timeout_s=self.smoother.timeout_s)
+        self.crop_size = crop_size
+
+    def detect(self, image_bgr: np.ndarray, stamp: float) -> List[TrackedFace]:
+        if self.detector is None:
+            raise RuntimeError("this pipeline has no detector")
+        detections = self.detector.detect(image_bgr)
+        tracks = self.tracker.update(detections, stamp)
+        return [TrackedFace(t.track_id, d) for t, d in zip(tracks, detections)]
+
+    def crops(self, image_bgr: np.ndarray, faces: List[TrackedFace]) -> np.ndarray:
+        if not faces:
+            return np.zeros((0, self.crop_size, self.crop_size), np.uint8)
+        return np.stack([aligned_crop(image_bgr, f.detection, size=self.crop_size) for f in faces])
+
+    def classify(
+        self, image_bgr: np.ndarray, faces: List[TrackedFace], stamp: float, smooth: bool = True
+    ) -> List[FaceEmotion]:
+        if self.classifier is None:
+            raise RuntimeError("this pipeline has no classifier")
+        if not faces:
+            return []
+        probs, mask_probs = self.classifier.predict_batch(self.crops(image_bgr, faces))
+        results = []
+        for face, p, m in zip(faces, probs, mask_probs):
+            raw = self.classifier.to_prediction(p, float(m))
+            if smooth:
+                p_s = self.smoother.update(face.track_id, p, stamp)
+                m_s = float(self.mask_smoother.update(face.track_id, np.array([1.0 - m, m]), stamp)[1])
+                prediction = self.classifier.to_prediction(p_s, m_s)
+            else:
+                prediction = raw
+            results.append(FaceEmotion(face.track_id, face.detection, prediction, raw))
+        return results
+
+    def process(self, image_bgr: np.ndarray, stamp: float, smooth: bool = True) -> List[FaceEmotion]:
+        return self.classify(image_bgr, self.detect(image_bgr, stamp), stamp, smooth=smooth)
+
+    def reset(self) -> None:
+        self.tracker.reset()
+        self.smoother.reset()
+        self.mask_smoother.reset()
