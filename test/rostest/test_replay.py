@@ -77,9 +77,11 @@ class ReplayTest(unittest.TestCase):
         self.assertGreaterEqual(score["accuracy"], float(rospy.get_param("~min_accuracy", 0.6)), score)
 
         # the same pipeline offline, on the frames the graph processed, gives the same faces and labels
+        from fer_mask_ros.classifier import EmotionClassifier  # noqa: PLC0415
+        from fer_mask_ros.detection import FaceDetector  # noqa: PLC0415
         from fer_mask_ros.pipeline import FacePipeline  # noqa: PLC0415
 
-        pipeline = FacePipeline()
+        pipeline = FacePipeline(detector=FaceDetector(), classifier=EmotionClassifier())
         processed = {m.header.stamp for m in fas}
         offline = {}
         for frame, stamp in zip(frames, stamps):
