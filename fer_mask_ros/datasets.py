@@ -123,6 +123,8 @@ def load_fer2013_csv(path: str, usage: Optional[str] = None, size: int = 48) -> 
                     continue
                 try:
                     emotion = int(row[i_emotion])
+                    if not 0 <= emotion < len(FER2013_CSV_ORDER):  # no negative indexing: -1 is an error
+                        raise IndexError(emotion)
                     label = EMOTION_INDEX[FER2013_CSV_ORDER[emotion]]
                 except (ValueError, IndexError):
                     raise DatasetError(f"{where}: emotion {row[i_emotion]!r} is not an integer 0-6") from None
