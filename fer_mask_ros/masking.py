@@ -193,7 +193,8 @@ def apply_mask(
     `image` is grey (H, W) or BGR (H, W, 3) uint8. Without landmarks the image is taken as an
     aligned face crop. With `return_alpha` the coverage map comes back too.
     """
-    if image.dtype != np.uint8 or image.ndim not in (2, 3) or image.size == 0:
+    if image.dtype != np.uint8 or image.ndim not in (2, 3) or image.size == 0 or (
+            image.ndim == 3 and image.shape[2] != 3):
         raise ValueError(f"apply_mask needs a non-empty uint8 grey or BGR image, got {image.dtype} {image.shape}")
     grey = image.ndim == 2
     h, w = image.shape[:2]
