@@ -108,10 +108,10 @@ def load_model(path: str):
         raise ModelError(f"{path} is not a fer_mask_ros model (expected format {MODEL_FORMAT!r})")
     if list(payload.get("labels", [])) != list(EMOTIONS):
         raise ModelError(f"{path} has labels {payload.get('labels')}, expected {list(EMOTIONS)}")
-    model = MaskedFERNet(tuple(payload["widths"]))
     try:
+        model = MaskedFERNet(tuple(payload["widths"]))
         model.load_state_dict(payload["state_dict"])
-    except (RuntimeError, KeyError) as exc:
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
         reason = str(exc).splitlines()[0][:200]
         raise ModelError(f"{path} does not match the MaskedFERNet architecture: {reason}") from None
     model.eval()
