@@ -56,24 +56,22 @@ def draw_faces(frame_bgr: np.ndarray, faces: Sequence, bars: bool = True, time_s
 
 
 def _draw_bars(out: np.ndarray, f, x: int, y: int, w: int, h: int, scale: float) -> None:
+    """Seven vertical bars (one per emotion, EMOTIONS order, emotion colours) under the box, inside it if no room."""
     h_img, w_img = out.shape[:2]
-    bar_h = max(5, int(round(h / 9.0)))
-    bar_w = max(30, int(round(w * 0.6)))
-    label_w = int(round(22 * scale / 0.4))
-    bx = x + w + 4
-    if bx + label_w + bar_w > w_img:  # no room on the right: put the bars on the left
-        bx = max(0, x - 4 - label_w - bar_w)
+    bar_area = max(12, h // 4)
+    y1 = y + h + 2 + bar_area
+    if y1 > h_img:  # no room below: draw over the bottom of the box
+        y1 = min(h_img, y + h) - 1
+    y0 = y1 - bar_area
+    step = max(3, w // len(EMOTIONS))
+    x0 = max(0, min(x, w_img - step * len(EMOTIONS)))
+    cv2.rectangle(out, (x0, y0), (x0 + step * len(EMOTIONS) - 1, y1), (30, 30, 30), -1)
     probs = np.asarray(f.probabilities, dtype=np.float64).reshape(-1)
     for k, emotion in enumerate(EMOTIONS):
-        by = y + k * (bar_h + 1)
-        if by + bar_h > h_img:
-            break
-        cv2.putText(out, emotion[:3], (bx, by + bar_h - 1), _FONT, scale * 0.8, (255, 255, 255), 1, cv2.LINE_AA)
-        x0 = bx + label_w
-        cv2.rectangle(out, (x0, by), (x0 + bar_w, by + bar_h - 1), (40, 40, 40), -1)
-        fill = int(round(bar_w * float(np.clip(probs[k] if k < probs.size else 0.0, 0, 1))))
-        if fill > 0:
-            cv2.rectangle(out, (x0, by), (x0 + fill, by + bar_h - 1), EMOTION_BGR[emotion], -1)
+        v = float(np.clip(probs[k] if k < probs.size else 0.0, 0, 1))
+        top = y1 - int(round(v * (bar_area - 1)))
+        if top < y1:
+            cv2.rectangle(out, (x0 + k * step + 1, top), (x0 + (k + 1) * step - 2, y1), EMOTION_BGR[emotion], -1)
 
 
 # ----------------------------------------------------------------------------- timeline

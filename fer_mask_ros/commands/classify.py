@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib.util
 import os
 import sys
 from typing import Iterator, List, Sequence, Tuple
@@ -41,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=256, help="faces per inference batch (default 256)")
     parser.add_argument("--threads", type=int, default=None, help="inference threads (default: library default)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--annotate-dir", default=None, metavar="DIR",
+                        help="photo mode: write an annotated copy of each photo into DIR")
 
 
 # ---------------------------------------------------------------- shared helpers (also used by `evaluate`)
@@ -199,15 +200,10 @@ def classify_crops(args) -> int:
 
 
 def classify_photos(args) -> int:
-    """Photo mode: detect faces in each photo, classify them, write rows/annotated images.
+    """Photo mode: detect faces in each photo, classify them, write rows/annotated images (fer_mask_ros.photos)."""
+    from ..photos import classify_photos as run_photos
 
-    Built on fer_mask_ros.pipeline (FacePipeline) as part of the analysis work.
-    """
-    if importlib.util.find_spec("fer_mask_ros.pipeline") is None:
-        raise CommandError("photo mode (without --crops) needs the face detector pipeline (fer_mask_ros.pipeline), "
-                           "which is not available yet; pass --crops to classify pre-cropped face images")
-    raise CommandError("photo mode (without --crops) is not implemented yet; "
-                       "pass --crops to classify pre-cropped face images")
+    return run_photos(args)
 
 
 def run(args) -> int:
