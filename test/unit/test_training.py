@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from conftest import fake_face, make_fer_folder
+
+from fer_mask_ros.classifier import EmotionClassifier, load_model
+from fer_mask_ros.labels import EMOTIONS
+from fer_mask_ros.training import TrainConfig, Trainer, augment, masked_variants
+
+
+def _config(data, output, **kw) -> TrainConfig:
+    base = dict(data=data, output=str(output), epochs=3, batch_size=8, lr=0.05, widths=(4, 8), mask_variants=1,
+                progress=False, device="cpu", warmup_epochs=1, seed=0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: faster than two on a busy 2-core machine, and restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _clean_loss(trainer: Trainer) -> float:
+    """Cross-entropy on the un-augmented training images (batch statistics, no dropout in the config)."""
+    import torch.nn.functional as F
+
+    trainer.model.train()
+    with torch.no_grad():
+        x = trainer.x_clean.float().unsqueeze(1) / 255.0
+        logits, _ = trainer.model(x)
+        return float(F.cross_entropy(logits, trainer.y))
+
+
+def test_augment_shapes_and_range():
+    g = torch.Generator().manual_seed(0)
+    x = torch.from_numpy(np.stack([fake_face(i) for i in range(6)]))
+    out = augment(x, g)
+    assert out.shape == (6, 1, 48, 48) and out.dtype == torch.float32
+    assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+    again = augment(x, torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)
+    assert not torch.allclose(out, x.float().unsqueeze(1) / 255.0)
+
+
+def test_masked_variants_deterministic():
+    images = np.stack([fake_face(i) for i in range(3)])
+    v = masked_variants(images, 2, seed=5)
+    assert v.shape == (2, 3, 48, 48)
+    assert not np.array_equal(v[0], v[1])
+    assert np.array_equal(v, masked_variants(images, 2, seed=5))
+    assert all(not np.array_equal(v[0, i], images[i]) for i in range(3))
+
+
+def test_training_steps_reduce_loss(tmp_path):
+    root = make_fer_folder(tmp_path / "fer", per_class_train=6, per_class_test=2, labels=["happy", "sad", "surprise"])
+    trainer = Trainer(_config(root, tmp_path / "run", epochs=6, batch_size=6, lr=0.1, dropout=0.0, mask_prob=0.0,
+                              warmup_epochs=0))
+    trainer.load_data()
+    # Training_ files train, PublicTest_ files validate, PrivateTest_ files are left out
+    assert len(trainer.train_set) == 18 and len(trainer.val_set) == 3
+    assert set(trainer.train_set.usages) == {"Training"} and set(trainer.val_set.usages) == {"PublicTest"}
+    trainer.build()
+    assert trainer.steps_per_epoch == 3
+    before = _clean_loss(trainer)
+    losses = [trainer.train_epoch(e)["train_loss"] for e in range(6)]
+    after = _clean_loss(trainer)
+    assert np.all(np.isfinite(losses))
+    assert after < before - 0.3, (before, after, losses)
+    assert np.mean(losses[-2:]) < losses[0] - 0.2, losses
+
+
+def test_run_checkpoint_resume_and_best(tmp_path):
+    root = make_fer_folder(tmp_path / "fer", per_class_train=2, per_class_test=2)
+    out = tmp_path / "run"
+    best = Trainer(_config(root, out, epochs=2, limit=10)).run()
+    assert {"epoch", "train_loss", "val_acc", "val_masked_acc", "val_mask_flag_acc"} <= set(best)
+    for name in ("best.pt", "checkpoint.pt", "log.jsonl"):
+        assert (out / name).is_file(), name
+    ckpt = torch.load(str(out / "checkpoint.pt"), weights_only=True)
+    assert ckpt["epoch"] == 1
+
+    resumed = Trainer(_config(root, out, epochs=3, limit=10, resume=True))
+    resumed.run()
+    assert resumed.start_epoch == 2
+    epochs = [json.loads(line)["epoch"] for line in (out / "log.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2, 3]
+    assert torch.load(str(out / "checkpoint.pt"), weights_only=True)["epoch"] == 2
+
+    model, meta = load_model(str(out / "best.pt"))
+    assert model.widths == (4, 8)
+    assert meta["config"]["widths"] == (4, 8) or list(meta["config"]["widths"]) == [4, 8]
+    assert "selected" in meta
+    clf = EmotionClassifier(str(out / "best.pt"), backend="torch")
+    pred = clf.predict([fake_face(3)])[0]
+    assert pred.emotion in EMOTIONS and abs(pred.probabilities.sum() - 1) < 1e-6
+    assert not os.path.exists(str(out / "checkpoint.pt.tmp"))
+
+
+def test_needs_public_test_split(tmp_path):
+    root = tmp_path / "fer"
+    make_fer_folder(root, per_class_train=1, per_class_test=0, labels=["happy", "sad"])
+    with pytest.raises(ValueError, match="PublicTest"):
+        Trainer(_config(str(root), tmp_path / "run")).load_data()
