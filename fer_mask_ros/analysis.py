@@ -281,9 +281,9 @@ class BagSource:
         try:
             for i, (_, msg, bag_time) in enumerate(self._bag.read_messages(topics=[self.topic])):
                 self.frames_read = i + 1
-                key = _stamp_ns(msg.header.stamp)
-                if key == 0:
-                    key = _stamp_ns(bag_time)
+                stamp_msg = msg.header.stamp if _stamp_ns(msg.header.stamp) else bag_time
+                key = _stamp_ns(stamp_msg)
+                stamp = float(stamp_msg.secs) + 1e-9 * float(stamp_msg.nsecs)  # as the nodes' stamp_to_sec
                 if first is None:
                     first = key
                     self.start_stamp = key * 1e-9
@@ -308,7 +308,7 @@ class BagSource:
                     if self.skipped_bad == 1:
                         self.notes.append(f"skipped undecodable images, first: message {i}: {exc}")
                     continue
-                yield Frame(index=i, time=t, stamp=key * 1e-9, image=image, faces=faces, key=key)
+                yield Frame(index=i, time=t, stamp=stamp, image=image, faces=faces, key=key)
         finally:
             self._bag.close()
 
