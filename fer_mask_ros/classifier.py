@@ -62,7 +62,7 @@ def preprocess(crop: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
     if crop.dtype != np.uint8:
         if np.issubdtype(crop.dtype, np.floating) and crop.max() <= 1.0:
             crop = crop * 255.0
-        crop = np.clip(crop, 0, 255).astype(np.uint8)
+        crop = np.clip(np.rint(crop), 0, 255).astype(np.uint8)
     return square_resize(to_grey(crop), size)
 
 
