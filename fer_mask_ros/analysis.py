@@ -218,6 +218,8 @@ class BagSource:
             self._bag.close()
             raise AnalysisError(f"{path}: topic {topic} is {self.msg_type}, not sensor_msgs/Image or CompressedImage")
         self.total = int(topics[topic].message_count)
+        freq = topics[topic].frequency
+        self._rate = float(freq) if freq and math.isfinite(freq) and freq > 0 else None
         try:
             self.faces_topic = _pick_topic(topics, FACE_ARRAY_TYPE, faces_topic, topic, "faces", path)
             self.emotions_topic = (_pick_topic(topics, EMOTION_ARRAY_TYPE, "auto", self.faces_topic, "emotions", path)
@@ -239,7 +241,8 @@ class BagSource:
 
     @property
     def output_fps(self) -> float:
-        return (self.frames_read / self._last_time) if self._last_time > 0 else 10.0
+        """Frame rate for the annotated video: the topic's recorded rate (10 when unknown)."""
+        return self._rate or 10.0
 
     def _decode(self, msg: Any) -> Optional[np.ndarray]:
         import cv2
@@ -360,6 +363,7 @@ class Analysis:
     duration: float = 0.0
     source_fps: Optional[float] = None
     wall_s: float = 0.0
+    cpu_s: float = 0.0  # CPU time of this process during the pass (one thread: ~ one core's time)
     stopped_early: bool = False
     notes: List[str] = field(default_factory=list)
     key_frames: Dict[Tuple[int, str], Tuple[float, int, np.ndarray, List[FaceRecord], float]] = field(
@@ -437,7 +441,7 @@ def analyse(source, pipeline, render_path: Optional[str] = None, play: bool = Fa
     bar = tqdm(total=source.total, desc=os.path.basename(source.path)[:30], unit="frame", file=sys.stderr,
                disable=not progress, dynamic_ncols=True, leave=False)
     live = getattr(source, "live", {})
-    t_start = time.perf_counter()
+    t_start, cpu_start = time.perf_counter(), time.process_time()
     try:
         for frame in source:
             if frame.faces is not None:  # frames and face ids from the recorded FaceArray
@@ -475,6 +479,7 @@ def analyse(source, pipeline, render_path: Optional[str] = None, play: bool = Fa
                 bar.set_postfix(fps=f"{result.frames / max(1e-9, time.perf_counter() - t_start):.1f}", refresh=False)
     finally:
         result.wall_s = time.perf_counter() - t_start
+        result.cpu_s = time.process_time() - cpu_start
         bar.close()
         if writer is not None:
             writer.release()
@@ -543,6 +548,8 @@ def summarise(result: Analysis, events: Sequence[Event], model_path: str, params
         "fps_processed": round(result.fps_processed, 2),
         "realtime_factor": round(result.duration / result.wall_s, 2) if result.wall_s > 0 else None,
         "wall_s": round(result.wall_s, 3),
+        "cpu_s": round(result.cpu_s, 3),
+        "fps_per_cpu_second": round(result.frames / result.cpu_s, 2) if result.cpu_s > 0 else None,
         "faces": len(faces),
         "face_ids": faces,
         "frames_per_face": frames_per_face,

@@ -133,7 +133,7 @@ def analyse_one(path: str, out_dir: str, detector, classifier, args) -> dict:
         print(f"note: {path}: {note}", file=sys.stderr)
     rt = summary.get("realtime_factor")
     print(f"{path}: {result.frames} frames in {result.wall_s:.1f} s = {result.fps_processed:.1f} frames/s"
-          + (f" ({rt:.1f}x real time)" if rt else "")
+          + (f" ({rt:.1f}x real time; {summary['fps_per_cpu_second']} frames per CPU-second)" if rt else "")
           + f", {summary['faces']} faces, {summary['events']} events -> {out_dir}", file=sys.stderr)
     return summary
 
