@@ -309,11 +309,13 @@ class BagSource:
                 except ValueError as exc:
                     self.skipped_bad += 1
                     if self.skipped_bad == 1:
-                        self.notes.append(f"skipped undecodable images, first: message {i}: {exc}")
+                        self._first_bad = f"message {i}: {exc}"
                     continue
                 yield Frame(index=i, time=t, stamp=stamp, image=image, faces=faces, key=key)
         finally:
             self._bag.close()
+            if self.skipped_bad:
+                self.notes.append(f"skipped {self.skipped_bad} undecodable images (first: {self._first_bad})")
 
 
 def open_source(path: str, topic: str = DEFAULT_TOPIC, faces_topic: Optional[str] = "auto",

@@ -213,6 +213,9 @@ def test_bag_image_and_compressed_topics(clip_frames, tiny_model_path, tmp_path)
             t = stamp(i) + genpy.Duration(0, 5_000_000)
             bag.write("/naoqi_driver/camera/front/image_raw", image_msg(f, i), t)
             bag.write("/cam/compressed", compressed_msg(f, i), t)
+        broken = compressed_msg(frames[0], 6)
+        broken.data = b"not a jpeg"
+        bag.write("/cam/compressed", broken, stamp(6))
     assert analyze(path, "--output", tmp_path / "raw", "--model", tiny_model_path) == 0
     rows = read_rows(tmp_path / "raw" / "frames.csv")
     pipeline = pipeline_for(tiny_model_path)  # rgb8 is lossless: same numbers as the BGR frames
@@ -228,6 +231,8 @@ def test_bag_image_and_compressed_topics(clip_frames, tiny_model_path, tmp_path)
     assert analyze(path, "--output", tmp_path / "jpg", "--model", tiny_model_path, "--topic", "/cam/compressed") == 0
     jrows = read_rows(tmp_path / "jpg" / "frames.csv")
     assert {int(r["frame"]) for r in jrows} == set(range(6))
+    notes = json.loads((tmp_path / "jpg" / "summary.json").read_text())["notes"]
+    assert any("skipped 1 undecodable" in n for n in notes)
 
 
 def test_bag_with_recorded_faces_reproduces_the_live_graph(clip_frames, lively_model, tmp_path):
