@@ -397,6 +397,7 @@ class _Player:
 
     def __init__(self) -> None:
         self._t0: Optional[Tuple[float, float]] = None
+        self.failed = False
 
     def show(self, image: np.ndarray, t: float) -> bool:
         import cv2
@@ -405,14 +406,23 @@ class _Player:
         if self._t0 is None:
             self._t0 = (now, t)
         wait_ms = int((self._t0[0] + (t - self._t0[1]) - now) * 1000)
-        cv2.imshow(self.WINDOW, image)
-        key = cv2.waitKey(max(1, wait_ms)) & 0xFF
+        try:
+            cv2.imshow(self.WINDOW, image)
+            key = cv2.waitKey(max(1, wait_ms)) & 0xFF
+        except cv2.error as exc:
+            self.failed = True
+            raise AnalysisError(f"--play: cannot show a window ({str(exc).strip().splitlines()[-1]})") from None
         return key not in (ord("q"), 27)
 
     def close(self) -> None:
         import cv2
 
-        cv2.destroyWindow(self.WINDOW)
+        if self._t0 is not None and not self.failed:
+            try:
+                cv2.destroyWindow(self.WINDOW)
+                cv2.waitKey(1)
+            except cv2.error:
+                pass
 
 
 def _open_writer(path_stem: str, fps: float, size: Tuple[int, int]):
@@ -432,7 +442,6 @@ def _open_writer(path_stem: str, fps: float, size: Tuple[int, int]):
 def analyse(source, pipeline, render_path: Optional[str] = None, play: bool = False,
             progress: bool = True, key_frame_side: int = 480) -> Analysis:
     """Run every sampled frame of `source` through `pipeline`; collect records (and key frames)."""
-    import cv2
     from tqdm import tqdm
 
     from .render import draw_faces
@@ -487,7 +496,6 @@ def analyse(source, pipeline, render_path: Optional[str] = None, play: bool = Fa
             writer.release()
         if player is not None:
             player.close()
-            cv2.waitKey(1)
     result.frames_read = source.frames_read
     result.duration = float(source.duration)
     result.source_fps = getattr(source, "fps", None)

@@ -73,8 +73,26 @@ def _check_args(args) -> None:
         raise CommandError("--threads must be at least 1")
     if args.play and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise CommandError("--play needs a display, but $DISPLAY is not set (use --render to write a video instead)")
+    if args.play:
+        _check_window()
     if os.path.exists(args.output) and not os.path.isdir(args.output):
         raise CommandError(f"--output {args.output} exists and is not a folder")
+
+
+def _check_window() -> None:
+    """Open and close a window in a child process: a GUI backend that cannot reach the display aborts
+    the whole process (Qt), which must not happen to the analysis."""
+    import subprocess
+
+    probe = "import cv2; cv2.namedWindow('probe'); cv2.waitKey(1); cv2.destroyAllWindows()"
+    try:
+        proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        raise CommandError("--play: opening a window timed out") from None
+    if proc.returncode != 0:
+        lines = [line for line in (proc.stderr or "").splitlines() if line.strip()]
+        reason = lines[0] if lines else f"exit status {proc.returncode}"
+        raise CommandError(f"--play: cannot open a window on display {os.environ.get('DISPLAY', '')!r}: {reason}")
 
 
 def _load_models(args):

@@ -381,3 +381,15 @@ def test_lively_model_moves(clip_frames, lively_model):
     pipeline = pipeline_for(lively_model)
     probs = [r.raw.probabilities for i, f in enumerate(clip_frames) for r in pipeline.process(f, i / FPS)]
     assert np.ptp(np.stack(probs), axis=0).max() > 0.01
+
+
+def test_play_shows_frames_in_real_time(clip_frames, tiny_model_path, tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.setenv("DISPLAY", ":99")
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")  # a window without an X server
+    video = write_video(tmp_path / "v.avi", clip_frames[:4])
+    start = time.monotonic()
+    assert analyze(video, "--output", tmp_path / "o", "--model", tiny_model_path, "--play") == 0
+    assert time.monotonic() - start >= 0.3  # 4 frames at 10 fps are paced to input time
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["frames"] == 4
