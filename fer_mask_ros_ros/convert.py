@@ -48,6 +48,46 @@ def image_to_bgr(msg: Any) -> np.ndarray:
     return to_bgr(image_to_array(msg), msg.encoding)
 
 
+#: Largest compressed image accepted (pixels); OpenCV itself refuses > 2**30 before decoding.
+MAX_COMPRESSED_PIXELS = 8192 * 8192
+
+
+def compressed_to_bgr(msg: Any) -> np.ndarray:
+    """sensor_msgs/CompressedImage (JPEG, PNG, whatever cv2.imdecode reads) -> BGR uint8 (H, W, 3); else ValueError."""
+    import cv2  # noqa: PLC0415
+
+    fmt = (msg.format or "?").strip()
+    data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
+    if data.size == 0:
+        raise ValueError(f"empty compressed image (format {fmt!r})")
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if img is None or img.size == 0:
+        raise ValueError(f"corrupt or undecodable compressed image (format {fmt!r}, {data.size} bytes)")
+    if img.shape[0] * img.shape[1] > MAX_COMPRESSED_PIXELS:
+        raise ValueError(f"compressed image too large: {img.shape[1]}x{img.shape[0]}")
+    return img
+
+
+def msg_to_bgr(msg: Any) -> np.ndarray:
+    """sensor_msgs/Image or sensor_msgs/CompressedImage -> BGR uint8 (H, W, 3); ValueError for bad input."""
+    if hasattr(msg, "encoding"):
+        return image_to_bgr(msg)
+    return compressed_to_bgr(msg)
+
+
+def image_topic_type(transport: str, base: str = "image") -> tuple:
+    """(topic name, message class) for an image_transport-like `transport`: raw -> base (Image),
+    compressed -> <resolved base>/compressed (CompressedImage). ValueError for anything else."""
+    import rospy  # noqa: PLC0415
+    from sensor_msgs.msg import CompressedImage, Image  # noqa: PLC0415
+
+    if transport == "raw":
+        return base, Image
+    if transport == "compressed":
+        return rospy.resolve_name(base) + "/compressed", CompressedImage
+    raise ValueError(f"unknown image transport {transport!r}; use raw or compressed")
+
+
 def array_to_image(array: np.ndarray, encoding: str, header: Any = None) -> Any:
     """numpy uint8 (H, W[, C]) -> sensor_msgs/Image with `header` copied (same object fields)."""
     from sensor_msgs.msg import Image  # noqa: PLC0415

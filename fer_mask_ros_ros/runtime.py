@@ -69,11 +69,19 @@ class RateStats:
         self.count = 0
         self.errors = 0
         self.last_error = ""
+        self.last_time: Optional[float] = None  # monotonic time of the last add()
+
+    def age_s(self, now: Optional[float] = None) -> Optional[float]:
+        """Seconds since the last processed item, None before the first."""
+        if self.last_time is None:
+            return None
+        return (time.monotonic() if now is None else now) - self.last_time
 
     def add(self, latency_s: Optional[float] = None, now: Optional[float] = None) -> None:
         now = time.monotonic() if now is None else now
         with self._lock:
             self.count += 1
+            self.last_time = now
             self._times.append(now)
             self._latencies.append(latency_s if latency_s is not None else float("nan"))
             self._trim(now)
@@ -142,6 +150,108 @@ class Diagnostics:
     def shutdown(self) -> None:
         if self._timer is not None:
             self._timer.shutdown()
+
+
+class BadInputs:
+    """Inputs that are skipped (malformed image, unsupported encoding, corrupt compressed data).
+
+    Each one is counted and warned about at most once per `throttle_s` (the warning says how many
+    were skipped since the last one), never raised: a bad frame must not stop a node.
+    """
+
+    def __init__(self, node: str, throttle_s: float = 5.0):
+        self.node = node
+        self.throttle_s = float(throttle_s)
+        self.count = 0
+        self.last = ""
+        self.last_time: Optional[float] = None
+        self._warned_at: Optional[float] = None
+        self._since_warning = 0
+        self._lock = threading.Lock()
+
+    def add(self, reason: str) -> None:
+        import rospy  # noqa: PLC0415
+
+        now = time.monotonic()
+        with self._lock:
+            self.count += 1
+            self._since_warning += 1
+            self.last, self.last_time = reason, now
+            if self._warned_at is not None and now - self._warned_at < self.throttle_s:
+                return
+            n, self._since_warning, self._warned_at = self._since_warning, 0, now
+        rospy.logwarn(f"{self.node}: skipped {n} bad input(s) ({self.count} in all); last: {reason}")
+
+    def age_s(self) -> Optional[float]:
+        return None if self.last_time is None else time.monotonic() - self.last_time
+
+
+class Thresholds:
+    """WARN / ERROR thresholds of a node's /diagnostics, from private parameters (config/*.yaml).
+
+    latency_{warn,error}_ms: mean processing latency over the stats window;
+    stale_{warn,error}_s: seconds without a processed input once inputs have been seen (the camera
+    topic went silent); drop_warn_ratio: share of inputs dropped (replaced before processing) since
+    the last report; bad_input_warn_s: WARN while a bad input was skipped this recently.
+    """
+
+    DEFAULTS = {"latency_warn_ms": 250.0, "latency_error_ms": 2000.0, "stale_warn_s": 2.0, "stale_error_s": 30.0,
+                "drop_warn_ratio": 0.8, "bad_input_warn_s": 10.0}
+
+    def __init__(self, **overrides: float):
+        import rospy  # noqa: PLC0415
+
+        values = dict(self.DEFAULTS)
+        values.update(overrides)
+        for key, default in values.items():
+            setattr(self, key, float(rospy.get_param("~diag/" + key, default)))
+        self._last_received = 0
+        self._last_dropped = 0
+        self.drop_ratio = 0.0
+
+    def evaluate(self, stats: RateStats, received: int, dropped: int, bad: Optional[BadInputs] = None,
+                 what: str = "images") -> Optional[tuple]:
+        """(level, message) for the first threshold crossed (ERROR before WARN), or None when all is well."""
+        from diagnostic_msgs.msg import DiagnosticStatus as S  # noqa: PLC0415, N817
+
+        d_recv, d_drop = received - self._last_received, dropped - self._last_dropped
+        if d_recv > 0:
+            self.drop_ratio = d_drop / d_recv
+        self._last_received, self._last_dropped = received, dropped
+        age = stats.age_s()
+        lat = stats.summary()["latency_mean_ms"]
+        if received and age is not None and age > self.stale_error_s:
+            return S.ERROR, f"no {what} processed for {age:.0f} s"
+        if lat == lat and lat > self.latency_error_ms:
+            return S.ERROR, f"latency {lat:.0f} ms > {self.latency_error_ms:g} ms"
+        if received and age is not None and age > self.stale_warn_s:
+            return S.WARN, f"no {what} for {age:.1f} s (input topic silent?)"
+        if lat == lat and lat > self.latency_warn_ms:
+            return S.WARN, f"latency {lat:.0f} ms > {self.latency_warn_ms:g} ms"
+        if d_recv > 0 and self.drop_ratio > self.drop_warn_ratio:
+            return S.WARN, f"dropping {100 * self.drop_ratio:.0f} % of {what} (too slow for the input rate)"
+        bad_age = bad.age_s() if bad is not None else None
+        if bad_age is not None and bad_age < self.bad_input_warn_s:
+            return S.WARN, f"skipped {bad.count} bad input(s); last: {bad.last}"
+        return None
+
+
+def route_library_logs(name: str = "fer_mask_ros") -> None:
+    """Send the core library's Python logging (e.g. NaoConnection's state changes) to rosout and the screen."""
+    import logging  # noqa: PLC0415
+
+    class _ToRosout(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            try:
+                logging.getLogger("rosout").log(record.levelno, "%s", self.format(record))
+            except Exception:  # logging must never kill a node
+                pass
+
+    lib = logging.getLogger(name)
+    if not any(isinstance(h, _ToRosout) or type(h).__name__ == "_ToRosout" for h in lib.handlers):
+        lib.addHandler(_ToRosout())
+    lib.setLevel(logging.INFO)
+    lib.propagate = False
 
 
 def _fmt(value: Any) -> str:
