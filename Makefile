@@ -4,7 +4,7 @@
 #   make test    setup, then ruff + pytest test/unit + rostest test/rostest/*.test
 #   make demo    setup, then the whole graph on a simulated NAO playing the bundled clip; prints what NAO says
 #   make lint    ruff
-#   make bench   speed tables (python -m fer_mask_ros bench)
+#   make bench   the graph on a fake NAO: latency/fps/CPU/RSS table -> docs/PERFORMANCE.md (soak: make soak)
 #
 # The catkin workspace is .ws/ (git-ignored): .ws/src/fer_mask_ros is a symlink to this repository.
 # Nodes run with the venv python: catkin is configured with PYTHON_EXECUTABLE=.venv/bin/python3, so the
@@ -35,7 +35,7 @@ DEMO_DURATION ?= 30
 ROSTESTS ?= $(sort $(wildcard test/rostest/*.test))
 ROSTEST_ARGS ?=
 
-.PHONY: help setup apt venv pip ws test lint unit rostest _lint _unit _rostest demo bench clip clean
+.PHONY: help setup apt venv pip ws test lint unit rostest _lint _unit _rostest demo bench bench-peer soak clip clean
 
 help:
 	@sed -n '2,8p' Makefile | sed 's/^# \{0,1\}//'
@@ -107,8 +107,31 @@ demo: setup
 		timeout --foreground -s INT -k 20 $$(( $(DEMO_DURATION) + 60 )) roslaunch fer_mask_ros demo.launch \
 			duration:=$(DEMO_DURATION) output:=log || [ $$? -eq 124 ]
 
+# make bench [MODEL=path.pt] [BENCH_ARGS="--graph-cases QVGA@30x2 --graph-seconds 20"]: the real graph on a fake NAO,
+# 12 cases (QVGA/VGA x 1,2,5 faces x 10,30 fps, ~40 s each); writes docs/PERFORMANCE.md + docs/performance.json.
+# Uses the `fer` peer when make bench-peer has built .venv-peer. Component tables: python -m fer_mask_ros bench.
+MODEL ?=
+BENCH_ARGS ?=
+PEER_VENV := $(ROOT)/.venv-peer
 bench: setup
-	$(ROS_ENV) && $(PY) -m fer_mask_ros bench
+	$(ROS_ENV) && $(PY) -m fer_mask_ros bench --graph $(if $(MODEL),--graph-model $(MODEL)) \
+		$$( [ -x $(PEER_VENV)/bin/python ] && $(PEER_VENV)/bin/python -c "import fer" 2>/dev/null \
+			&& echo --peer-python $(PEER_VENV)/bin/python ) $(BENCH_ARGS)
+
+# The PyPI `fer` package (Haar + mini-Xception on TensorFlow) in its own venv (.venv-peer, never .venv), then the
+# bench with the peer column. fer is installed without its torch/moviepy extras (not needed for images).
+bench-peer: setup
+	@[ -x $(PEER_VENV)/bin/python ] || /usr/bin/python3 -m venv $(PEER_VENV)
+	@$(PEER_VENV)/bin/python -c "import fer, tensorflow" 2>/dev/null || { \
+		echo "bench-peer: installing tensorflow-cpu + fer into $(PEER_VENV)"; \
+		$(PEER_VENV)/bin/pip install -q tensorflow-cpu opencv-python-headless pillow pandas tqdm requests setuptools \
+		&& $(PEER_VENV)/bin/pip install -q --no-deps fer; }
+	$(MAKE) --no-print-directory bench
+
+# make soak [MINUTES=10] [MODEL=path.pt]: demo graph at 30 fps; latency p95 and RSS per minute; exit 1 on growth.
+MINUTES ?= 10
+soak: setup
+	$(ROS_ENV) && $(PY) -m fer_mask_ros.soak --minutes $(MINUTES) $(if $(MODEL),--model $(MODEL)) --write
 
 # Rebuild the bundled demo clip (fer_mask_ros/data/demo_clip.avi + labels) from FER2013 test faces.
 clip: venv

@@ -1,4 +1,5 @@
-"""`bench`: speed tables. `--detector`, `--classifier` (no flag: both); `--graph` is reserved."""
+"""`bench`: speed tables. `--detector`, `--classifier` (no flag: both); `--graph`: the whole ROS graph
+(fer_mask_ros.bench_graph, needs the catkin workspace sourced: `make bench`)."""
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,8 @@ def _detector_module():
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detector", action="store_true", help="time the face detector")
     parser.add_argument("--classifier", action="store_true", help="time the expression classifier")
-    parser.add_argument("--graph", action="store_true", help="time the whole ROS graph (not implemented yet)")
+    parser.add_argument("--graph", action="store_true",
+                        help="time the whole ROS graph on a fake NAO (writes docs/PERFORMANCE.md and performance.json)")
     try:
         detector = _detector_module()
     except ImportError:
@@ -28,15 +30,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     if detector is not None and hasattr(detector, "add_detector_arguments"):
         detector.add_detector_arguments(parser)  # first: the classifier section skips flags already defined
     from ..bench_classifier import add_classifier_arguments
+    from ..bench_graph import add_graph_arguments
 
     add_classifier_arguments(parser)
+    add_graph_arguments(parser)
 
 
 def run(args) -> int:
-    if args.graph:
-        raise CommandError("bench --graph is not implemented yet; use --detector and/or --classifier")
-    both = not (args.detector or args.classifier)
     status = 0
+    if args.graph:
+        from ..bench_graph import run_graph_bench
+
+        status = int(run_graph_bench(args) or 0)
+        if not (args.detector or args.classifier):
+            return status
+    both = not (args.detector or args.classifier)
     if args.detector or both:
         try:
             detector = _detector_module()
@@ -45,7 +53,7 @@ def run(args) -> int:
         if detector is None or not hasattr(detector, "run_detector_bench"):
             raise CommandError("the detector bench (fer_mask_ros/bench_detector.py) is not available yet; "
                                "use bench --classifier")
-        status = int(detector.run_detector_bench(args) or 0)
+        status = max(status, int(detector.run_detector_bench(args) or 0))
         if args.classifier or both:
             print()
     if args.classifier or both:

@@ -50,8 +50,8 @@ def test_bench_one_backend_and_stats():
 
 
 def test_bench_errors(tiny_model, tmp_path, capsys):
-    assert main(["bench", "--graph"]) == 2
-    assert "not implemented" in capsys.readouterr().err
+    assert main(["bench", "--graph", "--graph-model", str(tmp_path / "none.pt")]) == 2  # bench_graph.py
+    assert "none.pt" in capsys.readouterr().err
     assert main(["bench", "--classifier", "--classifier-model", str(tmp_path / "none.pt"), "--runs", "5"]) == 2
     err = capsys.readouterr().err.strip()
     assert "none.pt" in err and "\n" not in err
