@@ -39,6 +39,7 @@ class TrainConfig:
     mask_loss_weight: float = 0.3
     mask_photos: Optional[str] = None
     teacher: Optional[str] = None
+    init: Optional[str] = None  # start from this model file's weights (fine-tuning, a second schedule)
     kd_alpha: float = 0.6
     kd_temperature: float = 4.0
     seed: int = 0
@@ -221,7 +222,13 @@ class Trainer:
         from .model import MaskedFERNet
 
         cfg, t = self.cfg, self.torch
-        self.model = MaskedFERNet(tuple(cfg.widths), dropout=cfg.dropout).to(self.device)
+        self.model = MaskedFERNet(tuple(cfg.widths), dropout=cfg.dropout)
+        if cfg.init:
+            start, _ = load_model(cfg.init)
+            if tuple(start.widths) != tuple(cfg.widths):
+                raise ValueError(f"--init {cfg.init} has widths {start.widths}, not {tuple(cfg.widths)}")
+            self.model.load_state_dict(start.state_dict())
+        self.model = self.model.to(self.device)
         self.model = self.model.to(memory_format=t.channels_last)
         self.teacher = None
         if cfg.teacher:

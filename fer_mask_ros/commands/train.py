@@ -18,6 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mask-prob", type=float, default=0.5, help="chance a sample is shown masked")
     parser.add_argument("--mask-photos", help="folder with with_mask/ and without_mask/ real photos for the mask head")
     parser.add_argument("--teacher", help="a trained model file to distil from")
+    parser.add_argument("--init", help="start from this model file's weights (a second, shorter schedule)")
     parser.add_argument("--kd-alpha", type=float, default=0.6)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto (GPU when present), cpu or cuda")
@@ -44,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(
         data=args.data, output=args.output, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         widths=widths, mask_variants=args.mask_variants, mask_prob=args.mask_prob, mask_photos=args.mask_photos,
-        teacher=args.teacher, kd_alpha=args.kd_alpha, seed=args.seed, device=args.device, workers=args.workers,
+        teacher=args.teacher, init=args.init, kd_alpha=args.kd_alpha, seed=args.seed, device=args.device,
+        workers=args.workers,
         limit=args.limit, resume=args.resume, time_budget=args.time_budget, progress=not args.no_progress,
     )
     try:
