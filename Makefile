@@ -122,9 +122,9 @@ bench: setup
 # bench with the peer column. fer is installed without its torch/moviepy extras (not needed for images).
 bench-peer: setup
 	@[ -x $(PEER_VENV)/bin/python ] || /usr/bin/python3 -m venv $(PEER_VENV)
-	@$(PEER_VENV)/bin/python -c "import fer, tensorflow" 2>/dev/null || { \
+	@$(PEER_VENV)/bin/python -c "import fer.fer, cv2; cv2.CascadeClassifier" 2>/dev/null || { \
 		echo "bench-peer: installing tensorflow-cpu + fer into $(PEER_VENV)"; \
-		$(PEER_VENV)/bin/pip install -q tensorflow-cpu opencv-python-headless pillow pandas tqdm requests setuptools \
+		$(PEER_VENV)/bin/pip install -q tensorflow-cpu "opencv-python-headless<5" pillow pandas tqdm requests setuptools \
 		&& $(PEER_VENV)/bin/pip install -q --no-deps fer; }
 	$(MAKE) --no-print-directory bench
 

@@ -509,6 +509,7 @@ def run_graph_bench(args) -> int:
                 folder.mkdir(parents=True)
                 for i, f in enumerate(frames.frames):
                     cv2.imwrite(str(folder / f"{i:03d}.png"), f)
+                (folder / "boxes.json").write_text(json.dumps([frames.boxes(i) for i in range(frames.n_frames)]))
             if key not in stages_cache:
                 stages_cache[key] = stage_times(frames.frames[:20], detector, classifier)
             if peer and key not in peer_cache:
