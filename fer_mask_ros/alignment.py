@@ -21,6 +21,7 @@ from typing import Optional, Tuple
 import cv2
 import numpy as np
 
+from .datasets import to_grey
 from .detection import Detection
 
 __all__ = ["CROP_CENTER_DY", "CROP_MARGIN", "MAX_ROLL_DEG", "aligned_crop", "crop_transform", "eye_angle"]
@@ -78,15 +79,10 @@ def crop_transform(
 def _to_grey(image: np.ndarray) -> np.ndarray:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
         raise ValueError("aligned_crop expects a uint8 image array")
-    if image.ndim == 2:
-        return image
-    if image.ndim == 3 and image.shape[2] == 1:
-        return image[:, :, 0]
-    if image.ndim == 3 and image.shape[2] == 3:
-        return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    if image.ndim == 3 and image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)
-    raise ValueError(f"aligned_crop expects an HxW, HxWx3 or HxWx4 image, got shape {image.shape}")
+    try:
+        return to_grey(image)
+    except ValueError:
+        raise ValueError(f"aligned_crop expects an HxW, HxWx3 or HxWx4 image, got shape {image.shape}") from None
 
 
 def aligned_crop(
