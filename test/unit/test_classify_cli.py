@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 import os
 
@@ -110,14 +109,6 @@ def test_missing_model_is_clear(crops, tmp_path, capsys):
     assert rc == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "missing.pt" in err and "\n" not in err
-
-
-@pytest.mark.skipif(importlib.util.find_spec("fer_mask_ros.pipeline") is not None, reason="photo mode exists")
-def test_photo_mode_needs_pipeline(crops, capsys):
-    rc = main(["classify", str(crops)])
-    assert rc == 2
-    err = capsys.readouterr().err
-    assert "--crops" in err and "pipeline" in err
 
 
 def test_list_image_files_order_and_dedupe(crops):
