@@ -13,9 +13,10 @@ from typing import Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 
+from .datasets import IMAGE_EXTENSIONS
+
 LOG = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm", ".tif", ".tiff", ".webp")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".gif")
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 

@@ -22,9 +22,9 @@ from typing import Iterator, List, Sequence, Tuple
 import numpy as np
 
 from ..cli import CommandError
+from ..datasets import IMAGE_EXTENSIONS
 from ..labels import EMOTIONS
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
 CSV_HEADER = ["path", "emotion", "confidence", "masked", "mask_probability"] + [f"p_{e}" for e in EMOTIONS]
 MASK_THRESHOLD = 0.5
 

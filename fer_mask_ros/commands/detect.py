@@ -17,8 +17,9 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from ..cli import CommandError
+from ..datasets import IMAGE_EXTENSIONS as DATASET_IMAGE_EXTENSIONS
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm", ".jp2")
+IMAGE_EXTENSIONS = DATASET_IMAGE_EXTENSIONS + (".pbm", ".jp2")
 CSV_HEADER = "path,face,x,y,w,h,score,lex,ley,rex,rey,nx,ny,lmx,lmy,rmx,rmy".split(",")
 
 

@@ -26,8 +26,8 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from ..cli import CommandError
+from ..datasets import IMAGE_EXTENSIONS
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
 #: Square images up to this side are taken as aligned face crops in the automatic mode.
 ALIGNED_MAX_SIDE = 128
 
