@@ -178,7 +178,8 @@ def centerface_candidate(min_face: Optional[int] = None, max_side: Optional[int]
         kwargs["min_face"] = min_face
     if max_side:
         kwargs["max_input_side"] = max_side
-    det = FaceDetector(model_path=model, score_threshold=0.05, num_threads=1, **kwargs)
+    lowest = float(os.environ.get("EVAL_MIN_SCORE", "0.05"))  # lowest threshold scored later
+    det = FaceDetector(model_path=model, score_threshold=lowest, num_threads=1, **kwargs)
 
     def run(img):
         return [(d.box, d.score) for d in det.detect(img)]

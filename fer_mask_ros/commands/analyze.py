@@ -26,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detector-model", default=None, metavar="FILE", help="face detector ONNX (default: shipped)")
     parser.add_argument("--score-threshold", type=float, default=None, help="detector threshold (default: detector's)")
     parser.add_argument("--min-face", type=int, default=None, help="smallest face height, pixels (default: detector's)")
+    parser.add_argument("--full-scan-interval", type=float, default=None,
+                        help="seconds between full-frame detector scans while tracked faces are re-found near "
+                             "where they were (default 0.1, as the face_detector node; 0 = every frame)")
     parser.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
     parser.add_argument("--smoothing-alpha", type=float, default=0.5,
                         help="EMA weight of the newest frame, per face (default 0.5, as the live graph)")
@@ -118,7 +121,11 @@ def _new_pipeline(detector, classifier, args):
     from ..tracking import ProbabilitySmoother
 
     smoother = ProbabilitySmoother(alpha=args.smoothing_alpha, timeout_s=args.smoothing_timeout)
-    return FacePipeline(detector=detector, classifier=classifier, smoother=smoother)
+    kwargs = {} if args.full_scan_interval is None else {"full_scan_interval": args.full_scan_interval}
+    try:
+        return FacePipeline(detector=detector, classifier=classifier, smoother=smoother, **kwargs)
+    except ValueError as exc:
+        raise CommandError(f"--full-scan-interval: {exc}") from None
 
 
 def _out_names(inputs: List[str]) -> Dict[str, str]:

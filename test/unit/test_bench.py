@@ -64,3 +64,20 @@ def test_bench_detector_missing_is_clear(monkeypatch, capsys):
     monkeypatch.setattr(bench, "_detector_module", lambda: None)
     assert main(["bench", "--detector"]) == 2
     assert "bench_detector" in capsys.readouterr().err
+
+
+def test_bench_analyze_table_counts_scans(capsys):
+    rc = main(["bench", "--analyze", "--analyze-seconds", "0.5", "--analyze-intervals", "0,0.1"])
+    assert rc == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 0")]
+    assert len(rows) == 2
+    every, windowed = ([c.strip() for c in row.strip("|").split("|")] for row in rows)
+    assert every[1] == windowed[1] == "15"  # frames
+    assert (every[5], every[6]) == ("15", "0")  # interval 0: a full scan on every frame
+    assert int(windowed[5]) < 15 and int(windowed[5]) + int(windowed[6]) == 15
+    assert float(every[4].rstrip("x")) > 0
+
+
+def test_bench_analyze_bad_intervals(capsys):
+    assert main(["bench", "--analyze", "--analyze-intervals", "-1"]) != 0
+    assert "--analyze-intervals" in capsys.readouterr().err

@@ -245,3 +245,54 @@ def test_detect_cli_nothing_readable(tmp_path, capsys):
     rc = main(["detect", "--output", str(tmp_path / "x.csv"), str(bad)])
     assert rc != 0
     assert "bad.png" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- re-finding a tracked face
+
+
+def _clip_frame(index: int = 30) -> np.ndarray:
+    """A frame of the bundled demo clip: real (FER) faces, which CenterFace scores like camera faces."""
+    from fer_mask_ros.frame_source import find_demo_clip
+
+    cap = cv2.VideoCapture(str(find_demo_clip()))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    return frame
+
+
+def test_detect_near_refinds_faces_in_frame_coordinates(detector):
+    frame = _clip_frame()
+    refs = detector.detect(frame)
+    assert refs
+    boxes = [(d.box[0] + 3, d.box[1] - 2, d.box[2], d.box[3]) for d in refs]  # slightly wrong predictions
+    near = detector.detect_near(frame, boxes)
+    assert len(near) == len(refs)
+    for ref, found in zip(refs, near):
+        assert found is not None
+        assert iou(found.box, ref.box) > 0.6
+        assert np.abs(found.landmarks - ref.landmarks).max() < 0.25 * ref.box[3]
+
+
+def test_detect_near_gives_none_where_no_face(detector):
+    frame = np.full((240, 320, 3), 120, np.uint8)
+    found = detector.detect_near(frame, [(220, 150, 40, 40), (-500, -500, 40, 40), (310, 230, 40, 40), (0, 0, 0, 0)])
+    assert found == [None, None, None, None]
+    assert detector.detect_near(np.zeros((1, 1, 3), np.uint8), [(0, 0, 10, 10)]) == [None]
+
+
+def test_detect_near_at_border_stays_inside_image(detector):
+    frame = _clip_frame()
+    ref = detector.detect(frame)[0]
+    x, y, w, h = (int(v) for v in ref.box)
+    shifted = np.ascontiguousarray(frame[:, x + w // 3:])  # the face is now cut by the left border
+    assert detector.detect(shifted)  # a full scan still finds the cut face ...
+    near = detector.detect_near(shifted, [(0.0, float(y), w - w / 3.0, float(h))])[0]
+    assert near is not None  # ... and so does its window, which sticks out of the image
+    nx, ny, nw, nh = near.box
+    assert nx >= 0 and ny >= 0 and nx + nw <= shifted.shape[1] + 1e-3 and ny + nh <= shifted.shape[0] + 1e-3
+
+
+def test_region_cost_is_a_fraction_of_a_full_scan(detector):
+    assert detector.region_pixels() * 4 < detector.network_pixels(240, 320)

@@ -194,3 +194,97 @@ def test_process_keeps_track_ids(classifier):
     assert len({r.track_id for r in a}) == 2
     pipe.reset()
     assert len(pipe.smoother) == 0
+
+
+# ------------------------------------------------------------------ full scans vs re-finding tracked faces
+
+
+class ScanStub:
+    """Counts full scans and windowed re-finds; faces can come and go."""
+
+    def __init__(self, dets, refind=True):
+        self.dets, self.refind = list(dets), refind
+        self.full = self.near = 0
+
+    def detect(self, image):
+        self.full += 1
+        return list(self.dets)
+
+    def detect_near(self, image, boxes):
+        self.near += 1
+        out = []
+        for box in boxes:
+            match = [d for d in self.dets if abs(d.center[0] - (box[0] + box[2] / 2)) < box[2] / 2]
+            out.append(match[0] if (match and self.refind) else None)
+        return out
+
+    @staticmethod
+    def region_pixels():
+        return 128 * 128
+
+    @staticmethod
+    def network_pixels(height, width):
+        return 256 * 320
+
+
+def test_full_scan_every_interval_refind_in_between():
+    frame, dets = _scene([3])
+    stub = ScanStub(dets)
+    pipe = FacePipeline(detector=stub, full_scan_interval=0.1)
+    ids = [f.track_id for i in range(9) for f in pipe.detect(frame, i / 30.0)]
+    assert ids == [ids[0]] * 9
+    assert (stub.full, stub.near) == (3, 6)  # frames 0, 3, 6 are full scans
+    assert (pipe.full_scans, pipe.region_scans) == (3, 6)
+
+
+def test_new_face_is_found_at_the_next_full_scan():
+    frame, dets = _scene([3, 5])
+    stub = ScanStub(dets[:1])
+    pipe = FacePipeline(detector=stub, full_scan_interval=0.1)
+    pipe.detect(frame, 0.0)
+    stub.dets = list(dets)  # a second person walks in
+    assert len(pipe.detect(frame, 1 / 30.0)) == 1
+    assert len(pipe.detect(frame, 2 / 30.0)) == 1
+    assert len(pipe.detect(frame, 3 / 30.0)) == 2
+
+
+def test_lost_face_backwards_stamp_and_crowds_trigger_full_scans():
+    frame, dets = _scene([3])
+    stub = ScanStub(dets, refind=False)
+    pipe = FacePipeline(detector=stub, full_scan_interval=0.1)
+    pipe.detect(frame, 0.0)
+    assert len(pipe.detect(frame, 0.033)) == 1  # not re-found in its window: full scan on the same frame
+    assert (stub.full, stub.near) == (2, 1)
+
+    stub = ScanStub(dets)
+    pipe = FacePipeline(detector=stub, full_scan_interval=0.1)
+    pipe.detect(frame, 5.0)
+    pipe.detect(frame, 1.0)  # a looping bag
+    assert (stub.full, stub.near) == (2, 0)
+
+    crowd = [Detection(box=(10 + 30 * i, 10, 25, 25), score=0.9) for i in range(6)]
+    stub = ScanStub(crowd)
+    pipe = FacePipeline(detector=stub, full_scan_interval=0.1)
+    for i in range(3):
+        assert len(pipe.detect(frame, i / 30.0)) == 6
+    assert (stub.full, stub.near) == (3, 0)  # 6 windows would cost more than the budget
+
+
+def test_zero_interval_scans_every_frame_and_negative_is_refused():
+    frame, dets = _scene([3])
+    stub = ScanStub(dets)
+    pipe = FacePipeline(detector=stub, full_scan_interval=0.0)
+    for i in range(4):
+        pipe.detect(frame, i / 30.0)
+    assert (stub.full, stub.near) == (4, 0)
+    with pytest.raises(ValueError, match="full_scan_interval"):
+        FacePipeline(detector=stub, full_scan_interval=-1)
+
+
+def test_detector_without_windows_always_scans_fully(classifier):
+    frame, dets = _scene([3])
+    stub = StubDetector(dets)
+    pipe = FacePipeline(detector=stub, classifier=classifier)
+    for i in range(4):
+        pipe.process(frame, i / 30.0)
+    assert stub.calls == 4
