@@ -116,3 +116,18 @@ def test_bench_graph_cli_errors(capsys):
     assert "bad case" in capsys.readouterr().err
     assert main(["bench", "--graph", "--graph-model", "/nonexistent.pt"]) != 0
     assert "not found" in capsys.readouterr().err
+
+
+def test_capacity_and_peer_ratio():
+    from fer_mask_ros import bench_graph as bg
+
+    r = bg.CaseResult("QVGA", 30.0, 1, 10.0, 20.0, 30.0, 30.0, 0.0, peer_fps=40.0,
+                      stages_ms={"decode": 1.0, "detection": 6.0, "crop": 0.5, "classification": 2.5, "publish": 0.0})
+    assert r.capacity_fps == 100.0
+    assert r.peer_ratio == 2.5
+    rec = r.record()
+    assert (rec["capacity_fps"], rec["peer_ratio"]) == (100.0, 2.5)
+    assert "| 100.0 | 40.0 | 2.50 |" in bg.format_row(r)
+    bare = bg.CaseResult("VGA", 10.0, 1, 1.0, 1.0, 1.0, 10.0, 0.0)
+    assert bare.capacity_fps is None and bare.peer_ratio is None
+    assert bare.record()["peer_ratio"] is None
