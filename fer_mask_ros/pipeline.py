@@ -107,7 +107,7 @@ class FacePipeline:
 
     full_scan_interval: while every tracked face was found in the previous frame, frames closer than
     this (stamp seconds) to the last full-frame scan only re-find those faces in small windows around
-    their predicted boxes (`FaceDetector.detect_near`, about a fifth of the cost at QVGA).  A face that
+    their predicted boxes (`FaceDetector.detect_near`, about a quarter of the cost at QVGA).  A face that
     is not re-found, a backwards stamp, or too many faces for the window budget trigger a full scan on
     the same frame, and new faces are picked up at the next full scan.  0 scans every frame.
     """
@@ -140,8 +140,8 @@ class FacePipeline:
         last_full, last = self._last_full_scan, self._last_stamp
         if self.full_scan_interval <= 0 or last_full is None or last is None:
             return None
-        if not hasattr(self.detector, "detect_near"):
-            return None
+        if not hasattr(self.detector, "detect_near") or not isinstance(image_bgr, np.ndarray) or image_bgr.ndim < 2:
+            return None  # a full scan (which also reports bad images clearly)
         if not (last_full <= stamp < last_full + self.full_scan_interval - 1e-3) or stamp < last:
             return None
         tracks = self.tracker.tracks

@@ -288,3 +288,20 @@ def test_detector_without_windows_always_scans_fully(classifier):
     for i in range(4):
         pipe.process(frame, i / 30.0)
     assert stub.calls == 4
+
+
+def test_bad_image_after_tracking_is_the_detectors_clear_error():
+    import cv2
+
+    from fer_mask_ros.detection import FaceDetector
+    from fer_mask_ros.frame_source import find_demo_clip
+
+    cap = cv2.VideoCapture(str(find_demo_clip()))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    pipe = FacePipeline(detector=FaceDetector(), full_scan_interval=0.1)
+    assert pipe.detect(frame, 0.0)  # faces are tracked: the next frame may take the window path
+    with pytest.raises(ValueError, match="image"):
+        pipe.detect(None, 0.01)
+    assert pipe.detect(np.zeros((0, 0, 3), np.uint8), 0.02) == []
