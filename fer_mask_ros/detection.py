@@ -28,7 +28,9 @@ __all__ = [
     "DEFAULT_MODEL_PATH",
     "DEFAULT_SCORE_THRESHOLD",
     "REGION_CONTEXT",
+    "REGION_MAX_ZOOM",
     "REGION_SIDE",
+    "REGION_THRESHOLD_FACTOR",
     "Detection",
     "DetectorError",
     "FaceDetector",
@@ -65,6 +67,7 @@ _ALIGN = 32
 
 
 def _aligned(n: float) -> int:
+    """`n` pixels rounded up to the network's multiple of 32 (what `_run` pads to)."""
     return int(np.ceil(max(1.0, round(n)) / _ALIGN) * _ALIGN)
 
 
@@ -279,8 +282,7 @@ class FaceDetector:
 
     def _run(self, rgb: np.ndarray) -> Tuple[np.ndarray, ...]:
         h, w = rgb.shape[:2]
-        ph = int(np.ceil(h / _ALIGN) * _ALIGN)
-        pw = int(np.ceil(w / _ALIGN) * _ALIGN)
+        ph, pw = _aligned(h), _aligned(w)
         blob = np.zeros((1, 3, ph, pw), np.float32)
         blob[0, :, :h, :w] = rgb.transpose(2, 0, 1)
         return tuple(self._session.run(self._output_names, {self._input_name: blob}))
