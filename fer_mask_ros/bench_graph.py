@@ -627,13 +627,14 @@ def render_markdown(results: Sequence[CaseResult], machine: Dict[str, str]) -> s
 BEGIN, END = "<!-- bench:graph:begin -->", "<!-- bench:graph:end -->"
 
 
-def write_performance_md(path: Path, table: str) -> None:
-    """Replace the generated block of PERFORMANCE.md (between the bench markers), keeping the prose."""
-    block = f"{BEGIN}\n{table}\n{END}"
+def write_performance_md(path: Path, table: str, begin: str = BEGIN, end: str = END) -> None:
+    """Replace the generated block of PERFORMANCE.md between `begin` and `end` (the graph bench's markers
+    by default, the soak's in fer_mask_ros.soak), keeping the prose; appended when the markers are missing."""
+    block = f"{begin}\n{table}\n{end}"
     if path.exists():
         text = path.read_text()
-        if BEGIN in text and END in text:
-            text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+        if begin in text and end in text:
+            text = text[: text.index(begin)] + block + text[text.index(end) + len(end):]
         else:
             text = text.rstrip() + "\n\n" + block + "\n"
     else:

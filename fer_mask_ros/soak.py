@@ -31,9 +31,11 @@ from .bench_graph import (
     machine_description,
     percentile,
     proc_sample,
+    write_performance_md,
 )
 
 NODES = ("nao_camera", "face_detector", "emotion_classifier", "emotion_speech", "fake_nao")
+RSS_COLUMNS = ("nao_camera", "face_detector", "emotion_classifier", "emotion_speech")
 BEGIN, END = "<!-- soak:begin -->", "<!-- soak:end -->"
 
 
@@ -116,8 +118,7 @@ def run(minutes: float, fps: float, model: Optional[str], port: int, master_port
             row = {"minute": minute, "p50_ms": percentile(lat, 50), "p95_ms": percentile(lat, 95),
                    "processed_fps": arrays / dt, "camera_fps": infos / dt, "rss_mb": rss, "backlog": diag.backlog()}
             rows.append(row)
-            r = " / ".join(f"{rss[n]:.0f}" for n in ("nao_camera", "face_detector", "emotion_classifier",
-                                                      "emotion_speech"))
+            r = " / ".join(f"{rss[n]:.0f}" for n in RSS_COLUMNS)
             print(f"| {minute} | {row['p50_ms']:.1f} | {row['p95_ms']:.1f} | {row['processed_fps']:.1f} "
                   f"| {row['camera_fps']:.1f} | {r} | {row['backlog']} |", flush=True)
     finally:
@@ -157,18 +158,11 @@ def write_md(path: Path, rows: List[Dict], machine: Dict, fps: float, summary: s
              f"{machine['cores']} cores, load before {machine['load_before']}.", "",
              "| minute | p50 ms | p95 ms | processed fps | RSS MB cam / det / cls / speech |", "|---|---|---|---|---|"]
     for row in rows:
-        r = " / ".join(f"{row['rss_mb'][n]:.0f}" for n in ("nao_camera", "face_detector", "emotion_classifier",
-                                                           "emotion_speech"))
+        r = " / ".join(f"{row['rss_mb'][n]:.0f}" for n in RSS_COLUMNS)
         lines.append(f"| {row['minute']} | {row['p50_ms']:.1f} | {row['p95_ms']:.1f} | {row['processed_fps']:.1f} "
                      f"| {r} |")
     lines += ["", summary]
-    block = BEGIN + "\n" + "\n".join(lines) + "\n" + END
-    text = path.read_text() if path.exists() else "# Performance\n"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
+    write_performance_md(path, "\n".join(lines), BEGIN, END)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
