@@ -289,12 +289,17 @@ def make_candidate(name: str) -> Detect:
 # ----------------------------------------------------------------------------- compare
 
 
-def build_frames(photos_root: str, split: str, per_photo: int, empty: int, seed: int, limit: int = 0):
-    """Yields (group, size_name, frame, rect or None, face_h)."""
+def load_tiles(photos_root: str) -> List[np.ndarray]:
+    """128 px wide copies of 40 + 40 tune-split photos: the material of the scrambled-tile backgrounds."""
     tiles_src = list_photos(photos_root, "without_mask", "tune")[:40]
     tiles_src += list_photos(photos_root, "with_mask", "tune")[:40]
     tiles = [t for t in (cv2.imread(f) for f in tiles_src) if t is not None]
-    tiles = [cv2.resize(t, (128, int(128 * t.shape[0] / t.shape[1]))) for t in tiles]
+    return [cv2.resize(t, (128, int(128 * t.shape[0] / t.shape[1]))) for t in tiles]
+
+
+def build_frames(photos_root: str, split: str, per_photo: int, empty: int, seed: int, limit: int = 0):
+    """Yields (group, size_name, frame, rect or None, face_h)."""
+    tiles = load_tiles(photos_root)
     frames = []
     for kind in ("with_mask", "without_mask"):
         files = list_photos(photos_root, kind, split)

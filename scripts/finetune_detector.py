@@ -407,13 +407,6 @@ def format_val(v: Dict[str, float]) -> str:
     return "\n".join(lines)
 
 
-def load_tiles(root: str):
-    tiles_src = harness.list_photos(root, "without_mask", "tune")[:40]
-    tiles_src += harness.list_photos(root, "with_mask", "tune")[:40]
-    tiles = [t for t in (cv2.imread(f) for f in tiles_src) if t is not None]
-    return [cv2.resize(t, (128, int(128 * t.shape[0] / t.shape[1]))) for t in tiles]
-
-
 # ----------------------------------------------------------------------------- training
 
 
@@ -459,7 +452,7 @@ def cmd_train(args) -> int:
     n_m = sum(1 for it in items if it[1] == "with_mask")
     print(f"training photos: {n_m} with_mask, {len(items) - n_m} without_mask; "
           f"held-out tune photos for validation: {len(val_photos)}", flush=True)
-    tiles = load_tiles(args.photos)
+    tiles = harness.load_tiles(args.photos)
 
     student, onnx_model, mapping = load_torch_model(args.model)
     teacher, _, _ = load_torch_model(args.model)
