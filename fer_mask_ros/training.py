@@ -36,6 +36,7 @@ class TrainConfig:
     dropout: float = 0.3
     mask_variants: int = 4
     mask_prob: float = 0.5
+    aug_strength: float = 1.0
     mask_loss_weight: float = 0.3
     mask_photos: Optional[str] = None
     teacher: Optional[str] = None
@@ -121,8 +122,12 @@ def bf16_is_fast(device) -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
-def augment(x, generator):
-    """GPU/CPU batch augmentation of uint8 crops (B, H, W) -> float (B, 1, H, W) in [0, 1]."""
+def augment(x, generator, strength: float = 1.0):
+    """GPU/CPU batch augmentation of uint8 crops (B, H, W) -> float (B, 1, H, W) in [0, 1].
+
+    `strength` scales the geometric range and the chances of low resolution, noise and erasing
+    (0 = flips only; a weaker last schedule lets a small net fit the data more closely).
+    """
     import torch
     import torch.nn.functional as F
 
@@ -135,23 +140,23 @@ def augment(x, generator):
 
     flip = rand(b) < 0.5
     x = torch.where(flip[:, None, None, None], x.flip(3), x)
-    angle = (rand(b) * 2 - 1) * math.radians(15)
-    scale = 1.0 + (rand(b) * 2 - 1) * 0.12
-    tx, ty = (rand(b) * 2 - 1) * 0.16, (rand(b) * 2 - 1) * 0.16
+    angle = (rand(b) * 2 - 1) * math.radians(15) * strength
+    scale = 1.0 + (rand(b) * 2 - 1) * 0.12 * strength
+    tx, ty = (rand(b) * 2 - 1) * 0.16 * strength, (rand(b) * 2 - 1) * 0.16 * strength
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    contrast = 1.0 + (rand(b, 1, 1, 1) * 2 - 1) * 0.35
-    bright = (rand(b, 1, 1, 1) * 2 - 1) * 0.15
+    contrast = 1.0 + (rand(b, 1, 1, 1) * 2 - 1) * 0.35 * strength
+    bright = (rand(b, 1, 1, 1) * 2 - 1) * 0.15 * strength
     x = (x - 0.5) * contrast + 0.5 + bright
-    lowres = rand(b) < 0.2
+    lowres = rand(b) < 0.2 * strength
     if lowres.any():
         small = F.interpolate(x[lowres], size=(h // 2, w // 2), mode="bilinear", align_corners=False)
         x[lowres] = F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
-    noisy = (rand(b, 1, 1, 1) < 0.2).float()
+    noisy = (rand(b, 1, 1, 1) < 0.2 * strength).float()
     x = x + noisy * torch.randn(x.shape, device=dev, generator=generator) * 0.03
-    erase = rand(b) < 0.25
+    erase = rand(b) < 0.25 * strength
     if erase.any():
         eh = (rand(b) * 0.3 + 0.1) * h
         ew = (rand(b) * 0.3 + 0.1) * w
@@ -284,7 +289,7 @@ class Trainer:
             use_mask = t.rand(b, device=self.device, generator=self.generator) < cfg.mask_prob
             variant = t.randint(0, cfg.mask_variants, (b,), device=self.device, generator=self.generator)
             raw = t.where(use_mask[:, None, None], self.x_masked[variant, idx], self.x_clean[idx])
-            x = augment(raw, self.generator).to(memory_format=t.channels_last)
+            x = augment(raw, self.generator, cfg.aug_strength).to(memory_format=t.channels_last)
             y = self.y[idx]
             with self._autocast():
                 logits, mask_logit = self.model(x)

@@ -16,6 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--widths", default="24,48,96,192", help="channel widths of the four stages")
     parser.add_argument("--mask-variants", type=int, default=4, help="synthetic masks drawn per training image")
     parser.add_argument("--mask-prob", type=float, default=0.5, help="chance a sample is shown masked")
+    parser.add_argument("--aug-strength", type=float, default=1.0,
+                        help="scale of the geometric, noise and erasing augmentation (0 = flips only)")
     parser.add_argument("--mask-photos", help="folder with with_mask/ and without_mask/ real photos for the mask head")
     parser.add_argument("--teacher", help="a trained model file to distil from")
     parser.add_argument("--init", help="start from this model file's weights (a second, shorter schedule)")
@@ -40,11 +42,14 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"--widths must be comma-separated integers, got {args.widths!r}") from None
     if len(widths) < 2:
         raise CommandError("--widths needs at least two stages")
+    if not 0.0 <= args.aug_strength <= 2.0:
+        raise CommandError(f"--aug-strength must be between 0 and 2, got {args.aug_strength}")
     if args.resume and not os.path.isfile(os.path.join(args.output, "checkpoint.pt")):
         raise CommandError(f"--resume: no checkpoint at {os.path.join(args.output, 'checkpoint.pt')}")
     cfg = TrainConfig(
         data=args.data, output=args.output, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        widths=widths, mask_variants=args.mask_variants, mask_prob=args.mask_prob, mask_photos=args.mask_photos,
+        widths=widths, mask_variants=args.mask_variants, mask_prob=args.mask_prob, aug_strength=args.aug_strength,
+        mask_photos=args.mask_photos,
         teacher=args.teacher, init=args.init, kd_alpha=args.kd_alpha, seed=args.seed, device=args.device,
         workers=args.workers,
         limit=args.limit, resume=args.resume, time_budget=args.time_budget, progress=not args.no_progress,

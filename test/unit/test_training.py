@@ -110,3 +110,13 @@ def test_needs_public_test_split(tmp_path):
     make_fer_folder(root, per_class_train=1, per_class_test=0, labels=["happy", "sad"])
     with pytest.raises(ValueError, match="PublicTest"):
         Trainer(_config(str(root), tmp_path / "run")).load_data()
+
+
+def test_augment_strength_zero_only_flips():
+    x = torch.from_numpy(np.stack([fake_face(i % 7, seed=i) for i in range(8)]))
+    out = augment(x, torch.Generator().manual_seed(1), strength=0.0)
+    plain = x.float().unsqueeze(1) / 255.0
+    for i in range(8):
+        assert torch.allclose(out[i], plain[i], atol=1e-5) or torch.allclose(out[i], plain[i].flip(2), atol=1e-5)
+    full = augment(x, torch.Generator().manual_seed(1), strength=1.0)
+    assert not torch.allclose(full, out)
