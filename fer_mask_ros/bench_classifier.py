@@ -1,10 +1,12 @@
 """Classifier speed table: ms per face at batch 1 on one core, and batch throughput.
 
-For each available backend (onnxruntime through the model's ONNX copy, torch) the
+For each available backend (int8 and onnxruntime through the model's int8 and fp32 ONNX copies,
+torch) the
 classifier is built with num_threads=1 (torch.set_num_threads(1), onnxruntime
 intra_op_num_threads=1). Timed call: `predict_batch` on preprocessed 48x48 crops (the
 network plus softmax/sigmoid), after warm-up runs. When the model has no valid ONNX copy
-beside it, a temporary one is exported (needs the `onnx` package) so both backends are shown.
+beside it, a temporary one is exported (needs the `onnx` package); the int8 copy needs calibration
+data, so without one its row says how to make it (`export MODEL --calibration DATASET`).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-BACKENDS = ("onnxruntime", "torch")
+BACKENDS = ("int8", "onnxruntime", "torch")
 
 
 def _add_once(parser, *flags: str, **kwargs) -> None:
@@ -150,7 +152,8 @@ def run_classifier_bench(args) -> int:
             try:
                 clf, note = _open_backend(model_path, backend, threads, workdir)
             except ModelError as exc:
-                rows[backend] = {"error": str(exc).splitlines()[0]}
+                hint = " (python -m fer_mask_ros export MODEL --calibration DATASET)" if backend == "int8" else ""
+                rows[backend] = {"error": str(exc).splitlines()[0] + hint}
                 continue
             row = bench_backend(clf, runs, warmup, batches)
             row["note"] = note

@@ -3,7 +3,9 @@
 Model files are plain dicts of tensors and primitives, read with `torch.load(...,
 weights_only=True)`, so loading never runs pickled code. An ONNX copy beside the .pt
 (same stem, produced by `export_onnx`) is used through onnxruntime when present and made
-from the same .pt (checked by hash): it is about 1.7x faster at batch 1 on one core.
+from the same .pt (checked by hash): it is about 1.7x faster at batch 1 on one core. An int8
+copy (`<stem>.int8.onnx`, `quantize_onnx`: convolutions in int8, calibrated on face crops) is
+faster again (about 1.5x on an AVX2 core) and is preferred by backend "auto" when it is fresh.
 """
 from __future__ import annotations
 
@@ -118,8 +120,27 @@ def load_model(path: str):
     return model, payload.get("meta", {})
 
 
+BACKENDS = ("auto", "int8", "onnxruntime", "torch")
+
+
 def onnx_path_for(model_path: str) -> str:
     return os.path.splitext(model_path)[0] + ".onnx"
+
+
+def int8_path_for(model_path: str) -> str:
+    return os.path.splitext(model_path)[0] + ".int8.onnx"
+
+
+def _stamp_source(onnx_path: str, model_path: str) -> None:
+    import onnx
+
+    proto = onnx.load(onnx_path)
+    for entry in list(proto.metadata_props):
+        if entry.key == "source_sha256":
+            proto.metadata_props.remove(entry)
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = "source_sha256", file_sha256(model_path)
+    onnx.save(proto, onnx_path)
 
 
 def export_onnx(model_path: str, onnx_path: Optional[str] = None) -> str:
@@ -134,13 +155,53 @@ def export_onnx(model_path: str, onnx_path: Optional[str] = None) -> str:
         dynamic_axes={"image": {0: "batch"}, "emotion_logits": {0: "batch"}, "mask_logit": {0: "batch"}},
         opset_version=17, dynamo=False,
     )
+    _stamp_source(onnx_path, model_path)
+    return onnx_path
+
+
+def quantize_onnx(model_path: str, calibration: np.ndarray, out_path: Optional[str] = None) -> str:
+    """Write the int8 copy of a model file: its convolutions (all but the first, which sees raw
+    pixels) in int8 with per-channel weights, activation ranges calibrated on `calibration`
+    ((N, 48, 48) uint8 grey face crops, a few hundred clean and masked ones). Stamped with the
+    .pt's hash like the fp32 ONNX copy, which is exported first when missing or stale."""
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    calibration = np.asarray(calibration)
+    if calibration.ndim != 3 or calibration.shape[1:] != (INPUT_SIZE, INPUT_SIZE) or len(calibration) == 0:
+        raise ValueError(f"calibration needs (N, {INPUT_SIZE}, {INPUT_SIZE}) crops, got {calibration.shape}")
+    fp32 = onnx_path_for(model_path)
+    if not os.path.isfile(fp32) or _onnx_source(fp32) != file_sha256(model_path):
+        export_onnx(model_path, fp32)
+    out_path = out_path or int8_path_for(model_path)
+    first_conv = next(n.name for n in onnx.load(fp32).graph.node if n.op_type == "Conv")
+
+    class Crops(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.start = 0
+
+        def get_next(self):
+            if self.start >= len(calibration):
+                return None
+            batch = calibration[self.start:self.start + 32].astype(np.float32)[:, None] / 255.0
+            self.start += 32
+            return {"image": batch}
+
+    quantize_static(fp32, out_path, Crops(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"],
+                    nodes_to_exclude=[first_conv])
+    _stamp_source(out_path, model_path)
+    return out_path
+
+
+def _onnx_source(onnx_path: str) -> Optional[str]:
     import onnx
 
-    proto = onnx.load(onnx_path)
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = "source_sha256", file_sha256(model_path)
-    onnx.save(proto, onnx_path)
-    return onnx_path
+    try:
+        proto = onnx.load(onnx_path, load_external_data=False)
+    except Exception:
+        return None
+    return next((e.value for e in proto.metadata_props if e.key == "source_sha256"), None)
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -160,19 +221,26 @@ class EmotionClassifier:
                  mask_threshold: float = 0.5) -> None:
         self.model_path = os.path.abspath(model_path or DEFAULT_MODEL)
         self.mask_threshold = float(mask_threshold)
-        if backend not in ("auto", "onnxruntime", "torch"):
-            raise ValueError(f"backend must be auto, onnxruntime or torch, got {backend!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         self._session = None
         self._model = None
         model, self.meta = load_model(self.model_path)  # validates the .pt in every case
-        onnx_file = onnx_path_for(self.model_path)
-        if backend in ("auto", "onnxruntime") and os.path.isfile(onnx_file):
-            self._session = self._open_onnx(onnx_file, num_threads, required=(backend == "onnxruntime"))
+        self.backend = "torch"
+        copies = (("int8", int8_path_for(self.model_path)), ("onnxruntime", onnx_path_for(self.model_path)))
+        for name, onnx_file in copies:
+            if backend not in ("auto", name):
+                continue
+            if os.path.isfile(onnx_file):
+                self._session = self._open_onnx(onnx_file, num_threads, required=(backend == name))
+            if self._session is not None:
+                self.backend = name
+                break
+            if backend == name:
+                raise ModelError(f"no usable {'int8 ' if name == 'int8' else ''}ONNX copy of {self.model_path} "
+                                 f"at {onnx_file}")
         if self._session is None:
-            if backend == "onnxruntime":
-                raise ModelError(f"no usable ONNX copy of {self.model_path} at {onnx_file}")
             self._init_torch(model, num_threads)
-        self.backend = "onnxruntime" if self._session is not None else "torch"
 
     def _open_onnx(self, onnx_file: str, num_threads: Optional[int], required: bool):
         try:

@@ -120,8 +120,57 @@ def _texture(kind: str, h: int, w: int, colour: np.ndarray, rng: np.random.Gener
             phase2 = (-xx * math.sin(theta) + yy * math.cos(theta)) / period
             stripe = ((np.floor(phase) + np.floor(phase2)) % 2).astype(np.float32)
         tex = tex * (1 - stripe[:, :, None]) + accent * stripe[:, :, None]
+    elif pattern < (0.8 if kind in ("cloth", "flat") else 0.12):
+        tex = _print(tex, rng, scale)
     shade = 1.0 + rng.uniform(-0.25, 0.25) * (yy / max(h, 1) - 0.5) + rng.uniform(-0.15, 0.15) * (xx / max(w, 1) - 0.5)
     return tex * shade[:, :, None]
+
+
+def _accent(rng: np.random.Generator) -> np.ndarray:
+    if rng.random() < 0.5:
+        return np.asarray(_PALETTE[rng.integers(len(_PALETTE))], dtype=np.float32)
+    return rng.uniform(0, 255, size=3).astype(np.float32)
+
+
+def _print(tex: np.ndarray, rng: np.random.Generator, scale: float) -> np.ndarray:
+    """A printed fabric over `tex`: flowers / scattered motifs, curls (paisley-like) or camouflage blotches."""
+    h, w = tex.shape[:2]
+    style = rng.integers(3)
+    if style == 2:  # camouflage: thresholded smooth noise in 2-3 colours
+        out = tex.copy()
+        for _ in range(int(rng.integers(1, 3))):
+            cell = max(2, int(scale * rng.uniform(0.1, 0.3)))
+            field = cv2.resize(rng.random((h // cell + 2, w // cell + 2)).astype(np.float32), (w, h),
+                               interpolation=cv2.INTER_CUBIC)
+            blob = (field > rng.uniform(0.45, 0.65)).astype(np.float32)[:, :, None]
+            out = out * (1 - blob) + _accent(rng) * blob
+        return out
+    layer = np.zeros((h, w, 3), np.float32)
+    cover = np.zeros((h, w), np.float32)
+    motifs = int(rng.integers(6, 30))
+    size = max(1.0, scale * rng.uniform(0.04, 0.16))
+    colours = [_accent(rng) for _ in range(int(rng.integers(1, 4)))]
+    for _ in range(motifs):
+        cx, cy = int(rng.uniform(0, w)), int(rng.uniform(0, h))
+        colour = tuple(float(c) for c in colours[rng.integers(len(colours))])
+        r = max(1, int(size * rng.uniform(0.6, 1.4)))
+        if style == 0:  # flower: petals around a centre
+            petals = int(rng.integers(4, 7))
+            turn = rng.uniform(0, 2 * math.pi)
+            for k in range(petals):
+                a = turn + 2 * math.pi * k / petals
+                px, py = int(cx + r * math.cos(a)), int(cy + r * math.sin(a))
+                for target, value in ((layer, colour), (cover, 1.0)):
+                    cv2.ellipse(target, (px, py), (r, max(1, r // 2)), math.degrees(a), 0, 360, value, -1)
+            for target, value in ((layer, colours[0] * 0.6), (cover, 1.0)):
+                cv2.circle(target, (cx, cy), max(1, r // 2), tuple(float(v) for v in np.ravel(value)), -1)
+        else:  # curls: short thick arcs
+            start = rng.uniform(0, 360)
+            for target, value in ((layer, colour), (cover, 1.0)):
+                cv2.ellipse(target, (cx, cy), (r * 2, r), rng.uniform(0, 180), start, start + rng.uniform(120, 300),
+                            value, max(1, r // 2))
+    cover = cover[:, :, None]
+    return tex * (1 - cover) + layer * cover
 
 
 def _to_image(points: np.ndarray, top_centre: np.ndarray, width: float, height: float, angle: float) -> np.ndarray:

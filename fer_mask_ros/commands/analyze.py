@@ -16,6 +16,7 @@ from typing import Dict, List
 
 from ..cli import CommandError
 from ..events import DEFAULTS
+from .classify import add_backend_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds between full-frame detector scans while tracked faces are re-found near "
                              "where they were (default 0.1, as the face_detector node; 0 = every frame)")
     parser.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
+    add_backend_argument(parser)
     parser.add_argument("--smoothing-alpha", type=float, default=0.5,
                         help="EMA weight of the newest frame, per face (default 0.5, as the live graph)")
     parser.add_argument("--smoothing-timeout", type=float, default=2.0,
@@ -103,7 +105,7 @@ def _load_models(args):
     from ..detection import DetectorError, FaceDetector
     from .classify import load_classifier
 
-    classifier = load_classifier(args.model, args.threads)
+    classifier = load_classifier(args.model, args.threads, args.backend)
     kwargs = {"model_path": args.detector_model, "num_threads": args.threads}
     if args.score_threshold is not None:
         kwargs["score_threshold"] = args.score_threshold

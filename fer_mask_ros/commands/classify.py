@@ -39,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, metavar="FILE", help="model file (default: the shipped model)")
     parser.add_argument("--batch-size", type=int, default=256, help="faces per inference batch (default 256)")
     parser.add_argument("--threads", type=int, default=None, help="inference threads (default: library default)")
+    add_backend_argument(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--annotate-dir", default=None, metavar="DIR",
                         help="photo mode: write an annotated copy of each photo into DIR")
@@ -73,14 +74,20 @@ def list_image_files(paths: Sequence[str]) -> List[str]:
     return found
 
 
-def load_classifier(model_path, threads=None):
+def add_backend_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", choices=("auto", "int8", "onnxruntime", "torch"), default="auto",
+                        help="classifier runtime: auto (the int8 ONNX copy, else the fp32 one, else torch), "
+                             "int8, onnxruntime (fp32) or torch")
+
+
+def load_classifier(model_path, threads=None, backend="auto"):
     """EmotionClassifier for `model_path` (None = shipped model); ModelError -> CommandError."""
     from ..classifier import EmotionClassifier, ModelError
 
     if model_path is not None and not os.path.isfile(model_path):
         raise CommandError(f"model file not found: {model_path}")
     try:
-        return EmotionClassifier(model_path=model_path, num_threads=threads)
+        return EmotionClassifier(model_path=model_path, num_threads=threads, backend=backend)
     except ModelError as exc:
         raise CommandError(str(exc).splitlines()[0]) from None
     except FileNotFoundError as exc:
@@ -164,7 +171,7 @@ def classify_crops(args) -> int:
     files = list_image_files(args.paths)
     if args.batch_size < 1:
         raise CommandError("--batch-size must be at least 1")
-    classifier = load_classifier(args.model, args.threads)
+    classifier = load_classifier(args.model, args.threads, args.backend)
     to_stdout = args.output == "-"
     if not to_stdout:
         out_dir = os.path.dirname(os.path.abspath(args.output))

@@ -20,7 +20,14 @@ import numpy as np
 from ..cli import CommandError
 from ..evaluation import confusion_png, evaluate_predictions, markdown_table, mask_flag_metrics, misclassified_grid_png
 from ..labels import EMOTIONS
-from .classify import list_image_files, load_classifier, load_crops, predict_in_batches, warn_unreadable
+from .classify import (
+    add_backend_argument,
+    list_image_files,
+    load_classifier,
+    load_crops,
+    predict_in_batches,
+    warn_unreadable,
+)
 
 USAGES = ("Training", "PublicTest", "PrivateTest")
 
@@ -43,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="evaluate a seeded random subset of N samples (kept in dataset order)")
     parser.add_argument("--batch-size", type=int, default=256, help="faces per inference batch (default 256)")
     parser.add_argument("--threads", type=int, default=None, help="inference threads (default: library default)")
+    add_backend_argument(parser)
     parser.add_argument("--max-errors", type=int, default=64, help="tiles in each misclassified grid (default 64)")
     parser.add_argument("--mask-flag-dir", default=None, metavar="DIR",
                         help="folder with with_mask/ and without_mask/ real photos: report mask-flag accuracy on each")
@@ -102,7 +110,7 @@ def run(args) -> int:
         raise CommandError(f"dataset not found: {args.dataset}")
     if args.mask_flag_dir is not None and not os.path.isdir(args.mask_flag_dir):
         raise CommandError(f"--mask-flag-dir not found: {args.mask_flag_dir}")
-    classifier = load_classifier(args.model, args.threads)
+    classifier = load_classifier(args.model, args.threads, args.backend)
     ds = _load_dataset(args)
     os.makedirs(args.output, exist_ok=True)
     print(f"evaluating {len(ds)} faces from {args.dataset}" + (f" ({args.usage})" if args.usage else "")

@@ -32,6 +32,8 @@ def test_bench_classifier_table(tiny_model, capsys):
     assert 0 < p50 <= p95 and mean > 0
     assert all(float(c) > 0 for c in cells[4:])
     assert any(line.startswith("| onnxruntime") for line in lines)
+    int8_row = next(line for line in lines if line.startswith("| int8"))
+    assert "unavailable" in int8_row and "--calibration" in int8_row  # no int8 copy beside the tiny model
 
 
 def test_bench_one_backend_and_stats():

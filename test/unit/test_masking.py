@@ -250,3 +250,18 @@ def test_mask_command_detect_uses_landmarks(tmp_path, capsys):
         assert diff[int(y) - 2:int(y) + 3, int(x) - 2:int(x) + 3].mean() > 10
     for x, y in lm[:2]:  # eyes untouched
         assert diff[int(y) - 2:int(y) + 3, int(x) - 2:int(x) + 3].max() == 0
+
+
+def test_printed_fabrics_change_the_texture_in_all_styles():
+    from fer_mask_ros.masking import _print
+
+    plain = np.full((40, 60, 3), 128.0, np.float32)
+    styles = set()
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        style = int(np.random.default_rng(seed).integers(3))  # _print's first draw picks the style
+        out = _print(plain, rng, scale=30.0)
+        assert out.shape == plain.shape and np.isfinite(out).all()
+        assert (np.abs(out - plain).max(axis=2) > 1).mean() > 0.02  # a visible share of the mask is printed
+        styles.add(style)
+    assert styles == {0, 1, 2}

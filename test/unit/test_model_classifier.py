@@ -13,8 +13,10 @@ from fer_mask_ros.classifier import (
     EmotionClassifier,
     ModelError,
     export_onnx,
+    int8_path_for,
     load_model,
     onnx_path_for,
+    quantize_onnx,
     save_model,
 )
 from fer_mask_ros.labels import EMOTIONS
@@ -225,3 +227,38 @@ def test_onnx_matches_torch_and_stale_copy_is_ignored(tiny_model_copy):
     assert stale.backend == "torch"
     with pytest.raises(ModelError, match="export"):
         EmotionClassifier(tiny_model_copy, backend="onnxruntime")
+
+
+def test_int8_copy_is_preferred_close_to_fp32_and_checked(tiny_model_copy):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    import onnx
+
+    model, _ = load_model(tiny_model_copy)
+    save_model(_randomise_bn(model, seed=3), tiny_model_copy)  # non-trivial activations to calibrate
+    calibration = np.stack([fake_face(i % 7, seed=i) for i in range(64)])
+    out = quantize_onnx(tiny_model_copy, calibration)
+    assert out == int8_path_for(tiny_model_copy) and os.path.isfile(onnx_path_for(tiny_model_copy))
+    ops = {n.op_type for n in onnx.load(out).graph.node}
+    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
+
+    auto = EmotionClassifier(tiny_model_copy)
+    assert auto.backend == "int8"
+    fp32 = EmotionClassifier(tiny_model_copy, backend="onnxruntime")
+    batch = np.stack([fake_face(i % 7, seed=100 + i) for i in range(14)])
+    p_int8, m_int8 = auto.predict_batch(batch)
+    p_fp32, m_fp32 = fp32.predict_batch(batch)
+    assert np.abs(p_int8 - p_fp32).max() < 0.05 and np.abs(m_int8 - m_fp32).max() < 0.05
+    assert not np.array_equal(p_int8, p_fp32)  # it really runs the int8 graph
+
+    torch.manual_seed(11)
+    save_model(MaskedFERNet((4, 8)), tiny_model_copy)  # retrained: both copies are stale
+    assert EmotionClassifier(tiny_model_copy).backend == "torch"
+    with pytest.raises(ModelError, match="int8"):
+        EmotionClassifier(tiny_model_copy, backend="int8")
+
+
+def test_quantize_refuses_bad_calibration(tiny_model_copy):
+    pytest.importorskip("onnxruntime")
+    with pytest.raises(ValueError, match="calibration"):
+        quantize_onnx(tiny_model_copy, np.zeros((4, 32, 32), np.uint8))
