@@ -15,6 +15,7 @@ Writes a Markdown table (docs/PERFORMANCE.md) and docs/performance.json.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -406,6 +407,45 @@ def _stop(proc, sig_first=None, timeout: float = 10.0) -> None:
         proc.wait(5)
 
 
+class MasterError(RuntimeError):
+    """Our private roscore did not come up."""
+
+
+@contextlib.contextmanager
+def private_master(port: int, node_name: str, prefix: str):
+    """A roscore of our own on `port`, this process as rospy node `node_name`; yields (env, procs, tmp).
+
+    `env` is the environment for child processes (ROS_MASTER_URI, ROS_HOME inside the temporary
+    folder `tmp`); every process put into `procs` is stopped on exit, newest first, then roscore,
+    and `tmp` is removed.
+    """
+    import shutil  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+
+    import rosgraph  # noqa: PLC0415
+
+    master = f"http://127.0.0.1:{port}"
+    os.environ["ROS_MASTER_URI"] = master
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    env = dict(os.environ, ROS_MASTER_URI=master, PYTHONDONTWRITEBYTECODE="1")
+    env.setdefault("ROS_HOME", str(tmp / "ros_home"))
+    procs: Dict[str, object] = {}
+    try:
+        procs["roscore"] = subprocess.Popen(["roscore", "-p", str(port)], env=env, stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL)
+        if not _wait(lambda: rosgraph.is_master_online(master), 30):
+            raise MasterError(f"roscore did not start on port {port}")
+        import rospy  # noqa: PLC0415
+
+        rospy.init_node(node_name, anonymous=True, disable_signals=True)
+        yield env, procs, tmp
+    finally:
+        for name in reversed(list(procs)):
+            _stop(procs[name])
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def add_graph_arguments(parser) -> None:
     g = parser.add_argument_group("graph bench (--graph)")
     g.add_argument("--graph-cases", default=None,
@@ -444,11 +484,7 @@ def _ensure_messages() -> None:
 
 def run_graph_bench(args) -> int:
     import shutil  # noqa: PLC0415
-    import subprocess  # noqa: PLC0415
     import sys  # noqa: PLC0415
-    import tempfile  # noqa: PLC0415
-
-    import cv2  # noqa: PLC0415
 
     from .cli import CommandError  # noqa: PLC0415
 
@@ -467,111 +503,17 @@ def run_graph_bench(args) -> int:
         peer = None
 
     machine = machine_description()
-    master = f"http://127.0.0.1:{args.graph_master_port}"
-    env = dict(os.environ, ROS_MASTER_URI=master, PYTHONDONTWRITEBYTECODE="1")
-    os.environ["ROS_MASTER_URI"] = master
-    tmp = Path(tempfile.mkdtemp(prefix="fer_bench_"))
-    env.setdefault("ROS_HOME", str(tmp / "ros_home"))
-    procs = {}
     results: List[CaseResult] = []
-    stages_cache: Dict[Tuple[str, int, float], Dict[str, float]] = {}
-    peer_cache: Dict[Tuple[str, int], Optional[float]] = {}
     patches = clip_face_patches()
     try:
         _ensure_messages()
     except ModuleNotFoundError:
         raise CommandError("fer_mask_ros.msg not found: source .ws/devel/setup.bash (or use `make bench`)") from None
     try:
-        procs["roscore"] = subprocess.Popen(["roscore", "-p", str(args.graph_master_port)], env=env,
-                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        import rosgraph  # noqa: PLC0415
-
-        if not _wait(lambda: rosgraph.is_master_online(master), 30):
-            raise CommandError("roscore did not start")
-        import rospy  # noqa: PLC0415
-
-        rospy.init_node("bench_graph", anonymous=True, disable_signals=True)
-        procs["graph"] = subprocess.Popen(
-            ["roslaunch", "fer_mask_ros", "nao.launch", "camera_node:=false", "speech:=false", f"model:={model}",
-             "output:=log"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        listener = _Listener("fer_mask")
-        if not _wait(lambda: _find_pid("__name:=emotion_classifier") and _find_pid("__name:=face_detector"), 60):
-            raise CommandError("the graph did not start (roslaunch nao.launch)")
-        master_api = rosgraph.Master("/bench_graph")
-
-        def _classifier_ready() -> bool:  # the service is registered once the model is loaded
-            try:
-                return bool(master_api.lookupService("/fer_mask/classify_image"))
-            except Exception:
-                return False
-
-        _wait(_classifier_ready, 120)  # stage timings below must not overlap the nodes' start-up
-        pids = {"face_detector": _find_pid("__name:=face_detector"),
-                "emotion_classifier": _find_pid("__name:=emotion_classifier")}
-        from .classifier import EmotionClassifier  # noqa: PLC0415
-        from .detection import FaceDetector  # noqa: PLC0415
-
-        detector = FaceDetector(num_threads=1)
-        classifier = EmotionClassifier(model)
-        print(f"bench --graph: {len(cases)} case(s), {args.graph_seconds:g} s each; machine: {machine['cpu']}, "
-              f"{machine['cores']} cores, load {machine['load_before']}", flush=True)
-        for case in cases:
-            w, h = RESOLUTIONS[case.resolution]
-            key = (case.resolution, case.faces)
-            frames = FaceFrames(w, h, case.faces, n_frames=40, patches=patches)
-            folder = tmp / f"{case.resolution}_{case.faces}"
-            if not folder.exists():
-                folder.mkdir(parents=True)
-                for i, f in enumerate(frames.frames):
-                    cv2.imwrite(str(folder / f"{i:03d}.png"), f)
-                (folder / "boxes.json").write_text(json.dumps([frames.boxes(i) for i in range(frames.n_frames)]))
-            stage_key = key + (case.offered_fps,)  # the frame rate decides how often full scans run
-            if stage_key not in stages_cache:
-                stages_cache[stage_key] = stage_times(frames.frames[:30], detector, classifier, fps=case.offered_fps)
-            if peer and key not in peer_cache:
-                peer_cache[key] = run_peer(peer, folder)
-            procs["fake"] = subprocess.Popen(
-                [sys.executable, "-m", "fer_mask_ros", "fake-nao", "--source", str(folder), "--fps",
-                 f"{case.offered_fps:g}", "--port", str(args.graph_port), "--quiet"], env=env,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            procs["camera"] = subprocess.Popen(
-                [sys.executable, str(REPO / "nodes" / "nao_camera"), "__name:=nao_camera", "_nao_ip:=127.0.0.1",
-                 f"_nao_port:={args.graph_port}", f"_resolution:={NAO_RESOLUTION[case.resolution]}",
-                 f"_fps:={case.offered_fps:g}", "image_raw:=/naoqi_driver/camera/front/image_raw",
-                 "camera_info:=/naoqi_driver/camera/front/camera_info"], env=env,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            start_total = listener.arrays_total
-            if not _wait(lambda n=start_total: listener.arrays_total > n + 3, 90):
-                raise CommandError(f"{case}: no EmotionArray from the graph within 90 s")
-            time.sleep(args.graph_warmup)
-            pids["nao_camera"] = procs["camera"].pid
-            pids["fake_nao"] = procs["fake"].pid
-            before = {k: proc_sample(p) for k, p in pids.items() if p}
-            listener.reset()
-            t0 = time.monotonic()
-            time.sleep(args.graph_seconds)
-            with listener.lock:
-                lat = list(listener.latencies) or list(listener.frame_latencies)
-                arrays, infos, faces_seen = listener.arrays, listener.infos, listener.faces
-            dt = time.monotonic() - t0
-            after = {k: proc_sample(p) for k, p in pids.items() if p}
-            res = CaseResult(
-                resolution=case.resolution, offered_fps=case.offered_fps, faces=case.faces,
-                p50_ms=percentile(lat, 50), p95_ms=percentile(lat, 95), max_ms=max(lat) if lat else float("nan"),
-                processed_fps=arrays / dt, dropped_fps=max(0, infos - arrays) / dt, camera_fps=infos / dt,
-                faces_per_frame=faces_seen / arrays if arrays else float("nan"),
-                cpu_percent={k: cpu_percent(before[k], after[k]) for k in before if before[k] and after.get(k)},
-                rss_mb={k: after[k].rss / 2 ** 20 for k in after if after[k]},
-                stages_ms=stages_cache[stage_key], peer_fps=peer_cache.get(key), duration_s=dt)
-            results.append(res)
-            print(format_row(res), flush=True)
-            _stop(procs.pop("camera"))
-            _stop(procs.pop("fake"))
-            time.sleep(1.0)
-    finally:
-        for name in ("camera", "fake", "graph", "roscore"):
-            _stop(procs.get(name))
-        shutil.rmtree(tmp, ignore_errors=True)
+        with private_master(args.graph_master_port, "bench_graph", "fer_bench_") as master:
+            _run_cases(args, cases, model, peer, machine, master, results, patches)
+    except MasterError as exc:
+        raise CommandError(str(exc)) from None
     table = render_markdown(results, machine)
     print()
     print(table)
@@ -583,6 +525,98 @@ def run_graph_bench(args) -> int:
         print(f"\nwritten: {out / 'PERFORMANCE.md'}, {out / 'performance.json'}")
     return 0
 
+
+
+def _run_cases(args, cases, model, peer, machine, master, results, patches) -> None:
+    """Every case against nao.launch under `master` (private_master's env, procs, tmp); rows go to `results`."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    import cv2  # noqa: PLC0415
+    import rosgraph  # noqa: PLC0415
+
+    from .cli import CommandError  # noqa: PLC0415
+
+    env, procs, tmp = master
+    stages_cache: Dict[Tuple[str, int, float], Dict[str, float]] = {}
+    peer_cache: Dict[Tuple[str, int], Optional[float]] = {}
+    procs["graph"] = subprocess.Popen(
+        ["roslaunch", "fer_mask_ros", "nao.launch", "camera_node:=false", "speech:=false", f"model:={model}",
+         "output:=log"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    listener = _Listener("fer_mask")
+    if not _wait(lambda: _find_pid("__name:=emotion_classifier") and _find_pid("__name:=face_detector"), 60):
+        raise CommandError("the graph did not start (roslaunch nao.launch)")
+    master_api = rosgraph.Master("/bench_graph")
+
+    def _classifier_ready() -> bool:  # the service is registered once the model is loaded
+        try:
+            return bool(master_api.lookupService("/fer_mask/classify_image"))
+        except Exception:
+            return False
+
+    _wait(_classifier_ready, 120)  # stage timings below must not overlap the nodes' start-up
+    pids = {"face_detector": _find_pid("__name:=face_detector"),
+            "emotion_classifier": _find_pid("__name:=emotion_classifier")}
+    from .classifier import EmotionClassifier  # noqa: PLC0415
+    from .detection import FaceDetector  # noqa: PLC0415
+
+    detector = FaceDetector(num_threads=1)
+    classifier = EmotionClassifier(model)
+    print(f"bench --graph: {len(cases)} case(s), {args.graph_seconds:g} s each; machine: {machine['cpu']}, "
+          f"{machine['cores']} cores, load {machine['load_before']}", flush=True)
+    for case in cases:
+        w, h = RESOLUTIONS[case.resolution]
+        key = (case.resolution, case.faces)
+        frames = FaceFrames(w, h, case.faces, n_frames=40, patches=patches)
+        folder = tmp / f"{case.resolution}_{case.faces}"
+        if not folder.exists():
+            folder.mkdir(parents=True)
+            for i, f in enumerate(frames.frames):
+                cv2.imwrite(str(folder / f"{i:03d}.png"), f)
+            (folder / "boxes.json").write_text(json.dumps([frames.boxes(i) for i in range(frames.n_frames)]))
+        stage_key = key + (case.offered_fps,)  # the frame rate decides how often full scans run
+        if stage_key not in stages_cache:
+            stages_cache[stage_key] = stage_times(frames.frames[:30], detector, classifier, fps=case.offered_fps)
+        if peer and key not in peer_cache:
+            peer_cache[key] = run_peer(peer, folder)
+        procs["fake"] = subprocess.Popen(
+            [sys.executable, "-m", "fer_mask_ros", "fake-nao", "--source", str(folder), "--fps",
+             f"{case.offered_fps:g}", "--port", str(args.graph_port), "--quiet"], env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs["camera"] = subprocess.Popen(
+            [sys.executable, str(REPO / "nodes" / "nao_camera"), "__name:=nao_camera", "_nao_ip:=127.0.0.1",
+             f"_nao_port:={args.graph_port}", f"_resolution:={NAO_RESOLUTION[case.resolution]}",
+             f"_fps:={case.offered_fps:g}", "image_raw:=/naoqi_driver/camera/front/image_raw",
+             "camera_info:=/naoqi_driver/camera/front/camera_info"], env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        start_total = listener.arrays_total
+        if not _wait(lambda n=start_total: listener.arrays_total > n + 3, 90):
+            raise CommandError(f"{case}: no EmotionArray from the graph within 90 s")
+        time.sleep(args.graph_warmup)
+        pids["nao_camera"] = procs["camera"].pid
+        pids["fake_nao"] = procs["fake"].pid
+        before = {k: proc_sample(p) for k, p in pids.items() if p}
+        listener.reset()
+        t0 = time.monotonic()
+        time.sleep(args.graph_seconds)
+        with listener.lock:
+            lat = list(listener.latencies) or list(listener.frame_latencies)
+            arrays, infos, faces_seen = listener.arrays, listener.infos, listener.faces
+        dt = time.monotonic() - t0
+        after = {k: proc_sample(p) for k, p in pids.items() if p}
+        res = CaseResult(
+            resolution=case.resolution, offered_fps=case.offered_fps, faces=case.faces,
+            p50_ms=percentile(lat, 50), p95_ms=percentile(lat, 95), max_ms=max(lat) if lat else float("nan"),
+            processed_fps=arrays / dt, dropped_fps=max(0, infos - arrays) / dt, camera_fps=infos / dt,
+            faces_per_frame=faces_seen / arrays if arrays else float("nan"),
+            cpu_percent={k: cpu_percent(before[k], after[k]) for k in before if before[k] and after.get(k)},
+            rss_mb={k: after[k].rss / 2 ** 20 for k in after if after[k]},
+            stages_ms=stages_cache[stage_key], peer_fps=peer_cache.get(key), duration_s=dt)
+        results.append(res)
+        print(format_row(res), flush=True)
+        _stop(procs.pop("camera"))
+        _stop(procs.pop("fake"))
+        time.sleep(1.0)
 
 def run_peer(python: str, folder: Path) -> Optional[float]:
     """Frames per second of the PyPI `fer` package (Haar + mini-Xception) on the PNG frames in `folder`."""

@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -23,13 +22,14 @@ from typing import Dict, List, Optional
 
 from .bench_graph import (
     REPO,
+    MasterError,
     _ensure_messages,
     _find_pid,
     _Listener,
-    _stop,
     _wait,
     machine_description,
     percentile,
+    private_master,
     proc_sample,
     write_performance_md,
 )
@@ -69,61 +69,16 @@ class _DiagBacklog:
 
 def run(minutes: float, fps: float, model: Optional[str], port: int, master_port: int,
         out_md: Optional[Path], out_json: Optional[Path]) -> int:
-    import rosgraph  # noqa: PLC0415
-
     machine = machine_description()
-    master = f"http://127.0.0.1:{master_port}"
-    os.environ["ROS_MASTER_URI"] = master
-    tmp = Path(tempfile.mkdtemp(prefix="fer_soak_"))
-    env = dict(os.environ, ROS_MASTER_URI=master, PYTHONDONTWRITEBYTECODE="1")
-    env.setdefault("ROS_HOME", str(tmp / "ros_home"))
-    procs: Dict[str, subprocess.Popen] = {}
     rows: List[Dict] = []
+    _ensure_messages()
     try:
-        _ensure_messages()
-        procs["roscore"] = subprocess.Popen(["roscore", "-p", str(master_port)], env=env,
-                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if not _wait(lambda: rosgraph.is_master_online(master), 30):
-            print("soak: roscore did not start", file=sys.stderr)
-            return 2
-        import rospy  # noqa: PLC0415
-
-        rospy.init_node("soak", anonymous=True, disable_signals=True)
-        launch = ["roslaunch", "fer_mask_ros", "demo.launch", f"fps:={fps:g}", f"port:={port}", "output:=log"]
-        if model:
-            launch.append(f"model:={model}")
-        procs["graph"] = subprocess.Popen(launch, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        listener = _Listener("fer_mask")
-        diag = _DiagBacklog()
-        if not _wait(lambda: listener.arrays_total > 5, 120):
-            print("soak: no EmotionArray within 120 s", file=sys.stderr)
-            return 2
-        pids = {n: _find_pid(f"__name:={n}") for n in NODES}
-        print(f"soak: demo graph at {fps:g} fps for {minutes:g} min on {machine['cpu']}, {machine['cores']} cores "
-              f"(load {machine['load_before']})", flush=True)
-        print("| minute | p50 ms | p95 ms | processed fps | camera fps | RSS MB cam / det / cls / speech | backlog |",
-              flush=True)
-        print("|---|---|---|---|---|---|---|", flush=True)
-        listener.reset()
-        for minute in range(1, int(round(minutes)) + 1):
-            t0 = time.monotonic()
-            time.sleep(60.0)
-            with listener.lock:
-                lat = list(listener.latencies) or list(listener.frame_latencies)
-                arrays, infos = listener.arrays, listener.infos
-            dt = time.monotonic() - t0
-            listener.reset()
-            rss = {n: (s.rss / 2 ** 20 if s else float("nan"))
-                   for n, s in ((n, proc_sample(p) if p else None) for n, p in pids.items())}
-            row = {"minute": minute, "p50_ms": percentile(lat, 50), "p95_ms": percentile(lat, 95),
-                   "processed_fps": arrays / dt, "camera_fps": infos / dt, "rss_mb": rss, "backlog": diag.backlog()}
-            rows.append(row)
-            r = " / ".join(f"{rss[n]:.0f}" for n in RSS_COLUMNS)
-            print(f"| {minute} | {row['p50_ms']:.1f} | {row['p95_ms']:.1f} | {row['processed_fps']:.1f} "
-                  f"| {row['camera_fps']:.1f} | {r} | {row['backlog']} |", flush=True)
-    finally:
-        for name in ("graph", "roscore"):
-            _stop(procs.get(name))
+        with private_master(master_port, "soak", "fer_soak_") as (env, procs, _tmp):
+            if not _soak_minutes(minutes, fps, model, port, machine, env, procs, rows):
+                return 2
+    except MasterError as exc:
+        print(f"soak: {exc}", file=sys.stderr)
+        return 2
     if not rows:
         return 2
     problems = verdict(rows)
@@ -134,6 +89,44 @@ def run(minutes: float, fps: float, model: Optional[str], port: int, master_port
     if out_md:
         write_md(out_md, rows, machine, fps, summary)
     return 0 if not problems else 1
+
+
+def _soak_minutes(minutes: float, fps: float, model: Optional[str], port: int, machine: Dict, env: Dict,
+                  procs: Dict, rows: List[Dict]) -> bool:
+    """demo.launch under `env`, one row per minute into `rows`; False when the graph never answered."""
+    launch = ["roslaunch", "fer_mask_ros", "demo.launch", f"fps:={fps:g}", f"port:={port}", "output:=log"]
+    if model:
+        launch.append(f"model:={model}")
+    procs["graph"] = subprocess.Popen(launch, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    listener = _Listener("fer_mask")
+    diag = _DiagBacklog()
+    if not _wait(lambda: listener.arrays_total > 5, 120):
+        print("soak: no EmotionArray within 120 s", file=sys.stderr)
+        return False
+    pids = {n: _find_pid(f"__name:={n}") for n in NODES}
+    print(f"soak: demo graph at {fps:g} fps for {minutes:g} min on {machine['cpu']}, {machine['cores']} cores "
+          f"(load {machine['load_before']})", flush=True)
+    print("| minute | p50 ms | p95 ms | processed fps | camera fps | RSS MB cam / det / cls / speech | backlog |",
+          flush=True)
+    print("|---|---|---|---|---|---|---|", flush=True)
+    listener.reset()
+    for minute in range(1, int(round(minutes)) + 1):
+        t0 = time.monotonic()
+        time.sleep(60.0)
+        with listener.lock:
+            lat = list(listener.latencies) or list(listener.frame_latencies)
+            arrays, infos = listener.arrays, listener.infos
+        dt = time.monotonic() - t0
+        listener.reset()
+        rss = {n: (s.rss / 2 ** 20 if s else float("nan"))
+               for n, s in ((n, proc_sample(p) if p else None) for n, p in pids.items())}
+        row = {"minute": minute, "p50_ms": percentile(lat, 50), "p95_ms": percentile(lat, 95),
+               "processed_fps": arrays / dt, "camera_fps": infos / dt, "rss_mb": rss, "backlog": diag.backlog()}
+        rows.append(row)
+        r = " / ".join(f"{rss[n]:.0f}" for n in RSS_COLUMNS)
+        print(f"| {minute} | {row['p50_ms']:.1f} | {row['p95_ms']:.1f} | {row['processed_fps']:.1f} "
+              f"| {row['camera_fps']:.1f} | {r} | {row['backlog']} |", flush=True)
+    return True
 
 
 def verdict(rows: List[Dict], p95_growth: float = 0.20, p95_floor_ms: float = 60.0,
