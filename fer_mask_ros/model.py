@@ -90,3 +90,59 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
 
     visit(folded)
     return folded
+
+
+def widen(model: MaskedFERNet, widths: tuple, noise: float = 0.01, seed: int = 0) -> MaskedFERNet:
+    """A wider MaskedFERNet computing the same function (Net2WiderNet), to train on from `model`.
+
+    Each new channel copies an existing one (weights and BatchNorm statistics); the next layer's
+    weights from the copied channel are shared out among its copies, so outputs are unchanged
+    in eval mode. `noise` (relative) on the copies' incoming weights lets them drift apart.
+    """
+    widths = tuple(int(w) for w in widths)
+    if len(widths) != len(model.widths) or any(w < v for w, v in zip(widths, model.widths)):
+        raise ValueError(f"cannot widen {model.widths} to {widths}: same number of stages, no stage narrower")
+    g = torch.Generator().manual_seed(seed)
+
+    def mapping(old: int, new: int) -> torch.Tensor:
+        return torch.cat([torch.arange(old), torch.randint(0, old, (new - old,), generator=g)])
+
+    def counts(m: torch.Tensor, old: int) -> torch.Tensor:
+        return torch.bincount(m, minlength=old).float()
+
+    def copy_conv(src: nn.Conv2d, dst: nn.Conv2d, m_in, n_in, m_out) -> None:
+        w = src.weight.detach()
+        if m_in is not None:
+            w = w[:, m_in] / n_in[m_in].view(1, -1, 1, 1)
+        w = w[m_out].clone()
+        extra = torch.arange(len(m_out)) >= src.out_channels
+        w[extra] += noise * w[extra].std() * torch.randn(w[extra].shape, generator=g)
+        dst.weight.data.copy_(w)
+
+    def copy_bn(src: nn.BatchNorm2d, dst: nn.BatchNorm2d, m) -> None:
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            getattr(dst, name).data.copy_(getattr(src, name).detach()[m])
+
+    wide = MaskedFERNet(widths, dropout=model.dropout.p)
+    src_layers, dst_layers = list(model.features), list(wide.features)
+    m_prev = n_prev = None
+    stage = 0
+    for src, dst in zip(src_layers, dst_layers):
+        if isinstance(src, nn.Sequential):  # conv-bn-relu opening a stage
+            m = mapping(model.widths[stage], widths[stage])
+            copy_conv(src[0], dst[0], m_prev, n_prev, m)
+            copy_bn(src[1], dst[1], m)
+            m_prev, n_prev = m, counts(m, model.widths[stage])
+        elif isinstance(src, ResidualBlock):
+            inner = mapping(model.widths[stage], widths[stage])
+            n_inner = counts(inner, model.widths[stage])
+            copy_conv(src.body[0], dst.body[0], m_prev, n_prev, inner)
+            copy_bn(src.body[1], dst.body[1], inner)
+            copy_conv(src.body[3], dst.body[3], inner, n_inner, m_prev)
+            copy_bn(src.body[4], dst.body[4], m_prev)
+            stage += 1
+    for name in ("emotion_head", "mask_head"):
+        s, d = getattr(model, name), getattr(wide, name)
+        d.weight.data.copy_(s.weight.detach()[:, m_prev] / n_prev[m_prev].view(1, -1))
+        d.bias.data.copy_(s.bias.detach())
+    return wide.eval()

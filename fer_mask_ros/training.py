@@ -224,14 +224,18 @@ class Trainer:
 
     def build(self) -> None:
         from .classifier import load_model
-        from .model import MaskedFERNet
+        from .model import MaskedFERNet, widen
 
         cfg, t = self.cfg, self.torch
         self.model = MaskedFERNet(tuple(cfg.widths), dropout=cfg.dropout)
         if cfg.init:
             start, _ = load_model(cfg.init)
             if tuple(start.widths) != tuple(cfg.widths):
-                raise ValueError(f"--init {cfg.init} has widths {start.widths}, not {tuple(cfg.widths)}")
+                try:  # a wider net starts as the same function (Net2WiderNet)
+                    start, narrow = widen(start, tuple(cfg.widths), seed=cfg.seed), start.widths
+                except ValueError as exc:
+                    raise ValueError(f"--init {cfg.init}: {exc}") from None
+                print(f"--init {cfg.init}: widened {narrow} -> {tuple(cfg.widths)}", flush=True)
             self.model.load_state_dict(start.state_dict())
         self.model = self.model.to(self.device)
         self.model = self.model.to(memory_format=t.channels_last)

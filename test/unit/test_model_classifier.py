@@ -262,3 +262,24 @@ def test_quantize_refuses_bad_calibration(tiny_model_copy):
     pytest.importorskip("onnxruntime")
     with pytest.raises(ValueError, match="calibration"):
         quantize_onnx(tiny_model_copy, np.zeros((4, 32, 32), np.uint8))
+
+
+def test_widen_keeps_the_function_and_refuses_narrowing():
+    from fer_mask_ros.model import widen
+
+    torch.manual_seed(4)
+    narrow = _randomise_bn(MaskedFERNet((4, 8, 8)))
+    wide = widen(narrow, (6, 12, 9), noise=0.0)
+    assert wide.widths == (6, 12, 9)
+    x = _batch(5)
+    with torch.no_grad():
+        (a, ma), (b, mb) = narrow(x), wide(x)
+    assert torch.allclose(a, b, atol=1e-4) and torch.allclose(ma, mb, atol=1e-4)
+    noisy = widen(narrow, (6, 12, 9), noise=0.05)
+    with torch.no_grad():
+        c, _ = noisy(x)
+    assert not torch.allclose(a, c, atol=1e-6) and torch.allclose(a, c, atol=0.5)
+    with pytest.raises(ValueError, match="widen"):
+        widen(narrow, (4, 4, 8))
+    with pytest.raises(ValueError, match="widen"):
+        widen(narrow, (4, 8))

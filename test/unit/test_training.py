@@ -120,3 +120,18 @@ def test_augment_strength_zero_only_flips():
         assert torch.allclose(out[i], plain[i], atol=1e-5) or torch.allclose(out[i], plain[i].flip(2), atol=1e-5)
     full = augment(x, torch.Generator().manual_seed(1), strength=1.0)
     assert not torch.allclose(full, out)
+
+
+def test_init_from_a_narrower_model_is_widened(tmp_path):
+    from fer_mask_ros.classifier import save_model
+    from fer_mask_ros.model import MaskedFERNet
+
+    root = make_fer_folder(tmp_path / "fer", per_class_train=2, per_class_test=2)
+    narrow = tmp_path / "narrow.pt"
+    save_model(MaskedFERNet((4, 8)), str(narrow))
+    trainer = Trainer(_config(root, tmp_path / "run", epochs=1, limit=10, init=str(narrow), widths=(6, 8)))
+    trainer.run()
+    model, _ = load_model(str(tmp_path / "run" / "best.pt"))
+    assert model.widths == (6, 8)
+    with pytest.raises(ValueError, match="narrow.pt"):
+        Trainer(_config(root, tmp_path / "run2", epochs=1, limit=10, init=str(narrow), widths=(3, 8))).run()
