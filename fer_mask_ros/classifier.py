@@ -262,7 +262,8 @@ class EmotionClassifier:
         stamp = session.get_modelmeta().custom_metadata_map.get("source_sha256")
         if stamp != file_sha256(self.model_path):
             if required:
-                raise ModelError(f"{onnx_file} was not exported from {self.model_path}; run export again")
+                raise ModelError(f"{onnx_file} was not exported from {self.model_path}; run "
+                                 f"`python -m fer_mask_ros export {self.model_path} --calibration DATASET` again")
             return None
         return session
 
