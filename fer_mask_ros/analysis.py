@@ -29,6 +29,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .datasets import walk_files
 from .events import Event, EventParams, detect_events
 from .labels import EMOTIONS
 
@@ -336,12 +337,7 @@ def expand_inputs(paths: Sequence[str]) -> Tuple[List[str], bool]:
     for path in paths:
         if os.path.isdir(path):
             batch = True
-            found = []
-            for dirpath, dirnames, filenames in os.walk(path):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                found.extend(os.path.join(dirpath, f) for f in filenames
-                             if f.lower().endswith(VIDEO_EXTENSIONS + BAG_EXTENSIONS))
-            out.extend(sorted(found))
+            out.extend(walk_files(path, VIDEO_EXTENSIONS + BAG_EXTENSIONS))
         else:
             out.append(path)
     seen, unique = set(), []

@@ -11,7 +11,7 @@ import gzip
 import io
 import os
 from dataclasses import dataclass, field
-from typing import Iterable, List, Optional, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -160,13 +160,17 @@ def _iter_label_dirs(root: str) -> Iterable[Tuple[str, str]]:
             yield name, full
 
 
-def _list_images(folder: str) -> List[str]:
+def walk_files(folder: str, extensions: Sequence[str] = IMAGE_EXTENSIONS, exclude: Optional[str] = None) -> List[str]:
+    """Files under `folder` whose names end with one of `extensions` (any case), recursively, in
+    sorted walk order; hidden folders and the folder `exclude` (e.g. an output inside the input)
+    are skipped. The one folder walk of the library and its commands."""
+    suffixes = tuple(e.lower() for e in extensions)
+    skip = os.path.abspath(exclude) if exclude else None
     found = []
     for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
-        for f in sorted(filenames):
-            if f.lower().endswith(IMAGE_EXTENSIONS):
-                found.append(os.path.join(dirpath, f))
+        dirnames[:] = sorted(d for d in dirnames
+                             if not d.startswith(".") and os.path.abspath(os.path.join(dirpath, d)) != skip)
+        found.extend(os.path.join(dirpath, f) for f in sorted(filenames) if f.lower().endswith(suffixes))
     return found
 
 
@@ -189,7 +193,7 @@ def load_image_folder(
                 label = EMOTION_INDEX[normalise_label(label_name, where=label_dir)]
             except UnknownLabelError as exc:
                 raise DatasetError(str(exc)) from None
-            for path in _list_images(label_dir):
+            for path in walk_files(label_dir):
                 row_usage = _usage_from_name(os.path.basename(path), split_name)
                 if usage and row_usage != usage:
                     continue

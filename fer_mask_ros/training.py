@@ -93,9 +93,9 @@ def load_mask_photos(root: str, size: int = 48) -> Tuple[np.ndarray, np.ndarray,
         folder = os.path.join(root, sub)
         if not os.path.isdir(folder):
             raise FileNotFoundError(f"{folder}: expected with_mask/ and without_mask/ under {root}")
-        from .datasets import _list_images, read_image, square_resize, to_grey
+        from .datasets import read_image, square_resize, to_grey, walk_files
 
-        for path in _list_images(folder):
+        for path in walk_files(folder):
             images.append(square_resize(to_grey(read_image(path)), size))
             labels.append(flag)
             paths.append(path)

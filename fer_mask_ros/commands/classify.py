@@ -22,7 +22,7 @@ from typing import Iterator, List, Sequence, Tuple
 import numpy as np
 
 from ..cli import CommandError
-from ..datasets import IMAGE_EXTENSIONS
+from ..datasets import walk_files
 from ..labels import EMOTIONS
 
 CSV_HEADER = ["path", "emotion", "confidence", "masked", "mask_probability"] + [f"p_{e}" for e in EMOTIONS]
@@ -59,11 +59,7 @@ def list_image_files(paths: Sequence[str]) -> List[str]:
     seen = set()
     for path in paths:
         if os.path.isdir(path):
-            files = []
-            for dirpath, dirnames, filenames in os.walk(path):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                files.extend(os.path.join(dirpath, f) for f in filenames if f.lower().endswith(IMAGE_EXTENSIONS))
-            files.sort()
+            files = walk_files(path)
         else:
             files = [path]
         for f in files:

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..cli import CommandError
 from ..datasets import IMAGE_EXTENSIONS as DATASET_IMAGE_EXTENSIONS
+from ..datasets import walk_files
 
 IMAGE_EXTENSIONS = DATASET_IMAGE_EXTENSIONS + (".pbm", ".jp2")
 CSV_HEADER = "path,face,x,y,w,h,score,lex,ley,rex,rey,nx,ny,lmx,lmy,rmx,rmy".split(",")
@@ -38,14 +39,7 @@ def collect_images(paths: List[str]) -> List[Tuple[str, str]]:
     out: List[Tuple[str, str]] = []
     for path in paths:
         if os.path.isdir(path):
-            found = []
-            for root, dirs, files in os.walk(path):
-                dirs.sort()
-                for name in files:
-                    if name.lower().endswith(IMAGE_EXTENSIONS):
-                        full = os.path.join(root, name)
-                        found.append((full, os.path.relpath(full, path)))
-            out.extend(sorted(found))
+            out.extend((full, os.path.relpath(full, path)) for full in walk_files(path, IMAGE_EXTENSIONS))
         elif os.path.exists(path):
             out.append((path, os.path.basename(path)))
         else:

@@ -26,7 +26,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from ..cli import CommandError
-from ..datasets import IMAGE_EXTENSIONS
+from ..datasets import IMAGE_EXTENSIONS, walk_files
 
 #: Square images up to this side are taken as aligned face crops in the automatic mode.
 ALIGNED_MAX_SIDE = 128
@@ -61,16 +61,7 @@ def file_rng(seed: int, rel: str) -> np.random.Generator:
 
 def collect(input_path: str, output: str) -> List[Tuple[str, str]]:
     """(source file, path relative to INPUT) pairs, sorted; files under OUT are left out."""
-    out_abs = os.path.abspath(output)
-    found = []
-    for dirpath, dirnames, filenames in os.walk(input_path):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
-                             and os.path.abspath(os.path.join(dirpath, d)) != out_abs)
-        for name in sorted(filenames):
-            if name.lower().endswith(IMAGE_EXTENSIONS):
-                full = os.path.join(dirpath, name)
-                found.append((full, os.path.relpath(full, input_path)))
-    return found
+    return [(full, os.path.relpath(full, input_path)) for full in walk_files(input_path, exclude=output)]
 
 
 def is_aligned_crop(image: np.ndarray) -> bool:
