@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Union
+from typing import Iterable, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -119,30 +119,36 @@ def _read_image(path: Path) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
-def _read_video(path: Path, max_bytes: int) -> List[np.ndarray]:
+def _take_within(frames: Iterator[np.ndarray], max_bytes: int, what: str) -> List[np.ndarray]:
+    """Frames until their total size would pass max_bytes (always at least one), with one warning if cut."""
+    kept: List[np.ndarray] = []
+    total = 0
+    for frame in frames:
+        total += frame.nbytes
+        if total > max_bytes and kept:
+            LOG.warning("%s is larger than %d MiB in memory; using its first %d frames",
+                        what, max_bytes // (1024 * 1024), len(kept))
+            break
+        kept.append(frame)
+    close = getattr(frames, "close", None)
+    if close is not None:
+        close()  # a video generator releases its capture now, not when collected
+    return kept
+
+
+def _video_frames(path: Path) -> Iterator[np.ndarray]:
     cv2 = _cv2()
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise FrameSourceError(f"cannot open video {path} (unsupported codec or not a video)")
-    frames: List[np.ndarray] = []
-    total = 0
     try:
         while True:
             ok, bgr = cap.read()
             if not ok or bgr is None:
-                break
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            total += rgb.nbytes
-            if total > max_bytes and frames:
-                LOG.warning("video %s is larger than %d MiB in memory; using its first %d frames",
-                            path, max_bytes // (1024 * 1024), len(frames))
-                break
-            frames.append(rgb)
+                return
+            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     finally:
         cap.release()
-    if not frames:
-        raise FrameSourceError(f"video {path} has no readable frames")
-    return frames
 
 
 def load_frames(path: Union[str, Path], max_bytes: int = DEFAULT_MAX_BYTES) -> List[np.ndarray]:
@@ -154,19 +160,13 @@ def load_frames(path: Union[str, Path], max_bytes: int = DEFAULT_MAX_BYTES) -> L
         files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
         if not files:
             raise FrameSourceError(f"folder {p} has no images ({', '.join(IMAGE_EXTENSIONS)})")
-        frames, total = [], 0
-        for f in files:
-            img = _read_image(f)
-            total += img.nbytes
-            if total > max_bytes and frames:
-                LOG.warning("image folder %s is larger than %d MiB; using its first %d images",
-                            p, max_bytes // (1024 * 1024), len(frames))
-                break
-            frames.append(img)
-        return frames
+        return _take_within((_read_image(f) for f in files), max_bytes, f"image folder {p}")
     if p.suffix.lower() in IMAGE_EXTENSIONS and p.suffix.lower() != ".gif":
         return [_read_image(p)]
-    return _read_video(p, max_bytes)
+    frames = _take_within(_video_frames(p), max_bytes, f"video {p}")
+    if not frames:
+        raise FrameSourceError(f"video {p} has no readable frames")
+    return frames
 
 
 def open_frame_source(

@@ -46,7 +46,7 @@ def test_frame_source_validation():
         open_frame_source("/nonexistent/video.mp4")
 
 
-def test_folder_and_video_sources(tmp_path):
+def test_folder_and_video_sources(tmp_path, caplog):
     cv2 = pytest.importorskip("cv2")
     folder = tmp_path / "imgs"
     folder.mkdir()
@@ -66,6 +66,13 @@ def test_folder_and_video_sources(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FrameSourceError, match="no images"):
         load_frames(tmp_path / "empty")
+
+    one_frame = 30 * 40 * 3  # solid() frames are 30x40 RGB
+    with caplog.at_level("WARNING", logger="fer_mask_ros.frame_source"):
+        assert len(load_frames(video, max_bytes=2 * one_frame + 1)) == 2
+        assert len(load_frames(folder, max_bytes=one_frame)) == 1
+        assert len(load_frames(video, max_bytes=1)) == 1  # always at least one frame
+    assert sum("larger than" in r.getMessage() for r in caplog.records) == 3
 
 
 def test_missing_demo_clip_is_a_clear_error(tmp_path):
