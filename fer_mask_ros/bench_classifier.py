@@ -152,8 +152,7 @@ def run_classifier_bench(args) -> int:
             try:
                 clf, note = _open_backend(model_path, backend, threads, workdir)
             except ModelError as exc:
-                hint = " (python -m fer_mask_ros export MODEL --calibration DATASET)" if backend == "int8" else ""
-                rows[backend] = {"error": str(exc).splitlines()[0] + hint}
+                rows[backend] = {"error": str(exc).splitlines()[0]}
                 continue
             row = bench_backend(clf, runs, warmup, batches)
             row["note"] = note

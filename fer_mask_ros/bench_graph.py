@@ -526,7 +526,6 @@ def run_graph_bench(args) -> int:
     return 0
 
 
-
 def _run_cases(args, cases, model, peer, machine, master, results, patches) -> None:
     """Every case against nao.launch under `master` (private_master's env, procs, tmp); rows go to `results`."""
     import subprocess  # noqa: PLC0415
@@ -617,6 +616,7 @@ def _run_cases(args, cases, model, peer, machine, master, results, patches) -> N
         _stop(procs.pop("camera"))
         _stop(procs.pop("fake"))
         time.sleep(1.0)
+
 
 def run_peer(python: str, folder: Path) -> Optional[float]:
     """Frames per second of the PyPI `fer` package (Haar + mini-Xception) on the PNG frames in `folder`."""

@@ -171,10 +171,13 @@ def quantize_onnx(model_path: str, calibration: np.ndarray, out_path: Optional[s
     if calibration.ndim != 3 or calibration.shape[1:] != (INPUT_SIZE, INPUT_SIZE) or len(calibration) == 0:
         raise ValueError(f"calibration needs (N, {INPUT_SIZE}, {INPUT_SIZE}) crops, got {calibration.shape}")
     fp32 = onnx_path_for(model_path)
-    if not os.path.isfile(fp32) or _onnx_source(fp32) != file_sha256(model_path):
+    proto = _load_onnx(fp32)
+    source = None if proto is None else next((e.value for e in proto.metadata_props if e.key == "source_sha256"), None)
+    if source != file_sha256(model_path):
         export_onnx(model_path, fp32)
+        proto = onnx.load(fp32)
     out_path = out_path or int8_path_for(model_path)
-    first_conv = next(n.name for n in onnx.load(fp32).graph.node if n.op_type == "Conv")
+    first_conv = next(n.name for n in proto.graph.node if n.op_type == "Conv")
 
     class Crops(CalibrationDataReader):
         def __init__(self) -> None:
@@ -194,14 +197,14 @@ def quantize_onnx(model_path: str, calibration: np.ndarray, out_path: Optional[s
     return out_path
 
 
-def _onnx_source(onnx_path: str) -> Optional[str]:
+def _load_onnx(onnx_path: str):
+    """The ONNX model at `onnx_path`, or None when it is missing or unreadable."""
     import onnx
 
     try:
-        proto = onnx.load(onnx_path, load_external_data=False)
+        return onnx.load(onnx_path)
     except Exception:
         return None
-    return next((e.value for e in proto.metadata_props if e.key == "source_sha256"), None)
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -237,8 +240,9 @@ class EmotionClassifier:
                 self.backend = name
                 break
             if backend == name:
+                how = f"export {self.model_path}" + (" --calibration DATASET" if name == "int8" else "")
                 raise ModelError(f"no usable {'int8 ' if name == 'int8' else ''}ONNX copy of {self.model_path} "
-                                 f"at {onnx_file}")
+                                 f"at {onnx_file}; make it with `python -m fer_mask_ros {how}`")
         if self._session is None:
             self._init_torch(model, num_threads)
 

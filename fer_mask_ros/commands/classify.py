@@ -71,7 +71,9 @@ def list_image_files(paths: Sequence[str]) -> List[str]:
 
 
 def add_backend_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend", choices=("auto", "int8", "onnxruntime", "torch"), default="auto",
+    from ..classifier import BACKENDS
+
+    parser.add_argument("--backend", choices=BACKENDS, default="auto",
                         help="classifier runtime: auto (the int8 ONNX copy, else the fp32 one, else torch), "
                              "int8, onnxruntime (fp32) or torch")
 

@@ -43,7 +43,7 @@ def calibration_crops(dataset_path: str, count: int, seed: int) -> np.ndarray:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..classifier import ModelError, export_onnx, load_model, quantize_onnx
+    from ..classifier import ModelError, export_onnx, quantize_onnx
     from ..datasets import DatasetError
 
     if not os.path.isfile(args.model):
@@ -51,10 +51,9 @@ def run(args: argparse.Namespace) -> int:
     if args.calibration_size < 32:
         raise CommandError(f"--calibration-size must be at least 32, got {args.calibration_size}")
     try:
-        load_model(args.model)
+        print(f"wrote {export_onnx(args.model)}")
     except ModelError as exc:
         raise CommandError(str(exc)) from None
-    print(f"wrote {export_onnx(args.model)}")
     if args.calibration:
         try:
             crops = calibration_crops(args.calibration, args.calibration_size, args.seed)
