@@ -51,6 +51,9 @@ class TrainConfig:
     warmup_epochs: int = 2
     val_seed: int = 12345
     time_budget: float = 0.0  # seconds; when set, the epoch count shrinks to fit after epoch 1
+    swa_start: int = 0  # from this epoch on (1-based), hold the LR at swa_lr and average the weights; 0 = off
+    swa_lr: float = 0.0  # 0 = half of lr
+    swa_bn_images: int = 8192  # training images used to re-estimate BatchNorm statistics of the average
     progress: bool = True
     extra: Dict[str, object] = field(default_factory=dict)
 
@@ -247,12 +250,23 @@ class Trainer:
                                weight_decay=cfg.weight_decay)
         self.steps_per_epoch = max(1, len(self.train_set) // cfg.batch_size)
         warm = self.steps_per_epoch * cfg.warmup_epochs
+        if cfg.swa_start:
+            warm = min(warm, self.steps_per_epoch * (cfg.swa_start - 1))
+        self.swa_lr = cfg.swa_lr or cfg.lr / 2
+        self.swa: Optional[Dict[str, object]] = None
+        self.swa_count = 0
+
+        floor = self.swa_lr / cfg.lr if cfg.swa_start else 0.0
 
         def schedule(step: int) -> float:
-            total = self.steps_per_epoch * self.cfg.epochs
+            # cosine from lr down to swa_lr at swa_start (or to 0 at the end), then constant swa_lr
+            end_epoch = cfg.swa_start - 1 if cfg.swa_start else self.cfg.epochs
+            total = self.steps_per_epoch * end_epoch
             if step < warm:
                 return (step + 1) / warm
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+            if cfg.swa_start and step >= total:
+                return floor
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
 
         self.sched = t.optim.lr_scheduler.LambdaLR(self.opt, schedule)
         self.start_epoch = 0
@@ -267,6 +281,7 @@ class Trainer:
             self.sched.load_state_dict(state["scheduler"])
             self.start_epoch = int(state["epoch"]) + 1
             self.best_score = float(state["best_score"])
+            self.swa, self.swa_count = state.get("swa"), int(state.get("swa_count", 0))
             self.generator.manual_seed(cfg.seed + self.start_epoch)
             print(f"resumed from {ckpt} at epoch {self.start_epoch}", flush=True)
 
@@ -329,29 +344,30 @@ class Trainer:
             bar.close()
         return {"train_loss": sum_loss / sum_seen, "train_acc": sum_correct / sum_seen}
 
-    def predict(self, images) -> Tuple[np.ndarray, np.ndarray]:
+    def predict(self, images, model=None) -> Tuple[np.ndarray, np.ndarray]:
         t = self.torch
-        self.model.eval()
+        model = self.model if model is None else model
+        model.eval()
         probs, masks = [], []
         with t.no_grad(), self._autocast():
             for s in range(0, len(images), 1024):
                 x = (images[s:s + 1024].float().unsqueeze(1) / 255.0).to(memory_format=t.channels_last)
-                logits, mask_logit = self.model(x)
+                logits, mask_logit = model(x)
                 probs.append(t.softmax(logits.float(), 1).cpu().numpy())
                 masks.append(t.sigmoid(mask_logit.float()).cpu().numpy())
         return np.concatenate(probs), np.concatenate(masks)
 
-    def validate(self) -> Dict[str, float]:
+    def validate(self, model=None) -> Dict[str, float]:
         y = self.val_y.cpu().numpy()
-        p_clean, m_clean = self.predict(self.val_clean)
-        p_masked, m_masked = self.predict(self.val_masked)
+        p_clean, m_clean = self.predict(self.val_clean, model)
+        p_masked, m_masked = self.predict(self.val_masked, model)
         out = {
             "val_acc": float((p_clean.argmax(1) == y).mean()),
             "val_masked_acc": float((p_masked.argmax(1) == y).mean()),
             "val_mask_flag_acc": float(((m_clean < 0.5).mean() + (m_masked >= 0.5).mean()) / 2),
         }
         if self.photos is not None:
-            _, m_photo = self.predict(self.photos_val[0])
+            _, m_photo = self.predict(self.photos_val[0], model)
             flags = self.photos_val[1].cpu().numpy()
             out["photo_mask_acc_with"] = float((m_photo[flags == 1] >= 0.5).mean())
             out["photo_mask_acc_without"] = float((m_photo[flags == 0] < 0.5).mean())
@@ -360,7 +376,8 @@ class Trainer:
     def save_checkpoint(self, epoch: int) -> None:
         t = self.torch
         state = {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
-                 "scheduler": self.sched.state_dict(), "epoch": epoch, "best_score": self.best_score}
+                 "scheduler": self.sched.state_dict(), "epoch": epoch, "best_score": self.best_score,
+                 "swa": self.swa, "swa_count": self.swa_count}
         tmp = os.path.join(self.cfg.output, "checkpoint.pt.tmp")
         t.save(state, tmp)
         os.replace(tmp, os.path.join(self.cfg.output, "checkpoint.pt"))
@@ -377,19 +394,30 @@ class Trainer:
         while epoch < cfg.epochs:
             t0 = time.time()
             record = {"epoch": epoch + 1, **self.train_epoch(epoch), **self.validate()}
+            candidates = [(record, self.model)]
+            if cfg.swa_start and epoch + 1 >= cfg.swa_start:
+                self._swa_update()
+                if self.swa_count >= 2:
+                    averaged = self._swa_model()
+                    swa_record = {"epoch": epoch + 1, "swa_epochs": self.swa_count, **self.validate(averaged)}
+                    record.update({f"swa_{k}": v for k, v in swa_record.items() if k.startswith(("val", "photo"))})
+                    candidates.append((swa_record, averaged))
+                    save_model(self._plain_model(averaged), os.path.join(cfg.output, "swa.pt"),
+                               {"config": self._config_meta(), "selected": swa_record})
             record["seconds"] = round(time.time() - t0, 1)
             if cfg.time_budget and epoch == self.start_epoch:
                 fit = int((cfg.time_budget - (time.time() - started)) / max(record["seconds"], 1e-3)) + epoch + 1
                 if fit < cfg.epochs:
                     print(f"time budget {cfg.time_budget:.0f} s: {cfg.epochs} -> {max(fit, epoch + 1)} epochs")
                     cfg.epochs = max(fit, epoch + 1)
-            score = (record["val_acc"] + record["val_masked_acc"]) / 2
-            if score > self.best_score:
-                self.best_score = score
-                best = dict(record)
-                meta = {"config": {k: v for k, v in asdict(cfg).items() if k != "extra"}, "selected": best,
-                        "device": str(self.device), "train_seconds": round(time.time() - started, 1)}
-                save_model(self._plain_model(), os.path.join(cfg.output, "best.pt"), meta)
+            for candidate, model in candidates:
+                score = (candidate["val_acc"] + candidate["val_masked_acc"]) / 2
+                if score > self.best_score:
+                    self.best_score = score
+                    best = dict(candidate)
+                    meta = {"config": self._config_meta(), "selected": best, "device": str(self.device),
+                            "train_seconds": round(time.time() - started, 1)}
+                    save_model(self._plain_model(model), os.path.join(cfg.output, "best.pt"), meta)
             self.log(record)
             print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()),
                   flush=True)
@@ -397,11 +425,55 @@ class Trainer:
             epoch += 1
         return best
 
-    def _plain_model(self):
+    def _config_meta(self) -> Dict[str, object]:
+        return {k: v for k, v in asdict(self.cfg).items() if k != "extra"}
+
+    def _plain_model(self, model=None):
         import copy
 
-        model = copy.deepcopy(self.model).float().cpu()
+        model = copy.deepcopy(self.model if model is None else model).float().cpu()
         return model.to(memory_format=self.torch.contiguous_format)
+
+    def _swa_update(self) -> None:
+        """Fold the current weights into the running average (stochastic weight averaging)."""
+        with self.torch.no_grad():
+            current = self.model.state_dict()
+            if self.swa is None:
+                self.swa = {k: v.detach().float().clone() for k, v in current.items() if v.is_floating_point()}
+                self.swa_count = 1
+                return
+            self.swa_count += 1
+            for name, average in self.swa.items():
+                average += (current[name].float() - average) / self.swa_count
+
+    def _swa_model(self):
+        """The averaged weights, with BatchNorm statistics re-estimated on training batches."""
+        import copy
+
+        t, cfg = self.torch, self.cfg
+        model = copy.deepcopy(self.model)
+        state = model.state_dict()
+        state.update({k: v.to(state[k].dtype) for k, v in self.swa.items()})
+        model.load_state_dict(state)
+        norms = [m for m in model.modules() if isinstance(m, t.nn.modules.batchnorm._BatchNorm)]
+        for norm in norms:
+            norm.reset_running_stats()
+            norm.momentum = None  # cumulative average over the passes below
+        model.train()
+        generator = t.Generator(device=self.device)
+        generator.manual_seed(cfg.seed)
+        n = min(len(self.train_set), cfg.swa_bn_images)
+        order = t.randperm(len(self.train_set), device=self.device, generator=generator)[:n]
+        with t.no_grad(), self._autocast():
+            for s in range(0, n, cfg.batch_size):
+                idx = order[s:s + cfg.batch_size]
+                use_mask = t.rand(idx.numel(), device=self.device, generator=generator) < cfg.mask_prob
+                variant = t.randint(0, cfg.mask_variants, (idx.numel(),), device=self.device, generator=generator)
+                raw = t.where(use_mask[:, None, None], self.x_masked[variant, idx], self.x_clean[idx])
+                model(augment(raw, generator, cfg.aug_strength).to(memory_format=t.channels_last))
+        for norm in norms:
+            norm.momentum = 0.1
+        return model.eval()
 
 
 def train(cfg: TrainConfig) -> Dict[str, float]:

@@ -29,6 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoint.pt")
     parser.add_argument("--time-budget", type=float, default=0.0,
                         help="seconds; shrink the epoch count after epoch 1 so training ends in time")
+    parser.add_argument("--swa-start", type=int, default=0,
+                        help="from this epoch on, hold the LR at --swa-lr and average the weights "
+                             "(stochastic weight averaging; the average competes for best.pt); 0 = off")
+    parser.add_argument("--swa-lr", type=float, default=0.0, help="constant LR while averaging (default: half of --lr)")
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -44,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("--widths needs at least two stages")
     if not 0.0 <= args.aug_strength <= 2.0:
         raise CommandError(f"--aug-strength must be between 0 and 2, got {args.aug_strength}")
+    if args.swa_start < 0 or args.swa_lr < 0:
+        raise CommandError("--swa-start and --swa-lr must not be negative")
     if args.resume and not os.path.isfile(os.path.join(args.output, "checkpoint.pt")):
         raise CommandError(f"--resume: no checkpoint at {os.path.join(args.output, 'checkpoint.pt')}")
     cfg = TrainConfig(
@@ -53,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         teacher=args.teacher, init=args.init, kd_alpha=args.kd_alpha, seed=args.seed, device=args.device,
         workers=args.workers,
         limit=args.limit, resume=args.resume, time_budget=args.time_budget, progress=not args.no_progress,
+        swa_start=args.swa_start, swa_lr=args.swa_lr,
     )
     try:
         best = train(cfg)

@@ -135,3 +135,43 @@ def test_init_from_a_narrower_model_is_widened(tmp_path):
     assert model.widths == (6, 8)
     with pytest.raises(ValueError, match="narrow.pt"):
         Trainer(_config(root, tmp_path / "run2", epochs=1, limit=10, init=str(narrow), widths=(3, 8))).run()
+
+
+def test_swa_averages_weights_holds_the_lr_and_resumes(tmp_path):
+    root = make_fer_folder(tmp_path / "fer", per_class_train=2, per_class_test=2)
+    out = tmp_path / "run"
+    cfg = _config(root, out, epochs=3, limit=10, swa_start=2, lr=0.05, swa_lr=0.01)
+    trainer = Trainer(cfg)
+    trainer.run()
+    assert trainer.swa_count == 2  # epochs 2 and 3
+    assert trainer.opt.param_groups[0]["lr"] == pytest.approx(0.01)
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert "swa_val_acc" not in records[1] and "swa_val_acc" in records[2]  # needs two snapshots
+    assert (out / "swa.pt").is_file()
+    swa_model, meta = load_model(str(out / "swa.pt"))
+    assert meta["selected"]["swa_epochs"] == 2
+
+    resumed = Trainer(_config(root, out, epochs=4, limit=10, swa_start=2, lr=0.05, swa_lr=0.01, resume=True))
+    resumed.run()
+    assert resumed.swa_count == 3
+
+
+def test_swa_average_is_the_mean_and_batchnorm_is_re_estimated(tmp_path):
+    root = make_fer_folder(tmp_path / "fer", per_class_train=2, per_class_test=2)
+    trainer = Trainer(_config(root, tmp_path / "run", limit=10, swa_start=1, dropout=0.0))
+    trainer.load_data()
+    trainer.build()
+    weight = next(n for n, p in trainer.model.named_parameters() if p.dim() == 4)
+    for value in (1.0, 3.0):
+        with torch.no_grad():
+            trainer.model.state_dict()[weight].fill_(value)
+        trainer._swa_update()
+    assert torch.allclose(trainer.swa[weight], torch.full_like(trainer.swa[weight], 2.0))
+
+    norm_name = next(n for n, m in trainer.model.named_modules() if isinstance(m, torch.nn.BatchNorm2d))
+    stale = trainer.swa[norm_name + ".running_var"].clone()
+    averaged = trainer._swa_model()
+    norm = dict(averaged.named_modules())[norm_name]
+    assert not averaged.training and norm.momentum == pytest.approx(0.1)
+    assert torch.allclose(dict(averaged.named_parameters())[weight], torch.full_like(trainer.swa[weight], 2.0))
+    assert not torch.allclose(norm.running_var, stale)  # statistics come from forward passes, not the average
