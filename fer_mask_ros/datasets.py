@@ -238,3 +238,23 @@ def load_dataset(path: str, usage: Optional[str] = None, size: int = 48, skip_un
     if not os.path.exists(path):
         raise DatasetError(f"{path}: no such file or folder")
     raise DatasetError(f"{path}: expected a fer2013.csv(.gz) file or an image folder")
+
+
+def calibration_crops(dataset_path: str, count: int, seed: int) -> np.ndarray:
+    """`count` crops of a dataset (its Training split where it has one), the second half masked.
+
+    The sample an int8 copy of the classifier is calibrated on: faces as the node sees them, with and
+    without masks.
+    """
+    from .masking import mask_images
+
+    data = load_dataset(dataset_path)
+    usages = np.asarray(data.usages)
+    if (usages == "Training").any():
+        data = data.subset(usages == "Training")
+    if len(data) == 0:
+        raise DatasetError(f"{dataset_path}: no images to calibrate on")
+    rng = np.random.default_rng(seed)
+    picked = data.images[np.sort(rng.permutation(len(data))[:count])]
+    half = len(picked) // 2
+    return np.concatenate([picked[:half], mask_images(picked[half:], seed)])

@@ -11,8 +11,6 @@ import argparse
 import os
 import sys
 
-import numpy as np
-
 from ..cli import CommandError
 
 
@@ -25,26 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="picks the calibration crops and their masks (default 0)")
 
 
-def calibration_crops(dataset_path: str, count: int, seed: int) -> np.ndarray:
-    """`count` crops of the dataset (its Training split where it has one), the second half masked."""
-    from ..datasets import load_dataset
-    from ..masking import mask_images
-
-    data = load_dataset(dataset_path)
-    usages = np.asarray(data.usages)
-    if (usages == "Training").any():
-        data = data.subset(usages == "Training")
-    if len(data) == 0:
-        raise CommandError(f"{dataset_path}: no images to calibrate on")
-    rng = np.random.default_rng(seed)
-    picked = data.images[np.sort(rng.permutation(len(data))[:count])]
-    half = len(picked) // 2
-    return np.concatenate([picked[:half], mask_images(picked[half:], seed)])
-
-
 def run(args: argparse.Namespace) -> int:
     from ..classifier import ModelError, export_onnx, quantize_onnx
-    from ..datasets import DatasetError
+    from ..datasets import DatasetError, calibration_crops
 
     if not os.path.isfile(args.model):
         raise CommandError(f"model file not found: {args.model}")

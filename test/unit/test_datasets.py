@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import fake_face, make_fer_folder, write_image
 
-from fer_mask_ros.datasets import DatasetError, load_dataset
+from fer_mask_ros.datasets import DatasetError, calibration_crops, load_dataset
 from fer_mask_ros.labels import EMOTIONS
 
 # Kaggle's fer2013.csv codes, spelled out here (not taken from the library) on purpose.
@@ -172,3 +172,15 @@ def test_empty_folder_is_an_error(tmp_path):
     (tmp_path / "empty" / "happy").mkdir(parents=True)
     with pytest.raises(DatasetError, match="no images"):
         load_dataset(str(tmp_path / "empty"))
+
+
+def test_calibration_crops_are_training_faces_half_masked(tmp_path):
+    root = make_fer_folder(tmp_path / "fer", per_class_train=4, per_class_test=2)
+    training = load_dataset(root)
+    training = training.subset(np.asarray(training.usages) == "Training")
+    crops = calibration_crops(root, 10, seed=3)
+    assert crops.shape == (10, 48, 48) and crops.dtype == np.uint8
+    assert np.array_equal(crops, calibration_crops(root, 10, seed=3))
+    train_set = {face.tobytes() for face in training.images}
+    assert all(face.tobytes() in train_set for face in crops[:5])  # plain Training faces
+    assert not any(face.tobytes() in train_set for face in crops[5:])  # masked copies
