@@ -305,10 +305,7 @@ class Trainer:
         for step in range(steps):
             idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
             b = idx.numel()
-            use_mask = t.rand(b, device=self.device, generator=self.generator) < cfg.mask_prob
-            variant = t.randint(0, cfg.mask_variants, (b,), device=self.device, generator=self.generator)
-            raw = t.where(use_mask[:, None, None], self.x_masked[variant, idx], self.x_clean[idx])
-            x = augment(raw, self.generator, cfg.aug_strength).to(memory_format=t.channels_last)
+            x, use_mask = self._batch(idx, self.generator)
             y = self.y[idx]
             with self._autocast():
                 logits, mask_logit = self.model(x)
@@ -323,12 +320,9 @@ class Trainer:
                 loss = loss + cfg.mask_loss_weight * F.binary_cross_entropy_with_logits(
                     mask_logit.float(), use_mask.float())
                 if self.photos is not None:
-                    pick = t.randint(0, len(self.photos[1]), (max(16, b // 8),), device=self.device,
-                                     generator=self.generator)
-                    px = augment(self.photos[0][pick], self.generator).to(memory_format=t.channels_last)
+                    px, p_flag = self._photo_batch(b, self.generator)
                     _, p_mask = self.model(px)
-                    loss = loss + cfg.mask_loss_weight * F.binary_cross_entropy_with_logits(
-                        p_mask.float(), self.photos[1][pick])
+                    loss = loss + cfg.mask_loss_weight * F.binary_cross_entropy_with_logits(p_mask.float(), p_flag)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             self.opt.step()
@@ -343,6 +337,21 @@ class Trainer:
         if bar is not None:
             bar.close()
         return {"train_loss": sum_loss / sum_seen, "train_acc": sum_correct / sum_seen}
+
+    def _batch(self, idx, generator):
+        """Training faces `idx`, each masked with probability mask_prob, augmented; and the masked flags."""
+        t, cfg = self.torch, self.cfg
+        b = idx.numel()
+        use_mask = t.rand(b, device=self.device, generator=generator) < cfg.mask_prob
+        variant = t.randint(0, cfg.mask_variants, (b,), device=self.device, generator=generator)
+        raw = t.where(use_mask[:, None, None], self.x_masked[variant, idx], self.x_clean[idx])
+        return augment(raw, generator, cfg.aug_strength).to(memory_format=t.channels_last), use_mask
+
+    def _photo_batch(self, faces: int, generator):
+        """The real mask photos that go with a batch of `faces` training faces, augmented; and their flags."""
+        t = self.torch
+        pick = t.randint(0, len(self.photos[1]), (max(16, faces // 8),), device=self.device, generator=generator)
+        return augment(self.photos[0][pick], generator).to(memory_format=t.channels_last), self.photos[1][pick]
 
     def predict(self, images, model=None) -> Tuple[np.ndarray, np.ndarray]:
         t = self.torch
@@ -447,7 +456,11 @@ class Trainer:
                 average += (current[name].float() - average) / self.swa_count
 
     def _swa_model(self):
-        """The averaged weights, with BatchNorm statistics re-estimated on training batches."""
+        """The averaged weights, with BatchNorm statistics re-estimated on training batches.
+
+        The batches mirror a training step, mask photos included: the running statistics of the trained
+        model mix both, and the mask head on real photos depends on it.
+        """
         import copy
 
         t, cfg = self.torch, self.cfg
@@ -465,12 +478,11 @@ class Trainer:
         n = min(len(self.train_set), cfg.swa_bn_images)
         order = t.randperm(len(self.train_set), device=self.device, generator=generator)[:n]
         with t.no_grad(), self._autocast():
-            for s in range(0, n, cfg.batch_size):
+            for s in range(0, n, cfg.batch_size):  # the same forward passes as a training step
                 idx = order[s:s + cfg.batch_size]
-                use_mask = t.rand(idx.numel(), device=self.device, generator=generator) < cfg.mask_prob
-                variant = t.randint(0, cfg.mask_variants, (idx.numel(),), device=self.device, generator=generator)
-                raw = t.where(use_mask[:, None, None], self.x_masked[variant, idx], self.x_clean[idx])
-                model(augment(raw, generator, cfg.aug_strength).to(memory_format=t.channels_last))
+                model(self._batch(idx, generator)[0])
+                if self.photos is not None:
+                    model(self._photo_batch(idx.numel(), generator)[0])
         for norm in norms:
             norm.momentum = 0.1
         return model.eval()
