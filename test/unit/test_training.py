@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 import torch
-from conftest import fake_face, make_fer_folder
+from conftest import fake_face, make_fer_folder, write_image
 
 from fer_mask_ros.classifier import EmotionClassifier, load_model
 from fer_mask_ros.labels import EMOTIONS
@@ -175,3 +175,20 @@ def test_swa_average_is_the_mean_and_batchnorm_is_re_estimated(tmp_path):
     assert not averaged.training and norm.momentum == pytest.approx(0.1)
     assert torch.allclose(dict(averaged.named_parameters())[weight], torch.full_like(trainer.swa[weight], 2.0))
     assert not torch.allclose(norm.running_var, stale)  # statistics come from forward passes, not the average
+
+
+def test_swa_batchnorm_pass_includes_the_mask_photos(tmp_path):
+    root = make_fer_folder(tmp_path / "fer", per_class_train=2, per_class_test=2)
+    photos = tmp_path / "photos"
+    for i in range(12):
+        face = fake_face(i % 7, seed=i)
+        write_image(photos / ("with_mask" if i % 2 else "without_mask") / f"p{i}.png", face)
+    trainer = Trainer(_config(root, tmp_path / "run", limit=10, swa_start=1, mask_photos=str(photos)))
+    trainer.load_data()
+    trainer.build()
+    assert trainer.photos is not None
+    trainer._swa_update()
+    averaged = trainer._swa_model()
+    norm = next(m for m in averaged.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    fer_batches = -(-min(len(trainer.train_set), trainer.cfg.swa_bn_images) // trainer.cfg.batch_size)
+    assert int(norm.num_batches_tracked) == 2 * fer_batches  # one photo batch per training batch, as in training
