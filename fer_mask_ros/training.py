@@ -39,6 +39,7 @@ class TrainConfig:
     aug_strength: float = 1.0
     mask_loss_weight: float = 0.3
     mask_photos: Optional[str] = None
+    photo_forward: str = "joint"  # "joint": photos ride in the FER batch; "separate": own forward (phases 1-5)
     teacher: Optional[str] = None
     init: Optional[str] = None  # start from this model file's weights (fine-tuning, a second schedule)
     kd_alpha: float = 0.6
@@ -177,6 +178,8 @@ class Trainer:
     def __init__(self, cfg: TrainConfig) -> None:
         import torch
 
+        if cfg.photo_forward not in ("joint", "separate"):
+            raise ValueError(f"photo_forward must be 'joint' or 'separate', got {cfg.photo_forward!r}")
         self.cfg = cfg
         self.torch = torch
         torch.manual_seed(cfg.seed)
@@ -308,7 +311,15 @@ class Trainer:
             x, use_mask = self._batch(idx, self.generator)
             y = self.y[idx]
             with self._autocast():
-                logits, mask_logit = self.model(x)
+                photos = self._photo_batch(b, self.generator) if self.photos is not None else None
+                if photos is not None and cfg.photo_forward == "joint":
+                    # one forward: BatchNorm sees FER faces and photos together, as its running statistics will
+                    all_logits, all_masks = self.model(t.cat([x, photos[0]]).to(memory_format=t.channels_last))
+                    logits, mask_logit, p_mask = all_logits[:b], all_masks[:b], all_masks[b:]
+                else:
+                    logits, mask_logit = self.model(x)
+                    if photos is not None:
+                        _, p_mask = self.model(photos[0])
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
                 if self.teacher is not None:
                     with t.no_grad():
@@ -319,10 +330,8 @@ class Trainer:
                     loss = (1 - cfg.kd_alpha) * loss + cfg.kd_alpha * kd
                 loss = loss + cfg.mask_loss_weight * F.binary_cross_entropy_with_logits(
                     mask_logit.float(), use_mask.float())
-                if self.photos is not None:
-                    px, p_flag = self._photo_batch(b, self.generator)
-                    _, p_mask = self.model(px)
-                    loss = loss + cfg.mask_loss_weight * F.binary_cross_entropy_with_logits(p_mask.float(), p_flag)
+                if photos is not None:
+                    loss = loss + cfg.mask_loss_weight * F.binary_cross_entropy_with_logits(p_mask.float(), photos[1])
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             self.opt.step()
@@ -480,8 +489,13 @@ class Trainer:
         with t.no_grad(), self._autocast():
             for s in range(0, n, cfg.batch_size):  # the same forward passes as a training step
                 idx = order[s:s + cfg.batch_size]
-                model(self._batch(idx, generator)[0])
-                if self.photos is not None:
+                x = self._batch(idx, generator)[0]
+                if self.photos is None:
+                    model(x)
+                elif cfg.photo_forward == "joint":
+                    model(t.cat([x, self._photo_batch(idx.numel(), generator)[0]]).to(memory_format=t.channels_last))
+                else:
+                    model(x)
                     model(self._photo_batch(idx.numel(), generator)[0])
         for norm in norms:
             norm.momentum = 0.1

@@ -19,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--aug-strength", type=float, default=1.0,
                         help="scale of the geometric, noise and erasing augmentation (0 = flips only)")
     parser.add_argument("--mask-photos", help="folder with with_mask/ and without_mask/ real photos for the mask head")
+    parser.add_argument("--photo-forward", choices=("joint", "separate"), default="joint",
+                        help="joint: the mask photos share the FER batch's forward pass, so BatchNorm statistics "
+                             "match between training and use; separate: their own pass (how phases 1-5 trained)")
     parser.add_argument("--teacher", help="a trained model file to distil from")
     parser.add_argument("--init", help="start from this model file's weights (a second, shorter schedule)")
     parser.add_argument("--kd-alpha", type=float, default=0.6)
@@ -55,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(
         data=args.data, output=args.output, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         widths=widths, mask_variants=args.mask_variants, mask_prob=args.mask_prob, aug_strength=args.aug_strength,
-        mask_photos=args.mask_photos,
+        mask_photos=args.mask_photos, photo_forward=args.photo_forward,
         teacher=args.teacher, init=args.init, kd_alpha=args.kd_alpha, seed=args.seed, device=args.device,
         workers=args.workers,
         limit=args.limit, resume=args.resume, time_budget=args.time_budget, progress=not args.no_progress,

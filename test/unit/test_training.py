@@ -177,18 +177,28 @@ def test_swa_average_is_the_mean_and_batchnorm_is_re_estimated(tmp_path):
     assert not torch.allclose(norm.running_var, stale)  # statistics come from forward passes, not the average
 
 
-def test_swa_batchnorm_pass_includes_the_mask_photos(tmp_path):
+@pytest.mark.parametrize("photo_forward, passes_per_batch", [("joint", 1), ("separate", 2)])
+def test_mask_photos_share_the_batchnorm_pass_as_configured(tmp_path, photo_forward, passes_per_batch):
     root = make_fer_folder(tmp_path / "fer", per_class_train=2, per_class_test=2)
     photos = tmp_path / "photos"
     for i in range(12):
-        face = fake_face(i % 7, seed=i)
-        write_image(photos / ("with_mask" if i % 2 else "without_mask") / f"p{i}.png", face)
-    trainer = Trainer(_config(root, tmp_path / "run", limit=10, swa_start=1, mask_photos=str(photos)))
+        write_image(photos / ("with_mask" if i % 2 else "without_mask") / f"p{i}.png", fake_face(i % 7, seed=i))
+    trainer = Trainer(_config(root, tmp_path / "run", epochs=1, limit=10, swa_start=1, mask_photos=str(photos),
+                              photo_forward=photo_forward))
     trainer.load_data()
     trainer.build()
     assert trainer.photos is not None
+
+    def passes(model) -> int:
+        return int(next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)).num_batches_tracked)
+
+    trainer.train_epoch(0)
+    assert passes(trainer.model) == passes_per_batch * trainer.steps_per_epoch
     trainer._swa_update()
-    averaged = trainer._swa_model()
-    norm = next(m for m in averaged.modules() if isinstance(m, torch.nn.BatchNorm2d))
     fer_batches = -(-min(len(trainer.train_set), trainer.cfg.swa_bn_images) // trainer.cfg.batch_size)
-    assert int(norm.num_batches_tracked) == 2 * fer_batches  # one photo batch per training batch, as in training
+    assert passes(trainer._swa_model()) == passes_per_batch * fer_batches  # the SWA statistics mirror training
+
+
+def test_unknown_photo_forward_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="photo_forward"):
+        Trainer(_config(str(tmp_path), tmp_path / "run", photo_forward="both"))
