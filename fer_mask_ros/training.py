@@ -312,14 +312,7 @@ class Trainer:
             y = self.y[idx]
             with self._autocast():
                 photos = self._photo_batch(b, self.generator) if self.photos is not None else None
-                if photos is not None and cfg.photo_forward == "joint":
-                    # one forward: BatchNorm sees FER faces and photos together, as its running statistics will
-                    all_logits, all_masks = self.model(t.cat([x, photos[0]]).to(memory_format=t.channels_last))
-                    logits, mask_logit, p_mask = all_logits[:b], all_masks[:b], all_masks[b:]
-                else:
-                    logits, mask_logit = self.model(x)
-                    if photos is not None:
-                        _, p_mask = self.model(photos[0])
+                logits, mask_logit, p_mask = self._forward(self.model, x, None if photos is None else photos[0])
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
                 if self.teacher is not None:
                     with t.no_grad():
@@ -361,6 +354,20 @@ class Trainer:
         t = self.torch
         pick = t.randint(0, len(self.photos[1]), (max(16, faces // 8),), device=self.device, generator=generator)
         return augment(self.photos[0][pick], generator).to(memory_format=t.channels_last), self.photos[1][pick]
+
+    def _forward(self, model, x, photo_x=None):
+        """A training step's forward pass: FER faces `x` and, when given, mask photos -> emotion logits, mask
+        logits, photo mask logits. "joint" runs both in one batch, so BatchNorm's running statistics are those
+        the emotion head trained under; "separate" gives the photos their own pass."""
+        if photo_x is None:
+            logits, mask_logit = model(x)
+            return logits, mask_logit, None
+        if self.cfg.photo_forward == "joint":
+            b = x.shape[0]
+            all_logits, all_masks = model(self.torch.cat([x, photo_x]).to(memory_format=self.torch.channels_last))
+            return all_logits[:b], all_masks[:b], all_masks[b:]
+        logits, mask_logit = model(x)
+        return logits, mask_logit, model(photo_x)[1]
 
     def predict(self, images, model=None) -> Tuple[np.ndarray, np.ndarray]:
         t = self.torch
@@ -467,8 +474,8 @@ class Trainer:
     def _swa_model(self):
         """The averaged weights, with BatchNorm statistics re-estimated on training batches.
 
-        The batches mirror a training step, mask photos included: the running statistics of the trained
-        model mix both, and the mask head on real photos depends on it.
+        The passes are a training step's, mask photos included: the mask head on real photos depends on
+        statistics that include them (FER faces alone dropped the held-out with_mask flag to 75 %).
         """
         import copy
 
@@ -487,16 +494,11 @@ class Trainer:
         n = min(len(self.train_set), cfg.swa_bn_images)
         order = t.randperm(len(self.train_set), device=self.device, generator=generator)[:n]
         with t.no_grad(), self._autocast():
-            for s in range(0, n, cfg.batch_size):  # the same forward passes as a training step
+            for s in range(0, n, cfg.batch_size):
                 idx = order[s:s + cfg.batch_size]
                 x = self._batch(idx, generator)[0]
-                if self.photos is None:
-                    model(x)
-                elif cfg.photo_forward == "joint":
-                    model(t.cat([x, self._photo_batch(idx.numel(), generator)[0]]).to(memory_format=t.channels_last))
-                else:
-                    model(x)
-                    model(self._photo_batch(idx.numel(), generator)[0])
+                photo_x = self._photo_batch(idx.numel(), generator)[0] if self.photos is not None else None
+                self._forward(model, x, photo_x)
         for norm in norms:
             norm.momentum = 0.1
         return model.eval()
