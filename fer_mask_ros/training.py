@@ -3,8 +3,10 @@
 Every image has K synthetic-mask variants drawn up front (masking.apply_mask, the same code
 as the `mask` command) so the per-step work is tensor-only and runs on the GPU when there is
 one. Each sample is shown masked with probability `mask_prob`; the mask head learns "mask
-present" from that choice, plus real photos when `mask_photos` is given. bf16 autocast and
-channels_last are used on CPU (AMX) and GPU alike.
+present" from that choice, plus real photos when `mask_photos` is given (by default in the same
+forward pass, so BatchNorm statistics match between training and use). With `swa_start`, the
+weights of every later epoch are averaged (stochastic weight averaging) and the average competes
+for best.pt. channels_last always; bf16 autocast where the hardware runs it fast (AMX, GPU).
 """
 from __future__ import annotations
 
