@@ -121,6 +121,7 @@ def load_model(path: str):
 
 
 BACKENDS = ("auto", "int8", "onnxruntime", "torch")
+SOURCE_STAMP = "source_sha256"  # ONNX metadata key: the hash of the .pt a copy was exported from
 
 
 def onnx_path_for(model_path: str) -> str:
@@ -136,10 +137,10 @@ def _stamp_source(onnx_path: str, model_path: str) -> None:
 
     proto = onnx.load(onnx_path)
     for entry in list(proto.metadata_props):
-        if entry.key == "source_sha256":
+        if entry.key == SOURCE_STAMP:
             proto.metadata_props.remove(entry)
     entry = proto.metadata_props.add()
-    entry.key, entry.value = "source_sha256", file_sha256(model_path)
+    entry.key, entry.value = SOURCE_STAMP, file_sha256(model_path)
     onnx.save(proto, onnx_path)
 
 
@@ -172,7 +173,7 @@ def quantize_onnx(model_path: str, calibration: np.ndarray, out_path: Optional[s
         raise ValueError(f"calibration needs (N, {INPUT_SIZE}, {INPUT_SIZE}) crops, got {calibration.shape}")
     fp32 = onnx_path_for(model_path)
     proto = _load_onnx(fp32)
-    source = None if proto is None else next((e.value for e in proto.metadata_props if e.key == "source_sha256"), None)
+    source = None if proto is None else next((e.value for e in proto.metadata_props if e.key == SOURCE_STAMP), None)
     if source != file_sha256(model_path):
         export_onnx(model_path, fp32)
         proto = onnx.load(fp32)
@@ -195,6 +196,11 @@ def quantize_onnx(model_path: str, calibration: np.ndarray, out_path: Optional[s
                     nodes_to_exclude=[first_conv])
     _stamp_source(out_path, model_path)
     return out_path
+
+
+def _export_command(model_path: str, int8: bool) -> str:
+    """The command that writes a model's ONNX copies (with --calibration, the int8 one too)."""
+    return f"python -m fer_mask_ros export {model_path}" + (" --calibration DATASET" if int8 else "")
 
 
 def _load_onnx(onnx_path: str):
@@ -240,9 +246,8 @@ class EmotionClassifier:
                 self.backend = name
                 break
             if backend == name:
-                how = f"export {self.model_path}" + (" --calibration DATASET" if name == "int8" else "")
                 raise ModelError(f"no usable {'int8 ' if name == 'int8' else ''}ONNX copy of {self.model_path} "
-                                 f"at {onnx_file}; make it with `python -m fer_mask_ros {how}`")
+                                 f"at {onnx_file}; make it with `{_export_command(self.model_path, name == 'int8')}`")
         if self._session is None:
             self._init_torch(model, num_threads)
 
@@ -263,11 +268,11 @@ class EmotionClassifier:
             if required:
                 raise ModelError(f"cannot load {onnx_file}: {exc}") from None
             return None
-        stamp = session.get_modelmeta().custom_metadata_map.get("source_sha256")
+        stamp = session.get_modelmeta().custom_metadata_map.get(SOURCE_STAMP)
         if stamp != file_sha256(self.model_path):
             if required:
                 raise ModelError(f"{onnx_file} was not exported from {self.model_path}; run "
-                                 f"`python -m fer_mask_ros export {self.model_path} --calibration DATASET` again")
+                                 f"`{_export_command(self.model_path, int8=True)}` again")
             return None
         return session
 

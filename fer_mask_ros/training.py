@@ -487,6 +487,7 @@ class Trainer:
         state.update({k: v.to(state[k].dtype) for k, v in self.swa.items()})
         model.load_state_dict(state)
         norms = [m for m in model.modules() if isinstance(m, t.nn.modules.batchnorm._BatchNorm)]
+        momenta = [norm.momentum for norm in norms]
         for norm in norms:
             norm.reset_running_stats()
             norm.momentum = None  # cumulative average over the passes below
@@ -501,8 +502,8 @@ class Trainer:
                 x = self._batch(idx, generator)[0]
                 photo_x = self._photo_batch(idx.numel(), generator)[0] if self.photos is not None else None
                 self._forward(model, x, photo_x)
-        for norm in norms:
-            norm.momentum = 0.1
+        for norm, momentum in zip(norms, momenta):
+            norm.momentum = momentum
         return model.eval()
 
 
