@@ -43,6 +43,7 @@ class TrainConfig:
     mask_photos: Optional[str] = None
     photo_forward: str = "joint"  # "joint": photos ride in the FER batch; "separate": own forward (phases 1-5)
     teacher: Optional[str] = None
+    teacher_flip: bool = False  # the teacher's target averages its outputs on the face and its mirror image
     init: Optional[str] = None  # start from this model file's weights (fine-tuning, a second schedule)
     kd_alpha: float = 0.6
     kd_temperature: float = 4.0
@@ -317,10 +318,8 @@ class Trainer:
                 logits, mask_logit, p_mask = self._forward(self.model, x, None if photos is None else photos[0])
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
                 if self.teacher is not None:
-                    with t.no_grad():
-                        t_logits, _ = self.teacher(x)
                     temp = cfg.kd_temperature
-                    kd = F.kl_div(F.log_softmax(logits.float() / temp, 1), F.softmax(t_logits.float() / temp, 1),
+                    kd = F.kl_div(F.log_softmax(logits.float() / temp, 1), self._teacher_probs(x, temp),
                                   reduction="batchmean") * temp * temp
                     loss = (1 - cfg.kd_alpha) * loss + cfg.kd_alpha * kd
                 loss = loss + cfg.mask_loss_weight * F.binary_cross_entropy_with_logits(
@@ -341,6 +340,18 @@ class Trainer:
         if bar is not None:
             bar.close()
         return {"train_loss": sum_loss / sum_seen, "train_acc": sum_correct / sum_seen}
+
+    def _teacher_probs(self, x, temperature: float):
+        """The teacher's softened class probabilities for `x`; with teacher_flip, averaged with the mirror
+        images' (the flip test-time augmentation, distilled into a single forward pass)."""
+        import torch.nn.functional as F
+
+        with self.torch.no_grad():
+            probs = F.softmax(self.teacher(x)[0].float() / temperature, 1)
+            if self.cfg.teacher_flip:
+                mirrored = F.softmax(self.teacher(x.flip(3))[0].float() / temperature, 1)
+                probs = (probs + mirrored) / 2
+        return probs
 
     def _batch(self, idx, generator):
         """Training faces `idx`, each masked with probability mask_prob, augmented; and the masked flags."""

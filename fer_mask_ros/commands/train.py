@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="joint: the mask photos share the FER batch's forward pass, so BatchNorm statistics "
                              "match between training and use; separate: their own pass (how phases 1-5 trained)")
     parser.add_argument("--teacher", help="a trained model file to distil from")
+    parser.add_argument("--teacher-flip", action="store_true",
+                        help="distil the teacher's flip test-time augmentation: its target averages the face and "
+                             "its mirror image")
     parser.add_argument("--init", help="start from this model file's weights (a second, shorter schedule)")
     parser.add_argument("--kd-alpha", type=float, default=0.6)
     parser.add_argument("--seed", type=int, default=0)
@@ -53,13 +56,15 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"--aug-strength must be between 0 and 2, got {args.aug_strength}")
     if args.swa_start < 0 or args.swa_lr < 0:
         raise CommandError("--swa-start and --swa-lr must not be negative")
+    if args.teacher_flip and not args.teacher:
+        raise CommandError("--teacher-flip needs --teacher")
     if args.resume and not os.path.isfile(os.path.join(args.output, "checkpoint.pt")):
         raise CommandError(f"--resume: no checkpoint at {os.path.join(args.output, 'checkpoint.pt')}")
     cfg = TrainConfig(
         data=args.data, output=args.output, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         widths=widths, mask_variants=args.mask_variants, mask_prob=args.mask_prob, aug_strength=args.aug_strength,
         mask_photos=args.mask_photos, photo_forward=args.photo_forward,
-        teacher=args.teacher, init=args.init, kd_alpha=args.kd_alpha, seed=args.seed, device=args.device,
+        teacher=args.teacher, teacher_flip=args.teacher_flip, init=args.init, kd_alpha=args.kd_alpha, seed=args.seed, device=args.device,
         workers=args.workers,
         limit=args.limit, resume=args.resume, time_budget=args.time_budget, progress=not args.no_progress,
         swa_start=args.swa_start, swa_lr=args.swa_lr,

@@ -63,3 +63,8 @@ def test_train_bad_widths_and_missing_data(tmp_path, capsys):
     missing = str(tmp_path / "nope.csv")
     assert main(["train", missing, "--output", str(tmp_path / "run"), "--no-progress", "--workers", "0"]) == 2
     assert "nope.csv" in capsys.readouterr().err
+
+
+def test_train_teacher_flip_needs_a_teacher(tmp_path, capsys):
+    assert main(["train", str(tmp_path), "--teacher-flip", "--no-progress"]) == 2
+    assert "--teacher-flip needs --teacher" in capsys.readouterr().err

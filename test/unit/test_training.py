@@ -202,3 +202,26 @@ def test_mask_photos_share_the_batchnorm_pass_as_configured(tmp_path, photo_forw
 def test_unknown_photo_forward_is_refused(tmp_path):
     with pytest.raises(ValueError, match="photo_forward"):
         Trainer(_config(str(tmp_path), tmp_path / "run", photo_forward="both"))
+
+
+def test_teacher_flip_distils_the_mean_over_the_mirror_image(tmp_path):
+    import torch.nn.functional as F
+
+    from fer_mask_ros.classifier import save_model
+    from fer_mask_ros.model import MaskedFERNet
+
+    root = make_fer_folder(tmp_path / "fer", per_class_train=2, per_class_test=2)
+    teacher = tmp_path / "teacher.pt"
+    save_model(MaskedFERNet((4, 8)), str(teacher))
+    trainer = Trainer(_config(root, tmp_path / "run", epochs=1, limit=10, teacher=str(teacher), teacher_flip=True))
+    trainer.load_data()
+    trainer.build()
+    x = torch.rand(3, 1, 48, 48)
+    with torch.no_grad():
+        plain = F.softmax(trainer.teacher(x)[0] / 4.0, 1)
+        mirrored = F.softmax(trainer.teacher(x.flip(3))[0] / 4.0, 1)
+    assert not torch.allclose(plain, mirrored)
+    assert torch.allclose(trainer._teacher_probs(x, 4.0), (plain + mirrored) / 2, atol=1e-6)
+    trainer.cfg.teacher_flip = False
+    assert torch.allclose(trainer._teacher_probs(x, 4.0), plain, atol=1e-6)
+    assert np.isfinite(trainer.train_epoch(0)["train_loss"])
