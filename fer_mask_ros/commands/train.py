@@ -64,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
         data=args.data, output=args.output, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         widths=widths, mask_variants=args.mask_variants, mask_prob=args.mask_prob, aug_strength=args.aug_strength,
         mask_photos=args.mask_photos, photo_forward=args.photo_forward,
-        teacher=args.teacher, teacher_flip=args.teacher_flip, init=args.init, kd_alpha=args.kd_alpha, seed=args.seed, device=args.device,
-        workers=args.workers,
+        teacher=args.teacher, teacher_flip=args.teacher_flip, init=args.init, kd_alpha=args.kd_alpha, seed=args.seed,
+        device=args.device, workers=args.workers,
         limit=args.limit, resume=args.resume, time_budget=args.time_budget, progress=not args.no_progress,
         swa_start=args.swa_start, swa_lr=args.swa_lr,
     )
