@@ -6,7 +6,9 @@ one. Each sample is shown masked with probability `mask_prob`; the mask head lea
 present" from that choice, plus real photos when `mask_photos` is given (by default in the same
 forward pass, so BatchNorm statistics match between training and use). With `swa_start`, the
 weights of every later epoch are averaged (stochastic weight averaging) and the average competes
-for best.pt. channels_last always; bf16 autocast where the hardware runs it fast (AMX, GPU).
+for best.pt. With `teacher`, a trained model's softened outputs are a second target (with
+`teacher_flip`, averaged over each face and its mirror image). channels_last always; bf16
+autocast where the hardware runs it fast (AMX, GPU).
 """
 from __future__ import annotations
 

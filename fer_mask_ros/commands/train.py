@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="distil the teacher's flip test-time augmentation: its target averages the face and "
                              "its mirror image")
     parser.add_argument("--init", help="start from this model file's weights (a second, shorter schedule)")
-    parser.add_argument("--kd-alpha", type=float, default=0.6)
+    parser.add_argument("--kd-alpha", type=float, default=0.6,
+                        help="weight of the teacher's soft targets against the labels (default 0.6)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto (GPU when present), cpu or cuda")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes drawing masks")
