@@ -185,6 +185,8 @@ class Trainer:
 
         if cfg.photo_forward not in ("joint", "separate"):
             raise ValueError(f"photo_forward must be 'joint' or 'separate', got {cfg.photo_forward!r}")
+        if cfg.teacher_flip and not cfg.teacher:
+            raise ValueError("teacher_flip has no teacher to flip (--teacher-flip needs --teacher)")
         self.cfg = cfg
         self.torch = torch
         torch.manual_seed(cfg.seed)

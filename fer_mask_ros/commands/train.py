@@ -57,8 +57,6 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"--aug-strength must be between 0 and 2, got {args.aug_strength}")
     if args.swa_start < 0 or args.swa_lr < 0:
         raise CommandError("--swa-start and --swa-lr must not be negative")
-    if args.teacher_flip and not args.teacher:
-        raise CommandError("--teacher-flip needs --teacher")
     if args.resume and not os.path.isfile(os.path.join(args.output, "checkpoint.pt")):
         raise CommandError(f"--resume: no checkpoint at {os.path.join(args.output, 'checkpoint.pt')}")
     cfg = TrainConfig(

@@ -202,6 +202,8 @@ def test_mask_photos_share_the_batchnorm_pass_as_configured(tmp_path, photo_forw
 def test_unknown_photo_forward_is_refused(tmp_path):
     with pytest.raises(ValueError, match="photo_forward"):
         Trainer(_config(str(tmp_path), tmp_path / "run", photo_forward="both"))
+    with pytest.raises(ValueError, match="teacher_flip"):
+        Trainer(_config(str(tmp_path), tmp_path / "run", teacher_flip=True))
 
 
 def test_teacher_flip_distils_the_mean_over_the_mirror_image(tmp_path):
