@@ -56,7 +56,7 @@ class TrainConfig:
     resume: bool = False
     warmup_epochs: int = 2
     val_seed: int = 12345
-    time_budget: float = 0.0  # seconds; when set, the epoch count shrinks to fit after epoch 1
+    time_budget: float = 0.0  # seconds; when set, the epoch count shrinks to fit after epoch 2 (fit_schedule)
     swa_start: int = 0  # from this epoch on (1-based), hold the LR at swa_lr and average the weights; 0 = off
     swa_lr: float = 0.0  # 0 = half of lr
     swa_bn_images: int = 8192  # training images used to re-estimate BatchNorm statistics of the average
@@ -93,6 +93,18 @@ def held_out(path: str, fraction: float = 0.25) -> bool:
     """A stable split of real mask photos by file name (used for training vs reporting)."""
     digest = hashlib.sha1(os.path.basename(path).encode("utf-8")).digest()
     return digest[0] < int(256 * fraction)
+
+
+def fit_schedule(epochs: int, swa_start: int, done: int, epoch_seconds: float, seconds_left: float) -> Tuple[int, int]:
+    """The epoch count and SWA start that fit `seconds_left` after `done` epochs of `epoch_seconds` each.
+
+    The count only shrinks. An averaging phase that has not begun keeps its share of the schedule, so a
+    budget cut shortens the cosine and the average alike instead of dropping the average.
+    """
+    fit = max(done, min(epochs, done + int(seconds_left / max(epoch_seconds, 1e-3))))
+    if swa_start > done and fit < epochs:
+        swa_start = max(done + 1, min(fit - 1, round(swa_start * fit / epochs)))
+    return fit, swa_start
 
 
 def load_mask_photos(root: str, size: int = 48) -> Tuple[np.ndarray, np.ndarray, List[str]]:
@@ -447,11 +459,14 @@ class Trainer:
                     save_model(self._plain_model(averaged), os.path.join(cfg.output, "swa.pt"),
                                {"config": self._config_meta(), "selected": swa_record})
             record["seconds"] = round(time.time() - t0, 1)
-            if cfg.time_budget and epoch == self.start_epoch:
-                fit = int((cfg.time_budget - (time.time() - started)) / max(record["seconds"], 1e-3)) + epoch + 1
-                if fit < cfg.epochs:
-                    print(f"time budget {cfg.time_budget:.0f} s: {cfg.epochs} -> {max(fit, epoch + 1)} epochs")
-                    cfg.epochs = max(fit, epoch + 1)
+            # the run's first epoch carries one-time costs (GPU kernel tuning), so fit on its second
+            if cfg.time_budget and epoch == min(self.start_epoch + 1, cfg.epochs - 1):
+                epochs, swa_start = fit_schedule(cfg.epochs, cfg.swa_start, epoch + 1, record["seconds"],
+                                                 cfg.time_budget - (time.time() - started))
+                if epochs < cfg.epochs:
+                    moved = f", SWA from epoch {swa_start}" if swa_start != cfg.swa_start else ""
+                    print(f"time budget {cfg.time_budget:.0f} s: {cfg.epochs} -> {epochs} epochs{moved}", flush=True)
+                    cfg.epochs, cfg.swa_start = epochs, swa_start
             for candidate, model in candidates:
                 score = (candidate["val_acc"] + candidate["val_masked_acc"]) / 2
                 if score > self.best_score:

@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=0, help="use only N training images (smoke tests)")
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoint.pt")
     parser.add_argument("--time-budget", type=float, default=0.0,
-                        help="seconds; shrink the epoch count after epoch 1 so training ends in time")
+                        help="seconds; after the second epoch, shrink the epoch count (and a later --swa-start "
+                             "with it) so training ends in time")
     parser.add_argument("--swa-start", type=int, default=0,
                         help="from this epoch on, hold the LR at --swa-lr and average the weights "
                              "(stochastic weight averaging; the average competes for best.pt); 0 = off")

@@ -227,3 +227,22 @@ def test_teacher_flip_distils_the_mean_over_the_mirror_image(tmp_path):
     trainer.cfg.teacher_flip = False
     assert torch.allclose(trainer._teacher_probs(x, 4.0), plain, atol=1e-6)
     assert np.isfinite(trainer.train_epoch(0)["train_loss"])
+
+
+def test_time_budget_shrinks_the_schedule_and_keeps_the_averaging_share():
+    from fer_mask_ros.training import fit_schedule
+
+    assert fit_schedule(400, 340, 2, 4.0, 798.0) == (201, 171)  # 199 more epochs fit; SWA keeps 15 %
+    assert fit_schedule(400, 0, 2, 4.0, 798.0) == (201, 0)
+    assert fit_schedule(10, 2, 2, 100.0, 250.0) == (4, 2)  # averaging already under way: unchanged
+    assert fit_schedule(10, 8, 2, 100.0, 5000.0) == (10, 8)  # never grows
+    assert fit_schedule(10, 8, 2, 100.0, 10.0) == (2, 3)  # nothing more fits: the run ends before averaging
+    assert fit_schedule(10, 9, 2, 100.0, 150.0) == (3, 3)
+
+
+def test_time_budget_ends_the_run_early(tmp_path):
+    root = make_fer_folder(tmp_path / "fer", per_class_train=2, per_class_test=2)
+    trainer = Trainer(_config(root, tmp_path / "run", epochs=50, limit=10, time_budget=1e-6))
+    trainer.run()
+    assert trainer.cfg.epochs == 2
+    assert len((tmp_path / "run" / "log.jsonl").read_text().splitlines()) == 2
