@@ -464,9 +464,9 @@ class Trainer:
                 epochs, swa_start = fit_schedule(cfg.epochs, cfg.swa_start, epoch + 1, record["seconds"],
                                                  cfg.time_budget - (time.time() - started))
                 if epochs < cfg.epochs:
-                    moved = swa_start != cfg.swa_start and swa_start <= epochs
-                    moved = f", SWA from epoch {swa_start}" if moved else ""
-                    print(f"time budget {cfg.time_budget:.0f} s: {cfg.epochs} -> {epochs} epochs{moved}", flush=True)
+                    swa_moved = swa_start != cfg.swa_start and swa_start <= epochs
+                    note = f", SWA from epoch {swa_start}" if swa_moved else ""
+                    print(f"time budget {cfg.time_budget:.0f} s: {cfg.epochs} -> {epochs} epochs{note}", flush=True)
                     cfg.epochs, cfg.swa_start = epochs, swa_start
             for candidate, model in candidates:
                 score = (candidate["val_acc"] + candidate["val_masked_acc"]) / 2
