@@ -25,7 +25,7 @@ from .labels import EMOTIONS
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_VIDEO = DATA_DIR / "demo_clip.avi"
-DEFAULT_SOURCE = Path("/work/data/fer2013/test")
+DEFAULT_SOURCE = Path("data/fer2013/test")  # the README's data/ layout, relative to the working directory
 WIDTH, HEIGHT, FPS = 320, 240, 10.0
 MAX_BYTES = 2 * 1024 * 1024
 

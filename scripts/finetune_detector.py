@@ -558,7 +558,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("train", help="fine-tune on the tune split and export ONNX")
-    p.add_argument("--photos", default="/work/data/masked-faces-real")
+    p.add_argument("--photos", default="data/masked-faces-real")
     p.add_argument("--model", default=DEFAULT_MODEL,
                    help="ORIGINAL CenterFace ONNX: teacher, labeller and start point (see DEFAULT_MODEL)")
     p.add_argument("--output", default="runs/det_ft/centerface_ft.onnx")
@@ -584,7 +584,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("eval-test", help="the harness's compare for a model file")
     p.add_argument("--model", required=True)
-    p.add_argument("--photos", default="/work/data/masked-faces-real")
+    p.add_argument("--photos", default="data/masked-faces-real")
     p.add_argument("--split", default="test", choices=["tune", "test", "all"])
     p.add_argument("--per-photo", type=int, default=2)
     p.add_argument("--empty", type=int, default=300)
