@@ -68,7 +68,7 @@ ws: venv
 	@cd $(WS) && catkin_make -DPYTHON_EXECUTABLE=$(PY) -DCATKIN_ENABLE_TESTING=ON -DCMAKE_BUILD_TYPE=Release \
 		> $(WS)/build.log 2>&1 || { tail -40 $(WS)/build.log; echo "catkin build failed, see $(WS)/build.log"; exit 1; }
 	@$(ROS_ENV) && cd /tmp && $(PY) -c "from fer_mask_ros.msg import EmotionStamped, FaceArray; \
-		from fer_mask_ros.srv import ClassifyImage; import fer_mask_ros.labels, fer_mask_ros_ros" \
+		from fer_mask_ros.srv import ClassifyImage; import fer_mask_ros.labels, fer_mask_ros.ros.convert" \
 		|| { echo "generated messages do not import with $(PY)"; exit 1; }
 	@echo "setup: ok (source $(WS)/devel/setup.bash to use roslaunch/rosrun by hand)"
 
@@ -131,7 +131,7 @@ bench-peer: setup
 # make soak [MINUTES=10] [MODEL=path.pt]: demo graph at 30 fps; latency p95 and RSS per minute; exit 1 on growth.
 MINUTES ?= 10
 soak: setup
-	$(ROS_ENV) && $(PY) -m fer_mask_ros.soak --minutes $(MINUTES) $(if $(MODEL),--model $(MODEL)) --write
+	$(ROS_ENV) && $(PY) -m fer_mask_ros.ros.soak --minutes $(MINUTES) $(if $(MODEL),--model $(MODEL)) --write
 
 # Rebuild the bundled demo clip (fer_mask_ros/data/demo_clip.avi + labels) from FER2013 test faces.
 clip: venv

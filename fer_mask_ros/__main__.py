@@ -1,7 +1,8 @@
+"""`python -m fer_mask_ros <command>`: the CLI (fer_mask_ros/cli)."""
 from __future__ import annotations
 
 import sys
 
-from .cli import main
+from fer_mask_ros.cli import main
 
 sys.exit(main())

@@ -1,6 +1,8 @@
 """Emotion labels, name aliases and the coarse 4- and 3-class views."""
 from __future__ import annotations
 
+from fer_mask_ros.errors import UnknownLabelError
+
 EMOTIONS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 EMOTION_INDEX = {name: i for i, name in enumerate(EMOTIONS)}
 
@@ -25,10 +27,6 @@ THREE_CLASS_MAP = {
     "neutral": "neutral",
     "surprise": None,  # surprise has no valence in the 3-class view; it is left out
 }
-
-
-class UnknownLabelError(ValueError):
-    pass
 
 
 def normalise_label(name: str, where: str = "") -> str:

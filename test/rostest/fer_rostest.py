@@ -5,8 +5,8 @@ import threading
 from collections import Counter, defaultdict
 from typing import Dict, List, Optional
 
-from fer_mask_ros import clip
-from fer_mask_ros.detection import iou
+from fer_mask_ros.perception.detection import iou
+from fer_mask_ros.simulation import clip
 
 LABELS = clip.load_labels()
 SEGMENT_MARGIN_S = 0.6  # ignore messages this close to a segment change (latency, tracker hand-over)

@@ -12,22 +12,20 @@ import numpy as np
 import rospy
 import rostest
 
-from fer_mask_ros import clip
-from fer_mask_ros.detection import iou
+from fer_mask_ros.imaging import read_video
+from fer_mask_ros.simulation import clip
+from fer_mask_ros.perception.detection import iou
 from fer_mask_ros.srv import ClassifyImage
-from fer_mask_ros_ros.convert import array_to_image
+from fer_mask_ros.ros.convert import array_to_image
 from fer_rostest import LABELS, roi_box
 
 PKG = "fer_mask_ros"
 
 
 def clip_frame(index: int) -> np.ndarray:
-    cap = cv2.VideoCapture(str(clip.DEFAULT_VIDEO))
-    cap.set(cv2.CAP_PROP_POS_FRAMES, index)
-    ok, frame = cap.read()
-    cap.release()
-    assert ok, f"cannot read frame {index} of {clip.DEFAULT_VIDEO}"
-    return frame
+    frames = read_video(clip.DEFAULT_VIDEO, max_frames=1, start=index)
+    assert frames, f"cannot read frame {index} of {clip.DEFAULT_VIDEO}"
+    return frames[0]
 
 
 class ClassifyServiceTest(unittest.TestCase):

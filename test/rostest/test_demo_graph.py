@@ -18,7 +18,7 @@ import rostest
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
-from fer_mask_ros import speech
+from fer_mask_ros.interaction import policy as speech
 from fer_mask_ros.msg import EmotionStamped, FaceArray
 from fer_rostest import LABELS, Collector, score_emotions
 
@@ -85,7 +85,7 @@ class DemoGraphTest(unittest.TestCase):
         texts = [m.data for m in said.snapshot()]
         rospy.loginfo(f"NAO said: {texts}")
         self.assertTrue(texts, "the fake NAO said nothing")
-        from fer_mask_ros.fake_nao import fetch_spoken  # noqa: PLC0415
+        from fer_mask_ros.simulation.fake_nao import fetch_spoken  # noqa: PLC0415
 
         spoken = [u.text for u in fetch_spoken(rospy.get_param("/fake_nao/url"))]
         self.assertEqual(spoken[:len(texts)], texts, "ALTextToSpeech record differs from /fake_nao/said")

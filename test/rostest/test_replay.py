@@ -10,16 +10,16 @@ import sys
 import time
 import unittest
 
-import cv2
 import rosbag
 import rospy
 import rostest
 from rosgraph_msgs.msg import Clock
 
-from fer_mask_ros import clip
-from fer_mask_ros.detection import iou
+from fer_mask_ros.imaging import read_video
+from fer_mask_ros.simulation import clip
+from fer_mask_ros.perception.detection import iou
 from fer_mask_ros.msg import EmotionStamped, FaceArray
-from fer_mask_ros_ros.convert import array_to_image, roi_from_box
+from fer_mask_ros.ros.convert import array_to_image, roi_from_box
 from fer_rostest import LABELS, Collector, roi_box, score_emotions
 
 PKG = "fer_mask_ros"
@@ -27,24 +27,12 @@ T0 = 1000.0  # bag time of the first frame
 TOPIC = "/naoqi_driver/camera/front/image_raw"
 
 
-def read_clip(max_frames: int):
-    cap = cv2.VideoCapture(str(clip.DEFAULT_VIDEO))
-    frames = []
-    while len(frames) < max_frames:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames
-
-
 class ReplayTest(unittest.TestCase):
     def test_replay_matches_labels_and_offline_pipeline(self):
         bag_path = rospy.get_param("~bag")
         seconds = float(rospy.get_param("~seconds", 13.5))
         fps = float(LABELS["fps"])
-        frames = read_clip(int(seconds * fps))
+        frames = read_video(clip.DEFAULT_VIDEO, max_frames=int(seconds * fps))
         stamps = [rospy.Time.from_sec(T0 + i / fps) for i in range(len(frames))]
         emotions = Collector("/fer_mask/emotions", EmotionStamped)
         faces = Collector("/fer_mask/faces", FaceArray)
@@ -77,9 +65,9 @@ class ReplayTest(unittest.TestCase):
         self.assertGreaterEqual(score["accuracy"], float(rospy.get_param("~min_accuracy", 0.6)), score)
 
         # the same pipeline offline, on the frames the graph processed, gives the same faces and labels
-        from fer_mask_ros.classifier import EmotionClassifier  # noqa: PLC0415
-        from fer_mask_ros.detection import FaceDetector  # noqa: PLC0415
-        from fer_mask_ros.pipeline import FacePipeline  # noqa: PLC0415
+        from fer_mask_ros.perception.classifier import EmotionClassifier  # noqa: PLC0415
+        from fer_mask_ros.perception.detection import FaceDetector  # noqa: PLC0415
+        from fer_mask_ros.perception.pipeline import FacePipeline  # noqa: PLC0415
 
         pipeline = FacePipeline(detector=FaceDetector(), classifier=EmotionClassifier())
         processed = {m.header.stamp for m in fas}

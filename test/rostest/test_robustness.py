@@ -27,9 +27,9 @@ import rostest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from sensor_msgs.msg import CompressedImage, Image
 
-from fer_mask_ros.bench_graph import FaceFrames
+from fer_mask_ros.simulation.face_frames import FaceFrames
 from fer_mask_ros.msg import EmotionArray, Face, FaceArray
-from fer_mask_ros_ros.convert import array_to_image
+from fer_mask_ros.ros.convert import array_to_image
 
 PKG = "fer_mask_ros"
 DET, DETC, CLS = "/robust/face_detector", "/robust/face_detector_compressed", "/robust/emotion_classifier"
@@ -437,8 +437,8 @@ class RobustnessTest(unittest.TestCase):
     def test_36_wrong_architecture_model(self):
         import torch  # noqa: PLC0415
 
-        from fer_mask_ros.classifier import save_model  # noqa: PLC0415
-        from fer_mask_ros.model import MaskedFERNet  # noqa: PLC0415
+        from fer_mask_ros.perception.classifier import save_model  # noqa: PLC0415
+        from fer_mask_ros.learning.network import MaskedFERNet  # noqa: PLC0415
 
         path = os.path.join(tempfile.mkdtemp(), "arch.pt")
         save_model(MaskedFERNet((4, 8, 16)), path)

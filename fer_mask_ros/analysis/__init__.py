@@ -1,0 +1,1 @@
+"""Offline analysis: frame sources (videos; readers registered by extension), analysis, events, report."""

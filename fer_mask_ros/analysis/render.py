@@ -1,0 +1,227 @@
+"""Pictures of an analysis: overlay on frames, timeline PNG (matplotlib Agg), self-contained HTML report.
+
+Face records passed in here are duck-typed: anything with ``face_id``, ``box`` (x, y, w, h),
+``emotion``, ``confidence``, ``probabilities`` (7, EMOTIONS order), ``masked`` and
+``mask_probability`` (fer_mask_ros.analysis.analyse.FaceRecord).
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from fer_mask_ros.labels import EMOTIONS
+
+#: One colour per emotion (RGB hex, for matplotlib and HTML).
+EMOTION_HEX = {
+    "angry": "#d62728", "disgust": "#8c8c00", "fear": "#9467bd", "happy": "#ffb000",
+    "neutral": "#9e9e9e", "sad": "#1f77b4", "surprise": "#17becf",
+}
+
+
+def _bgr(hex_colour: str) -> Tuple[int, int, int]:
+    h = hex_colour.lstrip("#")
+    r, g, b = int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+    return (b, g, r)
+
+
+EMOTION_BGR = {e: _bgr(c) for e, c in EMOTION_HEX.items()}
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def draw_faces(frame_bgr: np.ndarray, faces: Sequence, bars: bool = True, time_s: Optional[float] = None) -> np.ndarray:
+    """A copy of the frame with a box, "#id emotion conf (mask)" and 7 confidence bars per face."""
+    out = np.ascontiguousarray(frame_bgr).copy()
+    h_img, w_img = out.shape[:2]
+    scale = max(0.35, min(1.0, w_img / 900.0))
+    for f in faces:
+        x, y, w, h = (int(round(float(v))) for v in f.box)
+        colour = EMOTION_BGR.get(f.emotion, (0, 255, 0))
+        cv2.rectangle(out, (x, y), (x + w, y + h), colour, 2)
+        text = f"#{f.face_id} {f.emotion} {float(f.confidence):.2f}" + (" mask" if f.masked else "")
+        (tw, th), base = cv2.getTextSize(text, _FONT, scale, 1)
+        ty = y - 4 if y - th - 6 >= 0 else min(h_img - 2, y + h + th + 4)
+        cv2.rectangle(out, (x, ty - th - 3), (x + tw + 2, ty + base - 1), colour, -1)
+        cv2.putText(out, text, (x + 1, ty - 1), _FONT, scale, (0, 0, 0), 1, cv2.LINE_AA)
+        if bars:
+            _draw_bars(out, f, x, y, w, h, scale)
+    if time_s is not None:
+        cv2.putText(out, f"{time_s:7.2f} s", (4, h_img - 6), _FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+def _draw_bars(out: np.ndarray, f, x: int, y: int, w: int, h: int, scale: float) -> None:
+    """Seven vertical bars (one per emotion, EMOTIONS order, emotion colours) under the box, inside it if no room."""
+    h_img, w_img = out.shape[:2]
+    bar_area = max(12, h // 4)
+    y1 = y + h + 2 + bar_area
+    if y1 > h_img:  # no room below: draw over the bottom of the box
+        y1 = min(h_img, y + h) - 1
+    y0 = y1 - bar_area
+    step = max(3, w // len(EMOTIONS))
+    x0 = max(0, min(x, w_img - step * len(EMOTIONS)))
+    cv2.rectangle(out, (x0, y0), (x0 + step * len(EMOTIONS) - 1, y1), (30, 30, 30), -1)
+    probs = np.asarray(f.probabilities, dtype=np.float64).reshape(-1)
+    for k, emotion in enumerate(EMOTIONS):
+        v = float(np.clip(probs[k] if k < probs.size else 0.0, 0, 1))
+        top = y1 - int(round(v * (bar_area - 1)))
+        if top < y1:
+            cv2.rectangle(out, (x0 + k * step + 1, top), (x0 + (k + 1) * step - 2, y1), EMOTION_BGR[emotion], -1)
+
+
+# ----------------------------------------------------------------------------- timeline
+
+
+def _segments(times: np.ndarray, gap: float) -> List[slice]:
+    """Contiguous stretches of a face's samples (split where the time step exceeds gap)."""
+    if len(times) == 0:
+        return []
+    cuts = np.nonzero(np.diff(times) > gap)[0] + 1
+    bounds = [0] + cuts.tolist() + [len(times)]
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def timeline_png(series: Dict[int, Tuple[np.ndarray, np.ndarray]], events: Sequence = (),
+                 duration: Optional[float] = None, title: str = "", max_faces: int = 8) -> bytes:
+    """PNG bytes: one subplot per face (most-seen first, at most max_faces): stacked smoothed
+    probabilities per emotion, the top-emotion confidence as a black line, events as bars on top.
+
+    series: {face_id: (times (N,), probs (N, 7))}.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    faces = sorted(series, key=lambda fid: (-len(series[fid][0]), fid))[:max_faces]
+    n = max(1, len(faces))
+    fig = Figure(figsize=(10, 1.2 + 1.7 * n), dpi=90)
+    axes = [fig.add_subplot(n, 1, i + 1) for i in range(n)]
+    all_t = np.concatenate([series[f][0] for f in faces]) if faces else np.zeros(0)
+    t_max = float(duration) if duration else (float(all_t.max()) if all_t.size else 1.0)
+    t_max = max(t_max, 1e-3)
+    colours = [EMOTION_HEX[e] for e in EMOTIONS]
+    for ax, fid in zip(axes, faces):
+        times, probs = (np.asarray(a, dtype=np.float64) for a in series[fid])
+        order = np.argsort(times, kind="stable")
+        times, probs = times[order], probs[order].reshape(len(times), -1)
+        spacing = float(np.median(np.diff(times))) if len(times) > 1 else 0.1
+        for seg in _segments(times, max(0.5, 3 * spacing)):
+            t = times[seg]
+            if len(t) == 1:  # a lone sample: give it one frame of width
+                t = np.array([t[0], t[0] + spacing])
+                p = np.repeat(probs[seg], 2, axis=0)
+            else:
+                p = probs[seg]
+            ax.stackplot(t, p.T, colors=colours, linewidth=0, alpha=0.85)
+            ax.plot(t, p.max(axis=1), color="black", linewidth=0.8)
+        for ev in events:
+            if ev.face_id == fid:
+                ax.barh(1.08, max(ev.end - ev.start, spacing), left=ev.start, height=0.1,
+                        color=EMOTION_HEX.get(ev.emotion, "#000"), edgecolor="black", linewidth=0.5, clip_on=False)
+        ax.set_xlim(0, t_max)
+        ax.set_ylim(0, 1.15)
+        ax.set_yticks([0, 0.5, 1])
+        ax.set_ylabel(f"face {fid}")
+        ax.grid(axis="x", alpha=0.3)
+    if not faces:
+        axes[0].text(0.5, 0.5, "no faces found", ha="center", va="center", transform=axes[0].transAxes)
+        axes[0].set_xlim(0, t_max)
+        axes[0].set_yticks([])
+    axes[-1].set_xlabel("time (s)")
+    hidden = len(series) - len(faces)
+    head = title + (f"  ({hidden} more faces not shown)" if hidden > 0 else "")
+    if head:
+        axes[0].set_title(head, fontsize=10)
+    fig.legend(handles=[Patch(color=EMOTION_HEX[e], label=e) for e in EMOTIONS], loc="lower center",
+               ncol=len(EMOTIONS), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.06 if n > 1 else 0.1, 1, 1))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def data_uri(data: bytes, mime: str) -> str:
+    return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
+
+
+def encode_jpeg(image_bgr: np.ndarray, quality: int = 85) -> bytes:
+    ok, buf = cv2.imencode(".jpg", image_bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ValueError("cannot encode a JPEG")
+    return buf.tobytes()
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;max-width:1100px}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th{background:#f3f3f3}td.l,th.l{text-align:left}img{max-width:100%}
+.frames{display:flex;flex-wrap:wrap;gap:12px}.frames figure{margin:0;max-width:340px}
+figcaption{font-size:.85em;color:#555}.sw{display:inline-block;width:.9em;height:.9em;vertical-align:middle}
+"""
+
+
+def report_html(summary: dict, events: Sequence, timeline: Optional[bytes],
+                key_frames: Sequence[Tuple[str, bytes]] = (), max_events: int = 200) -> str:
+    """One self-contained HTML page (images as base64 data URIs)."""
+    e = html.escape
+    parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'>",
+             f"<title>fer_mask_ros analysis: {e(str(summary.get('input', '')))}</title>",
+             f"<style>{_CSS}</style></head><body>",
+             f"<h1>Emotion analysis</h1><p><b>{e(str(summary.get('input', '')))}</b></p>"]
+    facts = [("frames processed", summary.get("frames")), ("duration (s)", summary.get("duration")),
+             ("processing speed (frames/s)", summary.get("fps_processed")), ("faces", summary.get("faces")),
+             ("events", summary.get("events")), ("model", summary.get("model"))]
+    if summary.get("faces_topic"):
+        facts.append(("frames and face ids from", summary.get("faces_topic")))
+    if summary.get("live_agreement") is not None:
+        facts.append(("agreement with the live graph", json.dumps(summary.get("live_agreement"))))
+    parts.append("<table>" + "".join(f"<tr><th class='l'>{e(k)}</th><td class='l'>{e(str(v))}</td></tr>"
+                                     for k, v in facts) + "</table>")
+    if timeline:
+        parts.append(f"<h2>Timeline</h2><img alt='timeline' src='{data_uri(timeline, 'image/png')}'>")
+    shares = summary.get("emotion_shares") or {}
+    if shares:
+        parts.append("<h2>Emotion share per face</h2><table><tr><th class='l'>face</th>"
+                     + "".join(f"<th><span class='sw' style='background:{EMOTION_HEX[m]}'></span> {m}</th>"
+                               for m in EMOTIONS) + "</tr>")
+        for fid, share in shares.items():
+            parts.append(f"<tr><td class='l'>{e(str(fid))}</td>"
+                         + "".join(f"<td>{100.0 * float(share.get(m, 0.0)):.1f}%</td>" for m in EMOTIONS) + "</tr>")
+        parts.append("</table>")
+    if key_frames:
+        parts.append("<h2>Key frames</h2><div class='frames'>")
+        for caption, jpeg in key_frames:
+            parts.append(f"<figure><img alt='{e(caption)}' src='{data_uri(jpeg, 'image/jpeg')}'>"
+                         f"<figcaption>{e(caption)}</figcaption></figure>")
+        parts.append("</div>")
+    parts.append(f"<h2>Events ({len(events)})</h2>")
+    if events:
+        parts.append("<table><tr><th>start (s)</th><th>end (s)</th><th>face</th><th class='l'>emotion</th>"
+                     "<th>peak</th><th>mean</th><th>frames</th></tr>")
+        for ev in list(events)[:max_events]:
+            parts.append(f"<tr><td>{ev.start:.2f}</td><td>{ev.end:.2f}</td><td>{ev.face_id}</td>"
+                         f"<td class='l'><span class='sw' style='background:{EMOTION_HEX.get(ev.emotion, '#000')}'>"
+                         f"</span> {e(ev.emotion)}</td><td>{ev.peak_confidence:.2f}</td>"
+                         f"<td>{ev.mean_confidence:.2f}</td><td>{ev.frames}</td></tr>")
+        parts.append("</table>")
+        if len(events) > max_events:
+            parts.append(f"<p>{len(events) - max_events} more events in events.csv</p>")
+    else:
+        parts.append("<p>No events (see the thresholds below).</p>")
+    params = summary.get("event_params")
+    if params:
+        parts.append("<h2>Settings</h2><pre>" + e(json.dumps({"event_params": params,
+                                                               "sampling": summary.get("sampling")}, indent=1))
+                     + "</pre>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,118 @@
+"""Writers of an analysis: frames.csv, events.csv, summary.json, report.html (+ timeline) and the batch table.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from fer_mask_ros.analysis.analyse import Analysis, FaceRecord, summarise
+from fer_mask_ros.analysis.events import Event, EventParams, detect_events
+from fer_mask_ros.labels import EMOTIONS
+
+FRAMES_HEADER = (["time", "frame", "face_id", "x", "y", "w", "h", "emotion", "confidence"]
+                 + [f"p_{e}" for e in EMOTIONS] + ["masked", "mask_probability"])
+EVENTS_HEADER = ["start", "end", "face_id", "emotion", "peak_confidence", "mean_confidence", "frames"]
+
+
+def write_frames_csv(path: str, records: Sequence[FaceRecord]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(FRAMES_HEADER)
+        writer.writerows(r.row() for r in records)
+
+
+def write_events_csv(path: str, events: Sequence[Event]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(EVENTS_HEADER)
+        for e in events:
+            writer.writerow([f"{e.start:.4f}", f"{e.end:.4f}", e.face_id, e.emotion, f"{e.peak_confidence:.4f}",
+                             f"{e.mean_confidence:.4f}", e.frames])
+
+
+def key_frame_images(result: Analysis, events: Sequence[Event], limit: int = 6) -> List[Tuple[str, bytes]]:
+    """Annotated JPEGs of the peak frames of the strongest events (one per face and emotion)."""
+    from fer_mask_ros.analysis.render import draw_faces, encode_jpeg
+
+    out, seen = [], set()
+    for ev in sorted(events, key=lambda e: -e.peak_confidence):
+        pair = (ev.face_id, ev.emotion)
+        if pair in seen or pair not in result.key_frames:
+            continue
+        seen.add(pair)
+        conf, index, small, recs, scale = result.key_frames[pair]
+        scaled = [FaceRecord(r.time, r.frame, r.face_id, tuple(v * scale for v in r.box), r.emotion, r.confidence,
+                             r.probabilities, r.masked, r.mask_probability) for r in recs]
+        t = recs[0].time if recs else 0.0
+        caption = f"face {ev.face_id} {ev.emotion} {conf:.2f} at {t:.2f} s (frame {index})"
+        out.append((caption, encode_jpeg(draw_faces(small, scaled, time_s=t))))
+        if len(out) >= limit:
+            break
+    return out
+
+
+def write_outputs(out_dir: str, result: Analysis, model_path: str, params: EventParams,
+                  sampling: Dict[str, Any]) -> Dict[str, Any]:
+    """frames.csv, events.csv, timeline.png, summary.json, report.html into out_dir; returns the summary."""
+    from fer_mask_ros.analysis.render import report_html, timeline_png
+
+    os.makedirs(out_dir, exist_ok=True)
+    series = result.series()
+    events = detect_events(series, params)
+    summary = summarise(result, events, model_path, params, sampling)
+    write_frames_csv(os.path.join(out_dir, "frames.csv"), result.records)
+    write_events_csv(os.path.join(out_dir, "events.csv"), events)
+    png = timeline_png({f: (s[0], s[1]) for f, s in series.items()}, events, duration=result.duration or None,
+                       title=os.path.basename(result.input))
+    with open(os.path.join(out_dir, "timeline.png"), "wb") as handle:
+        handle.write(png)
+    outputs = ["frames.csv", "events.csv", "timeline.png", "summary.json", "report.html"]
+    render_path = getattr(result, "render_path", None)
+    if render_path:
+        outputs.append(os.path.basename(render_path))
+    summary["outputs"] = outputs
+    with open(os.path.join(out_dir, "summary.json"), "w", encoding="utf-8") as handle:
+        json.dump(summary, handle, indent=1)
+        handle.write("\n")
+    page = report_html(summary, events, png, key_frame_images(result, events))
+    with open(os.path.join(out_dir, "report.html"), "w", encoding="utf-8") as handle:
+        handle.write(page)
+    return summary
+BATCH_HEADER = (["input", "status", "output", "frames", "duration", "fps_processed", "faces", "events",
+                 "dominant_emotion"] + [f"share_{e}" for e in EMOTIONS] + ["error"])
+
+
+def batch_row(input_path: str, out_dir: str, summary: Optional[Dict[str, Any]], error: str = "") -> Dict[str, str]:
+    row = {k: "" for k in BATCH_HEADER}
+    row.update(input=input_path, output=out_dir, status="ok" if summary is not None else "failed", error=error)
+    if summary is not None:
+        totals = {e: 0.0 for e in EMOTIONS}
+        for fid, share in summary["emotion_shares"].items():
+            n = summary["frames_per_face"].get(fid, 0)
+            for e in EMOTIONS:
+                totals[e] += share[e] * n
+        n_all = sum(totals.values())
+        row.update(frames=str(summary["frames"]), duration=f"{summary['duration']:.2f}",
+                   fps_processed=f"{summary['fps_processed']:.1f}", faces=str(summary["faces"]),
+                   events=str(summary["events"]))
+        if n_all > 0:
+            row["dominant_emotion"] = max(EMOTIONS, key=lambda e: totals[e])
+            for e in EMOTIONS:
+                row[f"share_{e}"] = f"{totals[e] / n_all:.3f}"
+    return row
+
+
+def write_batch_table(path: str, rows: Sequence[Dict[str, str]]) -> str:
+    """DIR/summary.csv; returns the same table as markdown (fewer columns)."""
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=BATCH_HEADER, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    cols = ["input", "status", "frames", "duration", "fps_processed", "faces", "events", "dominant_emotion"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for r in rows:
+        cells = [r[c] if c != "status" or not r["error"] else f"failed: {r['error']}" for c in cols]
+        lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+    return "\n".join(lines)

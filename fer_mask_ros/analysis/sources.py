@@ -1,0 +1,158 @@
+"""Frame sources for offline analysis: videos here, and a registry of readers by file extension.
+
+A reader is registered as a module name and a class name (`register_reader(".bag", "fer_mask_ros.ros.bag",
+"BagSource")`), imported only when such a file is opened; that keeps this module ROS-free while rosbags
+are read by fer_mask_ros.ros.bag. Other packages can register their own readers the same way.
+"""
+from __future__ import annotations
+
+import importlib
+import math
+import os
+from dataclasses import dataclass
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from fer_mask_ros.errors import AnalysisError
+from fer_mask_ros.imaging import walk_files
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg")
+DEFAULT_TOPIC = "/naoqi_driver/camera/front/image_raw"
+FALLBACK_FPS = 30.0
+
+# file extension -> (module, class, what to install when the module cannot be imported)
+READERS: Dict[str, Tuple[str, str, str]] = {}
+
+
+def register_reader(extension: str, module: str, cls: str, needs: str = "") -> None:
+    """Read files ending in `extension` with `module`.`cls`(path, topic, faces_topic, sampler, sync_slop);
+    the module is imported when the first such file is opened. `needs` names what it requires."""
+    READERS[extension.lower()] = (module, cls, needs)
+
+
+register_reader(".bag", "fer_mask_ros.ros.bag", "BagSource", needs="ROS 1 (rosbag, genpy, sensor_msgs)")
+
+
+@dataclass
+class Frame:
+    index: int  # position of the frame in the input (video frame number / image message number)
+    time: float  # seconds since the input's first frame
+    stamp: float  # what the pipeline gets: video time, or the image header stamp
+    image: np.ndarray  # BGR uint8
+    faces: Optional[list] = None  # TrackedFace list from a recorded FaceArray; None = detect
+    key: Optional[int] = None  # header stamp in ns (bags), for matching live results
+
+
+class Sampler:
+    """--every N (every Nth frame) and --max-fps F (at most F frames per second of input time)."""
+
+    def __init__(self, every: int = 1, max_fps: Optional[float] = None) -> None:
+        self.every = max(1, int(every))
+        self.period = 1.0 / float(max_fps) if max_fps else 0.0
+        self._next = None
+
+    @property
+    def active(self) -> bool:
+        return self.every > 1 or self.period > 0
+
+    def keep(self, index: int, t: float) -> bool:
+        if index % self.every:
+            return False
+        if self.period <= 0:
+            return True
+        if self._next is not None and t < self._next - 1e-6:
+            return False
+        self._next = (self._next + self.period) if self._next is not None else t + self.period
+        if self._next <= t:
+            self._next = t + self.period
+        return True
+
+
+class VideoSource:
+    kind = "video"
+
+    def __init__(self, path: str, sampler: Optional[Sampler] = None) -> None:
+        import cv2
+
+        self.path = path
+        self.sampler = sampler or Sampler()
+        if not os.path.isfile(path):
+            raise AnalysisError(f"{path}: no such file")
+        if os.path.getsize(path) == 0:
+            raise AnalysisError(f"{path}: empty file (zero-length video)")
+        self._cap = cv2.VideoCapture(path)
+        if not self._cap.isOpened():
+            raise AnalysisError(f"{path}: cannot open as a video (unreadable or unsupported format)")
+        fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.fps_known = math.isfinite(fps) and 0.5 < fps < 1000
+        self.fps = fps if self.fps_known else FALLBACK_FPS
+        count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.total = count if count > 0 else None
+        self.frames_read = 0
+        self.notes: List[str] = [] if self.fps_known else [f"frame rate unknown, assumed {FALLBACK_FPS:g} fps"]
+        self.skipped_bad = 0
+
+    @property
+    def duration(self) -> float:
+        return self.frames_read / self.fps
+
+    @property
+    def output_fps(self) -> float:
+        fps = self.fps / self.sampler.every
+        return min(fps, 1.0 / self.sampler.period) if self.sampler.period else fps
+
+    def __iter__(self) -> Iterator[Frame]:
+        cap, i = self._cap, 0
+        try:
+            while True:
+                t = i / self.fps
+                if self.sampler.keep(i, t):
+                    ok, image = cap.read()
+                else:
+                    ok, image = cap.grab(), None
+                if not ok:
+                    break
+                self.frames_read = i + 1
+                if image is not None:
+                    yield Frame(index=i, time=t, stamp=t, image=image)
+                i += 1
+        finally:
+            cap.release()
+        if i == 0:
+            raise AnalysisError(f"{self.path}: no frames could be decoded (zero-length or unreadable video)")
+
+
+def open_source(path: str, topic: str = DEFAULT_TOPIC, faces_topic: Optional[str] = "auto",
+                sampler: Optional[Sampler] = None, sync_slop: float = 0.0):
+    if not os.path.exists(path):
+        raise AnalysisError(f"{path}: no such file")
+    ext = os.path.splitext(path)[1].lower()
+    if ext in READERS:
+        module, cls, needs = READERS[ext]
+        try:
+            reader = getattr(importlib.import_module(module), cls)
+        except ImportError as exc:
+            raise AnalysisError(f"{path}: reading {ext} files needs {needs or module} ({exc})") from None
+        return reader(path, topic, faces_topic, sampler, sync_slop)
+    return VideoSource(path, sampler)
+
+
+def expand_inputs(paths: Sequence[str]) -> Tuple[List[str], bool]:
+    """Files and folders -> input files (folders: videos and bags, recursively, sorted); batch flag.
+
+    Missing paths are kept (they are reported per input)."""
+    out: List[str] = []
+    batch = len(paths) > 1
+    for path in paths:
+        if os.path.isdir(path):
+            batch = True
+            out.extend(walk_files(path, VIDEO_EXTENSIONS + tuple(READERS)))
+        else:
+            out.append(path)
+    seen, unique = set(), []
+    for p in out:
+        if os.path.abspath(p) not in seen:
+            seen.add(os.path.abspath(p))
+            unique.append(p)
+    return unique, batch or len(unique) > 1

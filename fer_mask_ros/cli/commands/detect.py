@@ -1,0 +1,153 @@
+"""`python -m fer_mask_ros detect --output faces.csv PATH...`: one CSV row per detected face.
+
+PATH is an image file or a folder (searched recursively, files sorted).  CSV columns:
+path,face,x,y,w,h,score,lex,ley,rex,rey,nx,ny,lmx,lmy,rmx,rmy
+(face = 0-based index within the image, best score first; landmark cells are empty when
+the detector gives none; left/right as seen in the image).  Images without faces give no
+row.  Unreadable files are warned about and counted; the exit status is non-zero only when
+no image at all could be read.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import sys
+from typing import List, Tuple
+
+import numpy as np
+
+from fer_mask_ros.errors import CommandError, ImageReadError
+from fer_mask_ros.imaging import IMAGE_EXTENSIONS as DATASET_IMAGE_EXTENSIONS
+from fer_mask_ros.imaging import read_image, walk_files
+
+IMAGE_EXTENSIONS = DATASET_IMAGE_EXTENSIONS + (".pbm", ".jp2")
+CSV_HEADER = "path,face,x,y,w,h,score,lex,ley,rex,rey,nx,ny,lmx,lmy,rmx,rmy".split(",")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (recursive)")
+    parser.add_argument("--output", "-o", default="-", help="CSV file to write ('-' = stdout, the default)")
+    parser.add_argument("--threshold", type=float, default=None, help="detector score threshold (default: tuned)")
+    parser.add_argument("--min-face", type=int, default=None, help="smallest face height in pixels to look for")
+    parser.add_argument("--model", default=None, help="detector ONNX model (default: models/centerface.onnx)")
+    parser.add_argument("--annotate", metavar="DIR", default=None, help="also write annotated images to DIR")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def collect_images(paths: List[str]) -> List[Tuple[str, str]]:
+    """(file, name under the annotate dir) for each image; raises CommandError for a missing path."""
+    out: List[Tuple[str, str]] = []
+    for path in paths:
+        if os.path.isdir(path):
+            out.extend((full, os.path.relpath(full, path)) for full in walk_files(path, IMAGE_EXTENSIONS))
+        elif os.path.exists(path):
+            out.append((path, os.path.basename(path)))
+        else:
+            raise CommandError(f"no such file or directory: {path}")
+    return out
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def annotate(image: np.ndarray, detections) -> np.ndarray:
+    import cv2
+
+    out = image.copy()
+    thick = max(1, int(round(max(image.shape[:2]) / 400)))
+    for i, det in enumerate(detections):
+        x, y, w, h = [int(round(v)) for v in det.box]
+        cv2.rectangle(out, (x, y), (x + w, y + h), (0, 255, 0), thick)
+        cv2.putText(out, f"{i}:{det.score:.2f}", (x, max(10, y - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thick,
+                    (0, 255, 0), thick)
+        if det.landmarks is not None:
+            colours = [(255, 0, 0), (0, 0, 255), (0, 255, 255), (255, 0, 255), (255, 255, 0)]
+            for (px, py), colour in zip(det.landmarks, colours):
+                cv2.circle(out, (int(round(px)), int(round(py))), thick + 1, colour, -1)
+    return out
+
+
+def run(args) -> int:
+    from fer_mask_ros.errors import DetectorError
+    from fer_mask_ros.perception.detection import DEFAULT_MIN_FACE, DEFAULT_SCORE_THRESHOLD, FaceDetector
+
+    files = collect_images(args.paths)
+    if not files:
+        raise CommandError("no image files found in: " + ", ".join(args.paths))
+    try:
+        detector = FaceDetector(
+            model_path=args.model,
+            score_threshold=DEFAULT_SCORE_THRESHOLD if args.threshold is None else args.threshold,
+            min_face=DEFAULT_MIN_FACE if args.min_face is None else args.min_face,
+        )
+    except DetectorError as exc:
+        raise CommandError(str(exc)) from exc
+
+    if args.annotate:
+        os.makedirs(args.annotate, exist_ok=True)
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover
+        tqdm = None
+
+    if args.output == "-":
+        handle = sys.stdout
+    else:
+        parent = os.path.dirname(os.path.abspath(args.output))
+        if not os.path.isdir(parent):
+            raise CommandError(f"output folder does not exist: {parent}")
+        handle = open(args.output, "w", newline="", encoding="utf-8")
+    unreadable = 0
+    n_read = 0
+    n_faces = 0
+    try:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(CSV_HEADER)
+        show = tqdm is not None and not args.no_progress and len(files) > 1
+        iterator = tqdm(files, desc="detect", unit="img", file=sys.stderr, leave=False) if show else files
+        for path, rel in iterator:
+            try:
+                image = read_image(path, "color")
+            except ImageReadError:
+                image = None
+            if image is None:
+                unreadable += 1
+                message = f"warning: cannot read image {path}"
+                if show:
+                    iterator.write(message, file=sys.stderr)
+                else:
+                    print(message, file=sys.stderr)
+                continue
+            n_read += 1
+            detections = detector.detect(image)
+            for i, det in enumerate(detections):
+                x, y, w, h = det.box
+                row = [path, i, _fmt(x), _fmt(y), _fmt(w), _fmt(h), f"{det.score:.4f}"]
+                if det.landmarks is not None:
+                    row += [_fmt(float(v)) for v in np.asarray(det.landmarks).reshape(-1)[:10]]
+                else:
+                    row += [""] * 10
+                writer.writerow(row)
+            n_faces += len(detections)
+            if args.annotate:
+                import cv2
+
+                target = os.path.join(args.annotate, rel)
+                os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+                if not cv2.imwrite(target, annotate(image, detections)):
+                    cv2.imwrite(os.path.splitext(target)[0] + ".png", annotate(image, detections))
+    finally:
+        if handle is not sys.stdout:
+            handle.close()
+        else:
+            handle.flush()
+    where = "stdout" if args.output == "-" else args.output
+    print(
+        f"detect: {n_read} image(s) read, {n_faces} face(s), {unreadable} unreadable -> {where}",
+        file=sys.stderr,
+    )
+    if n_read == 0:
+        print("error: no image could be read", file=sys.stderr)
+        return 1
+    return 0

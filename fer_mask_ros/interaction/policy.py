@@ -1,0 +1,292 @@
+"""What NAO says and when: the speech policy, its sentences (en, it) and the emotion LED colours.
+
+Pure logic, no ROS, no robot, no clock: every method takes the time explicitly. The voices that say
+the sentences are the say-backends in fer_mask_ros/robot/say/.
+
+Policy (`SpeechPolicy`), per tracked face, over the last `window_s` seconds:
+
+* a face is *stable* when it has >= `min_observations` observations in the window, its most
+  frequent emotion has agreement (share of observations) >= `min_agreement` and the mean
+  confidence of those observations >= `min_confidence`;
+* `decide(now)` returns one sentence about the best stable face (highest agreement x
+  confidence) that has not already been told the same emotion in the last `repeat_after_s`;
+  "masked" (majority of the window) switches to the "even with your mask on" sentence;
+* if faces are present, none is stable, and a face has been watched for a whole window
+  without becoming stable, it returns the "not sure" sentence (also at most once per face
+  per `repeat_after_s`);
+* nothing is said within `cooldown_s` of the previous sentence; faces not seen for
+  `window_s` are forgotten (and so may be greeted again when they come back).
+
+With several faces the policy talks about one face at a time (the most confident stable
+one); the cooldown then moves on to the next face. It does not summarise groups.
+"""
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import Any, Deque, Dict, List, NamedTuple, Optional, Tuple
+
+from fer_mask_ros.config import node_default
+from fer_mask_ros.labels import EMOTIONS, normalise_label
+
+LOG = logging.getLogger(__name__)
+
+# --- languages and sentences --------------------------------------------------------------
+
+LANGUAGES = {"en": "English", "it": "Italian"}
+LANGUAGE_ALIASES = {"english": "en", "italian": "it", "italiano": "it", "eng": "en", "ita": "it"}
+ESPEAK_VOICES = {"en": "en", "it": "it"}
+
+SENTENCES: Dict[str, Dict[str, Tuple[str, str]]] = {
+    # emotion: (unmasked, masked)
+    "en": {
+        "angry": ("You look angry.", "Even with your mask on, you look angry."),
+        "disgust": ("You look disgusted.", "Even with your mask on, you look disgusted."),
+        "fear": ("You look scared.", "Even with your mask on, you look scared."),
+        "happy": ("You look happy!", "Even with your mask on, you look happy!"),
+        "neutral": ("You look calm.", "Even with your mask on, you look calm."),
+        "sad": ("You look sad.", "Even with your mask on, you look sad."),
+        "surprise": ("You look surprised!", "Even with your mask on, you look surprised!"),
+    },
+    "it": {
+        # "espressione" is feminine, so the adjectives agree with it whoever the person is
+        "angry": ("Hai un'espressione arrabbiata.", "Anche con la mascherina, hai un'espressione arrabbiata."),
+        "disgust": ("Hai un'espressione disgustata.", "Anche con la mascherina, hai un'espressione disgustata."),
+        "fear": ("Hai un'espressione spaventata.", "Anche con la mascherina, hai un'espressione spaventata."),
+        "happy": ("Hai un'espressione felice!", "Anche con la mascherina, hai un'espressione felice!"),
+        "neutral": ("Hai un'espressione tranquilla.", "Anche con la mascherina, hai un'espressione tranquilla."),
+        "sad": ("Hai un'espressione triste.", "Anche con la mascherina, hai un'espressione triste."),
+        "surprise": ("Hai un'espressione sorpresa!", "Anche con la mascherina, hai un'espressione sorpresa!"),
+    },
+}
+NOT_SURE = {
+    "en": "I am not sure how you feel.",
+    "it": "Non sono sicuro di come ti senti.",
+}
+UNSURE = "unsure"  # pseudo-emotion for the not-sure sentence
+
+# Emotion -> LED colour (0xRRGGBB) for ALLeds.fadeRGB
+EMOTION_LED_COLOURS: Dict[str, int] = {
+    "angry": 0xFF0000,  # red
+    "disgust": 0x00C000,  # green
+    "fear": 0x8000FF,  # purple
+    "happy": 0xFFD000,  # yellow
+    "neutral": 0xFFFFFF,  # white
+    "sad": 0x0040FF,  # blue
+    "surprise": 0xFF8000,  # orange
+    UNSURE: 0x404040,  # dim grey
+}
+
+
+def normalise_language(language: str) -> str:
+    """"en", "EN", "en_US", "English" -> "en"; "it", "Italian" -> "it"; anything else ValueError."""
+    key = str(language).strip().lower().replace("-", "_")
+    key = LANGUAGE_ALIASES.get(key, key)
+    key = key.split("_", 1)[0]
+    key = LANGUAGE_ALIASES.get(key, key)
+    if key not in LANGUAGES:
+        supported = ", ".join(f"{code} ({name})" for code, name in LANGUAGES.items())
+        raise ValueError(f"unsupported speech language {language!r}; supported: {supported}")
+    return key
+
+
+def naoqi_language(language: str) -> str:
+    """The NAOqi ALTextToSpeech.setLanguage name: "en" -> "English", "it" -> "Italian"."""
+    return LANGUAGES[normalise_language(language)]
+
+
+def sentence(emotion: str, masked: bool = False, language: str = "en") -> str:
+    """The sentence for an emotion (or "unsure") in a language."""
+    lang = normalise_language(language)
+    if emotion == UNSURE:
+        return NOT_SURE[lang]
+    if emotion not in SENTENCES[lang]:
+        raise ValueError(f"unknown emotion {emotion!r}; expected one of {', '.join(EMOTIONS)}")
+    return SENTENCES[lang][emotion][1 if masked else 0]
+
+
+def led_colour(emotion: str) -> int:
+    """0xRRGGBB for an emotion (white for unknown names)."""
+    return EMOTION_LED_COLOURS.get(emotion, 0xFFFFFF)
+
+
+# --- policy ---------------------------------------------------------------------------------
+
+class Observation(NamedTuple):
+    stamp: float
+    emotion: str
+    confidence: float
+    masked: bool
+
+
+class FaceSummary(NamedTuple):
+    face_id: Any
+    emotion: str
+    agreement: float  # share of the window's observations with this emotion
+    confidence: float  # mean confidence of those observations
+    masked: bool
+    count: int  # observations in the window
+    first_seen: float
+    last_seen: float
+
+    @property
+    def score(self) -> float:
+        return self.agreement * self.confidence
+
+
+class Decision(NamedTuple):
+    text: str
+    face_id: Any
+    emotion: str  # one of EMOTIONS or "unsure"
+    masked: bool
+    agreement: float
+    confidence: float
+    stamp: float
+
+
+class _Face:
+    __slots__ = ("first_seen", "last_seen", "obs")
+
+    def __init__(self, stamp: float):
+        self.first_seen = stamp
+        self.last_seen = stamp
+        self.obs: Deque[Observation] = deque()
+
+
+#: Seconds of observations a decision is based on (config/emotion_speech.yaml).
+DEFAULT_WINDOW_S = float(node_default("emotion_speech", "window_s"))
+
+
+class SpeechPolicy:
+    """Decides when NAO speaks about the faces it sees. Times are seconds (any monotonic clock)."""
+
+    def __init__(
+        self,
+        window_s: float = DEFAULT_WINDOW_S,
+        min_confidence: float = 0.5,
+        min_agreement: float = 0.6,
+        cooldown_s: float = 8.0,
+        language: str = "en",
+        repeat_after_s: float = 30.0,
+        min_observations: int = 3,
+        say_unsure: bool = True,
+    ):
+        if window_s <= 0:
+            raise ValueError(f"window_s must be > 0, got {window_s}")
+        if not 0.0 <= min_agreement <= 1.0 or not 0.0 <= min_confidence <= 1.0:
+            raise ValueError("min_agreement and min_confidence must be in [0, 1]")
+        self.window_s = float(window_s)
+        self.min_confidence = float(min_confidence)
+        self.min_agreement = float(min_agreement)
+        self.cooldown_s = float(cooldown_s)
+        self.language = normalise_language(language)
+        self.repeat_after_s = float(repeat_after_s)
+        self.min_observations = max(1, int(min_observations))
+        self.say_unsure = bool(say_unsure)
+        self._faces: Dict[Any, _Face] = {}
+        self._said: Dict[Tuple[Any, str], float] = {}  # (face_id, emotion) -> when
+        self.last_spoken: Optional[float] = None
+        self.last_decision: Optional[Decision] = None
+
+    @property
+    def naoqi_language(self) -> str:
+        return LANGUAGES[self.language]
+
+    def set_language(self, language: str) -> None:
+        self.language = normalise_language(language)
+
+    def reset(self) -> None:
+        self._faces.clear()
+        self._said.clear()
+        self.last_spoken = None
+        self.last_decision = None
+
+    def observe(self, face_id: Any, emotion: str, confidence: float, masked: bool, stamp: float) -> None:
+        """Record one classification of a tracked face at time `stamp`."""
+        if emotion not in EMOTIONS:
+            emotion = normalise_label(emotion, "SpeechPolicy.observe")  # ValueError for unknown names
+        face = self._faces.get(face_id)
+        if face is None:
+            face = self._faces[face_id] = _Face(stamp)
+        face.last_seen = max(face.last_seen, stamp)
+        face.obs.append(Observation(float(stamp), emotion, float(confidence), bool(masked)))
+
+    def _prune(self, now: float) -> None:
+        horizon = now - self.window_s
+        for fid in list(self._faces):
+            face = self._faces[fid]
+            if face.last_seen < horizon:
+                del self._faces[fid]
+                continue
+            while face.obs and face.obs[0].stamp < horizon:
+                face.obs.popleft()
+        stale = now - self.repeat_after_s
+        for key in [k for k, t in self._said.items() if t < stale]:
+            del self._said[key]
+
+    def faces(self, now: float) -> List[FaceSummary]:
+        """Per-face summary of the window ending at `now` (faces with at least one observation)."""
+        self._prune(now)
+        out = []
+        for fid, face in self._faces.items():
+            obs = [o for o in face.obs if o.stamp <= now]
+            if not obs:
+                continue
+            counts: Dict[str, List[Observation]] = {}
+            for o in obs:
+                counts.setdefault(o.emotion, []).append(o)
+            # most frequent emotion; ties broken by higher total confidence
+            emotion, hits = max(counts.items(), key=lambda kv: (len(kv[1]), sum(o.confidence for o in kv[1])))
+            masked = sum(o.masked for o in obs) * 2 > len(obs)
+            out.append(FaceSummary(fid, emotion, len(hits) / len(obs), sum(o.confidence for o in hits) / len(hits),
+                                   masked, len(obs), face.first_seen, face.last_seen))
+        return out
+
+    def is_stable(self, face: FaceSummary) -> bool:
+        return (face.count >= self.min_observations and face.agreement >= self.min_agreement
+                and face.confidence >= self.min_confidence)
+
+    def _recently_said(self, face_id: Any, emotion: str, now: float) -> bool:
+        t = self._said.get((face_id, emotion))
+        return t is not None and now - t < self.repeat_after_s
+
+    def decide_detail(self, now: float) -> Optional[Decision]:
+        """Like decide() but with the face, emotion and scores behind the sentence."""
+        faces = self.faces(now)
+        if self.last_spoken is not None and now - self.last_spoken < self.cooldown_s:
+            return None
+        if not faces:
+            return None
+        stable = [f for f in faces if self.is_stable(f)]
+        fresh = [f for f in stable if not self._recently_said(f.face_id, f.emotion, now)]
+        if fresh:
+            best = max(fresh, key=lambda f: (f.score, f.count))
+            text = sentence(best.emotion, best.masked, self.language)
+            return self._spoken(Decision(text, best.face_id, best.emotion, best.masked, best.agreement,
+                                         best.confidence, now))
+        if stable or not self.say_unsure:
+            return None  # someone is stable but was already told; stay quiet
+        unsure = [f for f in faces
+                  if f.count >= self.min_observations and now - f.first_seen >= self.window_s
+                  and not self._recently_said(f.face_id, UNSURE, now)]
+        if not unsure:
+            return None
+        best = max(unsure, key=lambda f: (f.count, f.score))
+        return self._spoken(Decision(NOT_SURE[self.language], best.face_id, UNSURE, best.masked, best.agreement,
+                                     best.confidence, now))
+
+    def _spoken(self, decision: Decision) -> Decision:
+        self.last_spoken = decision.stamp
+        self._said[(decision.face_id, decision.emotion)] = decision.stamp
+        self.last_decision = decision
+        return decision
+
+    def decide(self, now: float) -> Optional[str]:
+        """One sentence to say now, or None. Saying is assumed: the cooldown starts now."""
+        d = self.decide_detail(now)
+        return d.text if d is not None else None
+
+
+# --- backends -------------------------------------------------------------------------------
+
+

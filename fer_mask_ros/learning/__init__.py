@@ -1,0 +1,1 @@
+"""The model and its training: network, datasets, synthetic masks, training, evaluation, ONNX export."""

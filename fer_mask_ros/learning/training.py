@@ -1,0 +1,544 @@
+"""Training: FER2013 Training split, model selection on PublicTest, mask augmentation.
+
+Every image has K synthetic-mask variants drawn up front (masking.apply_mask, the same code
+as the `mask` command) so the per-step work is tensor-only and runs on the GPU when there is
+one. Each sample is shown masked with probability `mask_prob`; the mask head learns "mask
+present" from that choice, plus real photos when `mask_photos` is given (by default in the same
+forward pass, so BatchNorm statistics match between training and use). With `swa_start`, the
+weights of every later epoch are averaged (stochastic weight averaging) and the average competes
+for best.pt. With `teacher`, a trained model's softened outputs are a second target (with
+`teacher_flip`, averaged over each face and its mirror image). channels_last always; bf16
+autocast where the hardware runs it fast (AMX, GPU).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from fer_mask_ros.learning.datasets import FaceDataset, load_dataset
+from fer_mask_ros.learning.masking import apply_mask
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    output: str = "runs/train"
+    epochs: int = 60
+    batch_size: int = 256
+    lr: float = 0.1
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    widths: Tuple[int, ...] = (24, 48, 96, 192)
+    dropout: float = 0.3
+    mask_variants: int = 4
+    mask_prob: float = 0.5
+    aug_strength: float = 1.0
+    mask_loss_weight: float = 0.3
+    mask_photos: Optional[str] = None
+    photo_forward: str = "joint"  # "joint": photos ride in the FER batch; "separate": own forward (phases 1-5)
+    teacher: Optional[str] = None
+    teacher_flip: bool = False  # the teacher's target averages its outputs on the face and its mirror image
+    init: Optional[str] = None  # start from this model file's weights (fine-tuning, a second schedule)
+    kd_alpha: float = 0.6
+    kd_temperature: float = 4.0
+    seed: int = 0
+    device: str = "auto"
+    workers: int = 0
+    limit: int = 0
+    resume: bool = False
+    warmup_epochs: int = 2
+    val_seed: int = 12345
+    time_budget: float = 0.0  # seconds; when set, the epoch count shrinks to fit after epoch 2 (fit_schedule)
+    swa_start: int = 0  # from this epoch on (1-based), hold the LR at swa_lr and average the weights; 0 = off
+    swa_lr: float = 0.0  # 0 = half of lr
+    swa_bn_images: int = 8192  # training images used to re-estimate BatchNorm statistics of the average
+    progress: bool = True
+    extra: Dict[str, object] = field(default_factory=dict)
+
+
+def _mask_chunk(args) -> np.ndarray:
+    images, seed, variant, start = args
+    out = np.empty_like(images)
+    for i in range(images.shape[0]):
+        out[i] = apply_mask(images[i], np.random.default_rng([seed, variant, start + i]))
+    return out
+
+
+def masked_variants(images: np.ndarray, variants: int, seed: int, workers: int = 0) -> np.ndarray:
+    """(variants, N, H, W) masked copies; image i of variant k uses rng([seed, k, i])."""
+    chunk = 2048
+    jobs = [(images[s:s + chunk], seed, k, s) for k in range(variants) for s in range(0, len(images), chunk)]
+    if workers and workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            parts = list(pool.map(_mask_chunk, jobs))
+    else:
+        parts = [_mask_chunk(j) for j in jobs]
+    out = np.empty((variants,) + images.shape, dtype=np.uint8)
+    per_variant = math.ceil(len(images) / chunk)
+    for j, part in enumerate(parts):
+        k, s = divmod(j, per_variant)
+        out[k, s * chunk:s * chunk + part.shape[0]] = part
+    return out
+
+
+def held_out(path: str, fraction: float = 0.25) -> bool:
+    """A stable split of real mask photos by file name (used for training vs reporting)."""
+    digest = hashlib.sha1(os.path.basename(path).encode("utf-8")).digest()
+    return digest[0] < int(256 * fraction)
+
+
+def fit_schedule(epochs: int, swa_start: int, done: int, epoch_seconds: float, seconds_left: float) -> Tuple[int, int]:
+    """The epoch count and SWA start that fit `seconds_left` after `done` epochs of `epoch_seconds` each.
+
+    The count only shrinks. An averaging phase that has not begun keeps its share of the schedule, so a
+    budget cut shortens the cosine and the average alike instead of dropping the average.
+    """
+    fit = max(done, min(epochs, done + int(seconds_left / max(epoch_seconds, 1e-3))))
+    if swa_start > done and fit < epochs:
+        swa_start = max(done + 1, min(fit - 1, round(swa_start * fit / epochs)))
+    return fit, swa_start
+
+
+def load_mask_photos(root: str, size: int = 48) -> Tuple[np.ndarray, np.ndarray, List[str]]:
+    """Real photos under root/with_mask and root/without_mask -> crops, 0/1 labels, paths."""
+    images, labels, paths = [], [], []
+    for sub, flag in (("with_mask", 1), ("without_mask", 0)):
+        folder = os.path.join(root, sub)
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f"{folder}: expected with_mask/ and without_mask/ under {root}")
+        from fer_mask_ros.imaging import read_image, square_resize, to_grey, walk_files
+
+        for path in walk_files(folder):
+            images.append(square_resize(to_grey(read_image(path)), size))
+            labels.append(flag)
+            paths.append(path)
+    return np.stack(images), np.asarray(labels, dtype=np.float32), paths
+
+
+def _select_device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def bf16_is_fast(device) -> bool:
+    """bf16 autocast pays off on GPUs and on CPUs with AMX / AVX512-BF16; elsewhere it is emulated and slow."""
+    if device.type == "cuda":
+        return True
+    try:
+        with open("/proc/cpuinfo") as handle:
+            flags = handle.read()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def augment(x, generator, strength: float = 1.0):
+    """GPU/CPU batch augmentation of uint8 crops (B, H, W) -> float (B, 1, H, W) in [0, 1].
+
+    `strength` scales the geometric range and the chances of low resolution, noise and erasing
+    (0 = flips only; a weaker last schedule lets a small net fit the data more closely).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    b, h, w = x.shape
+    dev = x.device
+    x = x.float().unsqueeze(1) / 255.0
+
+    def rand(*shape):
+        return torch.rand(*shape, device=dev, generator=generator)
+
+    flip = rand(b) < 0.5
+    x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    angle = (rand(b) * 2 - 1) * math.radians(15) * strength
+    scale = 1.0 + (rand(b) * 2 - 1) * 0.12 * strength
+    tx, ty = (rand(b) * 2 - 1) * 0.16 * strength, (rand(b) * 2 - 1) * 0.16 * strength
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    contrast = 1.0 + (rand(b, 1, 1, 1) * 2 - 1) * 0.35 * strength
+    bright = (rand(b, 1, 1, 1) * 2 - 1) * 0.15 * strength
+    x = (x - 0.5) * contrast + 0.5 + bright
+    lowres = rand(b) < 0.2 * strength
+    if lowres.any():
+        small = F.interpolate(x[lowres], size=(h // 2, w // 2), mode="bilinear", align_corners=False)
+        x[lowres] = F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
+    noisy = (rand(b, 1, 1, 1) < 0.2 * strength).float()
+    x = x + noisy * torch.randn(x.shape, device=dev, generator=generator) * 0.03
+    erase = rand(b) < 0.25 * strength
+    if erase.any():
+        eh = (rand(b) * 0.3 + 0.1) * h
+        ew = (rand(b) * 0.3 + 0.1) * w
+        cy, cx = rand(b) * h, rand(b) * w
+        yy = torch.arange(h, device=dev).view(1, h, 1)
+        xx = torch.arange(w, device=dev).view(1, 1, w)
+        inside_y = (yy - cy.view(b, 1, 1)).abs() < eh.view(b, 1, 1) / 2
+        box = inside_y & ((xx - cx.view(b, 1, 1)).abs() < ew.view(b, 1, 1) / 2)
+        box = box & erase.view(b, 1, 1)
+        x = torch.where(box.unsqueeze(1), rand(b, 1, 1, 1).expand_as(x), x)
+    return x.clamp(0, 1)
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig) -> None:
+        import torch
+
+        if cfg.photo_forward not in ("joint", "separate"):
+            raise ValueError(f"photo_forward must be 'joint' or 'separate', got {cfg.photo_forward!r}")
+        if cfg.teacher_flip and not cfg.teacher:
+            raise ValueError("teacher_flip has no teacher to flip (--teacher-flip needs --teacher)")
+        self.cfg = cfg
+        self.torch = torch
+        torch.manual_seed(cfg.seed)
+        self.device = _select_device(cfg.device)
+        self.use_bf16 = bf16_is_fast(self.device)
+        os.makedirs(cfg.output, exist_ok=True)
+        self.log_path = os.path.join(cfg.output, "log.jsonl")
+
+    def log(self, record: dict) -> None:
+        with open(self.log_path, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def load_data(self) -> None:
+        cfg = self.cfg
+        t0 = time.time()
+        data = load_dataset(cfg.data)
+        usages = np.asarray(data.usages)
+        train = data.subset(usages == "Training")
+        val = data.subset(usages == "PublicTest")
+        if len(train) == 0 or len(val) == 0:
+            raise ValueError(f"{cfg.data}: need Training and PublicTest images (FER2013 split)")
+        if cfg.limit:
+            rng = np.random.default_rng(cfg.seed)
+            train = train.subset(np.sort(rng.permutation(len(train))[:cfg.limit]))
+            val = val.subset(np.sort(rng.permutation(len(val))[:max(cfg.limit // 4, 8)]))
+        self.train_set: FaceDataset = train
+        self.val_set: FaceDataset = val
+        masked = masked_variants(train.images, cfg.mask_variants, cfg.seed, cfg.workers)
+        val_masked = masked_variants(val.images, 1, cfg.val_seed, cfg.workers)[0]
+        dev = self.device
+        t = self.torch
+        self.x_clean = t.from_numpy(train.images).to(dev)
+        self.x_masked = t.from_numpy(masked).to(dev)
+        self.y = t.from_numpy(train.labels).to(dev)
+        self.val_clean = t.from_numpy(val.images).to(dev)
+        self.val_masked = t.from_numpy(val_masked).to(dev)
+        self.val_y = t.from_numpy(val.labels).to(dev)
+        self.photos = None
+        if cfg.mask_photos:
+            images, flags, paths = load_mask_photos(cfg.mask_photos)
+            keep = np.array([not held_out(p) for p in paths])
+            self.photos = (t.from_numpy(images[keep]).to(dev), t.from_numpy(flags[keep]).to(dev))
+            self.photos_val = (t.from_numpy(images[~keep]).to(dev), t.from_numpy(flags[~keep]).to(dev))
+        print(f"device: {self.device}, bf16 autocast: {self.use_bf16}", flush=True)
+        print(f"data: {len(train)} train, {len(val)} val, {cfg.mask_variants} mask variants, "
+              f"{0 if self.photos is None else len(self.photos[1])} real mask photos "
+              f"({time.time() - t0:.0f} s)", flush=True)
+
+    def build(self) -> None:
+        from fer_mask_ros.learning.network import MaskedFERNet, widen
+        from fer_mask_ros.perception.classifier import load_model
+
+        cfg, t = self.cfg, self.torch
+        self.model = MaskedFERNet(tuple(cfg.widths), dropout=cfg.dropout)
+        if cfg.init:
+            start, _ = load_model(cfg.init)
+            if tuple(start.widths) != tuple(cfg.widths):
+                try:  # a wider net starts as the same function (Net2WiderNet)
+                    start, narrow = widen(start, tuple(cfg.widths), seed=cfg.seed), start.widths
+                except ValueError as exc:
+                    raise ValueError(f"--init {cfg.init}: {exc}") from None
+                print(f"--init {cfg.init}: widened {narrow} -> {tuple(cfg.widths)}", flush=True)
+            self.model.load_state_dict(start.state_dict())
+        self.model = self.model.to(self.device)
+        self.model = self.model.to(memory_format=t.channels_last)
+        self.teacher = None
+        if cfg.teacher:
+            teacher, _ = load_model(cfg.teacher)
+            self.teacher = teacher.to(self.device).to(memory_format=t.channels_last).eval()
+        self.opt = t.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True,
+                               weight_decay=cfg.weight_decay)
+        self.steps_per_epoch = max(1, len(self.train_set) // cfg.batch_size)
+        warm = self.steps_per_epoch * cfg.warmup_epochs
+        if cfg.swa_start:
+            warm = min(warm, self.steps_per_epoch * (cfg.swa_start - 1))
+        self.swa_lr = cfg.swa_lr or cfg.lr / 2
+        self.swa: Optional[Dict[str, object]] = None
+        self.swa_count = 0
+
+        floor = self.swa_lr / cfg.lr if cfg.swa_start else 0.0
+
+        def schedule(step: int) -> float:
+            # cosine from lr down to swa_lr at swa_start (or to 0 at the end), then constant swa_lr
+            end_epoch = cfg.swa_start - 1 if cfg.swa_start else self.cfg.epochs
+            total = self.steps_per_epoch * end_epoch
+            if step < warm:
+                return (step + 1) / warm
+            if cfg.swa_start and step >= total:
+                return floor
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+
+        self.sched = t.optim.lr_scheduler.LambdaLR(self.opt, schedule)
+        self.start_epoch = 0
+        self.best_score = -1.0
+        self.generator = t.Generator(device=self.device)
+        self.generator.manual_seed(cfg.seed)
+        ckpt = os.path.join(cfg.output, "checkpoint.pt")
+        if cfg.resume and os.path.isfile(ckpt):
+            state = t.load(ckpt, map_location=self.device, weights_only=True)
+            self.model.load_state_dict(state["model"])
+            self.opt.load_state_dict(state["optimizer"])
+            self.sched.load_state_dict(state["scheduler"])
+            self.start_epoch = int(state["epoch"]) + 1
+            self.best_score = float(state["best_score"])
+            self.swa, self.swa_count = state.get("swa"), int(state.get("swa_count", 0))
+            self.generator.manual_seed(cfg.seed + self.start_epoch)
+            print(f"resumed from {ckpt} at epoch {self.start_epoch}", flush=True)
+
+    def _autocast(self):
+        return self.torch.autocast(self.device.type, dtype=self.torch.bfloat16, enabled=self.use_bf16)
+
+    def train_epoch(self, epoch: int) -> Dict[str, float]:
+        import torch.nn.functional as F
+
+        cfg, t = self.cfg, self.torch
+        self.model.train()
+        n = len(self.train_set)
+        order = t.randperm(n, device=self.device, generator=self.generator)
+        steps = self.steps_per_epoch
+        bar = None
+        if cfg.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, dynamic_ncols=True)
+        sum_loss = sum_correct = sum_seen = 0.0
+        for step in range(steps):
+            idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+            b = idx.numel()
+            x, use_mask = self._batch(idx, self.generator)
+            y = self.y[idx]
+            with self._autocast():
+                photos = self._photo_batch(b, self.generator) if self.photos is not None else None
+                logits, mask_logit, p_mask = self._forward(self.model, x, None if photos is None else photos[0])
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+                if self.teacher is not None:
+                    temp = cfg.kd_temperature
+                    kd = F.kl_div(F.log_softmax(logits.float() / temp, 1), self._teacher_probs(x, temp),
+                                  reduction="batchmean") * temp * temp
+                    loss = (1 - cfg.kd_alpha) * loss + cfg.kd_alpha * kd
+                loss = loss + cfg.mask_loss_weight * F.binary_cross_entropy_with_logits(
+                    mask_logit.float(), use_mask.float())
+                if photos is not None:
+                    loss = loss + cfg.mask_loss_weight * F.binary_cross_entropy_with_logits(p_mask.float(), photos[1])
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            self.sched.step()
+            sum_loss += float(loss.detach()) * b
+            sum_correct += float((logits.argmax(1) == y).sum())
+            sum_seen += b
+            if bar is not None:
+                bar.update(1)
+                if step % 10 == 0:
+                    bar.set_postfix(loss=f"{sum_loss / sum_seen:.3f}", acc=f"{sum_correct / sum_seen:.3f}")
+        if bar is not None:
+            bar.close()
+        return {"train_loss": sum_loss / sum_seen, "train_acc": sum_correct / sum_seen}
+
+    def _teacher_probs(self, x, temperature: float):
+        """The teacher's softened class probabilities for `x`; with teacher_flip, averaged with the mirror
+        images' (the flip test-time augmentation, distilled into a single forward pass)."""
+        import torch.nn.functional as F
+
+        with self.torch.no_grad():
+            probs = F.softmax(self.teacher(x)[0].float() / temperature, 1)
+            if self.cfg.teacher_flip:
+                mirrored = F.softmax(self.teacher(x.flip(3))[0].float() / temperature, 1)
+                probs = (probs + mirrored) / 2
+        return probs
+
+    def _batch(self, idx, generator):
+        """Training faces `idx`, each masked with probability mask_prob, augmented; and the masked flags."""
+        t, cfg = self.torch, self.cfg
+        b = idx.numel()
+        use_mask = t.rand(b, device=self.device, generator=generator) < cfg.mask_prob
+        variant = t.randint(0, cfg.mask_variants, (b,), device=self.device, generator=generator)
+        raw = t.where(use_mask[:, None, None], self.x_masked[variant, idx], self.x_clean[idx])
+        return augment(raw, generator, cfg.aug_strength).to(memory_format=t.channels_last), use_mask
+
+    def _photo_batch(self, faces: int, generator):
+        """The real mask photos that go with a batch of `faces` training faces, augmented; and their flags."""
+        t = self.torch
+        pick = t.randint(0, len(self.photos[1]), (max(16, faces // 8),), device=self.device, generator=generator)
+        return augment(self.photos[0][pick], generator).to(memory_format=t.channels_last), self.photos[1][pick]
+
+    def _forward(self, model, x, photo_x=None):
+        """A training step's forward pass: FER faces `x` and, when given, mask photos -> emotion logits, mask
+        logits, photo mask logits. "joint" runs both in one batch, so BatchNorm's running statistics are those
+        the emotion head trained under; "separate" gives the photos their own pass."""
+        if photo_x is None:
+            logits, mask_logit = model(x)
+            return logits, mask_logit, None
+        if self.cfg.photo_forward == "joint":
+            b = x.shape[0]
+            all_logits, all_masks = model(self.torch.cat([x, photo_x]).to(memory_format=self.torch.channels_last))
+            return all_logits[:b], all_masks[:b], all_masks[b:]
+        logits, mask_logit = model(x)
+        return logits, mask_logit, model(photo_x)[1]
+
+    def predict(self, images, model=None) -> Tuple[np.ndarray, np.ndarray]:
+        t = self.torch
+        model = self.model if model is None else model
+        model.eval()
+        probs, masks = [], []
+        with t.no_grad(), self._autocast():
+            for s in range(0, len(images), 1024):
+                x = (images[s:s + 1024].float().unsqueeze(1) / 255.0).to(memory_format=t.channels_last)
+                logits, mask_logit = model(x)
+                probs.append(t.softmax(logits.float(), 1).cpu().numpy())
+                masks.append(t.sigmoid(mask_logit.float()).cpu().numpy())
+        return np.concatenate(probs), np.concatenate(masks)
+
+    def validate(self, model=None) -> Dict[str, float]:
+        y = self.val_y.cpu().numpy()
+        p_clean, m_clean = self.predict(self.val_clean, model)
+        p_masked, m_masked = self.predict(self.val_masked, model)
+        out = {
+            "val_acc": float((p_clean.argmax(1) == y).mean()),
+            "val_masked_acc": float((p_masked.argmax(1) == y).mean()),
+            "val_mask_flag_acc": float(((m_clean < 0.5).mean() + (m_masked >= 0.5).mean()) / 2),
+        }
+        if self.photos is not None:
+            _, m_photo = self.predict(self.photos_val[0], model)
+            flags = self.photos_val[1].cpu().numpy()
+            out["photo_mask_acc_with"] = float((m_photo[flags == 1] >= 0.5).mean())
+            out["photo_mask_acc_without"] = float((m_photo[flags == 0] < 0.5).mean())
+        return out
+
+    def save_checkpoint(self, epoch: int) -> None:
+        t = self.torch
+        state = {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                 "scheduler": self.sched.state_dict(), "epoch": epoch, "best_score": self.best_score,
+                 "swa": self.swa, "swa_count": self.swa_count}
+        tmp = os.path.join(self.cfg.output, "checkpoint.pt.tmp")
+        t.save(state, tmp)
+        os.replace(tmp, os.path.join(self.cfg.output, "checkpoint.pt"))
+
+    def run(self) -> Dict[str, float]:
+        from fer_mask_ros.perception.classifier import save_model
+
+        cfg = self.cfg
+        self.load_data()
+        self.build()
+        best: Dict[str, float] = {}
+        started = time.time()
+        epoch = self.start_epoch
+        while epoch < cfg.epochs:
+            t0 = time.time()
+            record = {"epoch": epoch + 1, **self.train_epoch(epoch), **self.validate()}
+            candidates = [(record, self.model)]
+            if cfg.swa_start and epoch + 1 >= cfg.swa_start:
+                self._swa_update()
+                if self.swa_count >= 2:
+                    averaged = self._swa_model()
+                    swa_record = {"epoch": epoch + 1, "swa_epochs": self.swa_count, **self.validate(averaged)}
+                    record.update({f"swa_{k}": v for k, v in swa_record.items() if k.startswith(("val", "photo"))})
+                    candidates.append((swa_record, averaged))
+                    save_model(self._plain_model(averaged), os.path.join(cfg.output, "swa.pt"),
+                               {"config": self._config_meta(), "selected": swa_record})
+            record["seconds"] = round(time.time() - t0, 1)
+            # the run's first epoch carries one-time costs (GPU kernel tuning), so fit on its second
+            if cfg.time_budget and epoch == min(self.start_epoch + 1, cfg.epochs - 1):
+                epochs, swa_start = fit_schedule(cfg.epochs, cfg.swa_start, epoch + 1, record["seconds"],
+                                                 cfg.time_budget - (time.time() - started))
+                if epochs < cfg.epochs:
+                    swa_moved = swa_start != cfg.swa_start and swa_start <= epochs
+                    note = f", SWA from epoch {swa_start}" if swa_moved else ""
+                    print(f"time budget {cfg.time_budget:.0f} s: {cfg.epochs} -> {epochs} epochs{note}", flush=True)
+                    cfg.epochs, cfg.swa_start = epochs, swa_start
+            for candidate, model in candidates:
+                score = (candidate["val_acc"] + candidate["val_masked_acc"]) / 2
+                if score > self.best_score:
+                    self.best_score = score
+                    best = dict(candidate)
+                    meta = {"config": self._config_meta(), "selected": best, "device": str(self.device),
+                            "train_seconds": round(time.time() - started, 1)}
+                    save_model(self._plain_model(model), os.path.join(cfg.output, "best.pt"), meta)
+            self.log(record)
+            print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()),
+                  flush=True)
+            self.save_checkpoint(epoch)
+            epoch += 1
+        return best
+
+    def _config_meta(self) -> Dict[str, object]:
+        return {k: v for k, v in asdict(self.cfg).items() if k != "extra"}
+
+    def _plain_model(self, model=None):
+        import copy
+
+        model = copy.deepcopy(self.model if model is None else model).float().cpu()
+        return model.to(memory_format=self.torch.contiguous_format)
+
+    def _swa_update(self) -> None:
+        """Fold the current weights into the running average (stochastic weight averaging)."""
+        with self.torch.no_grad():
+            current = self.model.state_dict()
+            if self.swa is None:
+                self.swa = {k: v.detach().float().clone() for k, v in current.items() if v.is_floating_point()}
+                self.swa_count = 1
+                return
+            self.swa_count += 1
+            for name, average in self.swa.items():
+                average += (current[name].float() - average) / self.swa_count
+
+    def _swa_model(self):
+        """The averaged weights, with BatchNorm statistics re-estimated on training batches.
+
+        The passes are a training step's, mask photos included: the mask head on real photos depends on
+        statistics that include them (FER faces alone dropped the held-out with_mask flag to 75 %).
+        """
+        import copy
+
+        t, cfg = self.torch, self.cfg
+        model = copy.deepcopy(self.model)
+        state = model.state_dict()
+        state.update({k: v.to(state[k].dtype) for k, v in self.swa.items()})
+        model.load_state_dict(state)
+        norms = [m for m in model.modules() if isinstance(m, t.nn.modules.batchnorm._BatchNorm)]
+        momenta = [norm.momentum for norm in norms]
+        for norm in norms:
+            norm.reset_running_stats()
+            norm.momentum = None  # cumulative average over the passes below
+        model.train()
+        generator = t.Generator(device=self.device)
+        generator.manual_seed(cfg.seed)
+        n = min(len(self.train_set), cfg.swa_bn_images)
+        order = t.randperm(len(self.train_set), device=self.device, generator=generator)[:n]
+        with t.no_grad(), self._autocast():
+            for s in range(0, n, cfg.batch_size):
+                idx = order[s:s + cfg.batch_size]
+                x = self._batch(idx, generator)[0]
+                photo_x = self._photo_batch(idx.numel(), generator)[0] if self.photos is not None else None
+                self._forward(model, x, photo_x)
+        for norm, momentum in zip(norms, momenta):
+            norm.momentum = momentum
+        return model.eval()
+
+
+def train(cfg: TrainConfig) -> Dict[str, float]:
+    return Trainer(cfg).run()
+
+

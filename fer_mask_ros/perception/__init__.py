@@ -1,0 +1,1 @@
+"""Camera frame -> faces -> emotions: detection, alignment, tracking, classification, the pipeline."""

@@ -1,0 +1,276 @@
+"""Load the expression model and classify face crops.
+
+Model files are plain dicts of tensors and primitives, read with `torch.load(...,
+weights_only=True)`, so loading never runs pickled code. An ONNX copy beside the .pt
+(same stem, produced by learning/export.py `export_onnx`) is used through onnxruntime when present and made
+from the same .pt (checked by hash): it is about 1.7x faster at batch 1 on one core. An int8
+copy (`<stem>.int8.onnx`, `quantize_onnx`: convolutions in int8, calibrated on face crops) is
+faster again (about 1.5x on an AVX2 core) and is preferred by backend "auto" when it is fresh.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from fer_mask_ros.config import model_path
+from fer_mask_ros.errors import ModelError
+from fer_mask_ros.imaging import square_resize, to_grey
+from fer_mask_ros.labels import EMOTIONS
+from fer_mask_ros.learning.network import INPUT_SIZE
+
+DEFAULT_MODEL = model_path("fer_mask_net.pt")
+MODEL_FORMAT = "fer_mask_ros.MaskedFERNet/1"
+
+
+@dataclass
+class Prediction:
+    emotion: str
+    confidence: float
+    probabilities: np.ndarray  # (7,) in EMOTIONS order
+    masked: bool
+    mask_probability: float
+
+    def as_dict(self) -> Dict[str, object]:
+        return {
+            "emotion": self.emotion, "confidence": float(self.confidence), "masked": bool(self.masked),
+            "mask_probability": float(self.mask_probability),
+            "probabilities": {e: float(p) for e, p in zip(EMOTIONS, self.probabilities)},
+        }
+
+
+def preprocess(crop: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
+    """Any face crop (grey, BGR or BGRA uint8) -> grey uint8 (size, size), centre-square."""
+    crop = np.asarray(crop)
+    if crop.size == 0 or crop.ndim not in (2, 3):
+        raise ValueError(f"a face crop must be a non-empty 2-D or 3-D image array, got shape {crop.shape}")
+    if crop.dtype != np.uint8:
+        if np.issubdtype(crop.dtype, np.floating) and crop.max() <= 1.0:
+            crop = crop * 255.0
+        crop = np.clip(np.rint(crop), 0, 255).astype(np.uint8)
+    return square_resize(to_grey(crop), size)
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_model(model, path: str, meta: Optional[dict] = None) -> None:
+    """Write a model as a weights-only dict (state dict + architecture + metadata)."""
+    import torch
+
+    payload = {
+        "format": MODEL_FORMAT,
+        "widths": list(model.widths),
+        "input_size": INPUT_SIZE,
+        "labels": list(EMOTIONS),
+        "meta": dict(meta or {}),
+        "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+    }
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def load_model(path: str):
+    """Rebuild MaskedFERNet from a model file; ModelError (naming the path) on any problem."""
+    import torch
+
+    from fer_mask_ros.learning.network import MaskedFERNet
+
+    if not os.path.isfile(path):
+        raise ModelError(f"model file not found: {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt zip, pickled code refused, truncated file...
+        raise ModelError(f"cannot load model {path}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
+    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
+        raise ModelError(f"{path} is not a fer_mask_ros model (expected format {MODEL_FORMAT!r})")
+    if list(payload.get("labels", [])) != list(EMOTIONS):
+        raise ModelError(f"{path} has labels {payload.get('labels')}, expected {list(EMOTIONS)}")
+    try:
+        model = MaskedFERNet(tuple(payload["widths"]))
+        model.load_state_dict(payload["state_dict"])
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        reason = str(exc).splitlines()[0][:200]
+        raise ModelError(f"{path} does not match the MaskedFERNet architecture: {reason}") from None
+    model.eval()
+    return model, payload.get("meta", {})
+
+
+CLASSIFIER_BACKENDS = ("auto", "int8", "onnxruntime", "torch")
+SOURCE_STAMP = "source_sha256"  # ONNX metadata key: the hash of the .pt a copy was exported from
+
+
+def onnx_path_for(model_path: str) -> str:
+    return os.path.splitext(model_path)[0] + ".onnx"
+
+
+def int8_path_for(model_path: str) -> str:
+    return os.path.splitext(model_path)[0] + ".int8.onnx"
+
+
+def _export_command(model_path: str, int8: bool) -> str:
+    """The command that writes a model's ONNX copies (with --calibration, the int8 one too)."""
+    return f"python -m fer_mask_ros export {model_path}" + (" --calibration DATASET" if int8 else "")
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+class EmotionClassifier:
+    """Classify face crops: 7 emotion probabilities plus a mask-present probability."""
+
+    def __init__(self, model_path: Optional[str] = None, num_threads: Optional[int] = None, backend: str = "auto",
+                 mask_threshold: float = 0.5) -> None:
+        self.model_path = os.path.abspath(model_path or DEFAULT_MODEL)
+        self.mask_threshold = float(mask_threshold)
+        if backend not in CLASSIFIER_BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(CLASSIFIER_BACKENDS)}, got {backend!r}")
+        self._session = None
+        self._model = None
+        model, self.meta = load_model(self.model_path)  # validates the .pt in every case
+        self.backend = "torch"
+        copies = (("int8", int8_path_for(self.model_path)), ("onnxruntime", onnx_path_for(self.model_path)))
+        for name, onnx_file in copies:
+            if backend not in ("auto", name):
+                continue
+            if os.path.isfile(onnx_file):
+                self._session = self._open_onnx(onnx_file, num_threads, required=(backend == name))
+            if self._session is not None:
+                self.backend = name
+                break
+            if backend == name:
+                raise ModelError(f"no usable {'int8 ' if name == 'int8' else ''}ONNX copy of {self.model_path} "
+                                 f"at {onnx_file}; make it with `{_export_command(self.model_path, name == 'int8')}`")
+        if self._session is None:
+            self._init_torch(model, num_threads)
+
+    def _open_onnx(self, onnx_file: str, num_threads: Optional[int], required: bool):
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            if required:
+                raise ModelError("onnxruntime is not installed") from None
+            return None
+        options = ort.SessionOptions()
+        if num_threads:
+            options.intra_op_num_threads = int(num_threads)
+            options.inter_op_num_threads = 1
+        try:
+            session = ort.InferenceSession(onnx_file, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            if required:
+                raise ModelError(f"cannot load {onnx_file}: {exc}") from None
+            return None
+        stamp = session.get_modelmeta().custom_metadata_map.get(SOURCE_STAMP)
+        if stamp != file_sha256(self.model_path):
+            if required:
+                raise ModelError(f"{onnx_file} was not exported from {self.model_path}; run "
+                                 f"`{_export_command(self.model_path, int8=True)}` again")
+            return None
+        return session
+
+    def _init_torch(self, model, num_threads: Optional[int]) -> None:
+        import torch
+
+        from fer_mask_ros.learning.network import fold_batchnorm
+
+        if num_threads:
+            torch.set_num_threads(int(num_threads))
+        self._model = fold_batchnorm(model).to(memory_format=torch.channels_last)
+
+    def _forward(self, batch: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        x = batch.astype(np.float32)[:, None, :, :] / 255.0
+        if self._session is not None:
+            logits, mask_logit = self._session.run(None, {"image": x})
+        else:
+            import torch
+
+            with torch.inference_mode():
+                t = torch.from_numpy(x).to(memory_format=torch.channels_last)
+                logits_t, mask_t = self._model(t)
+            logits, mask_logit = logits_t.float().numpy(), mask_t.float().numpy()
+        return _softmax(logits.astype(np.float64)), _sigmoid(mask_logit.astype(np.float64).reshape(-1))
+
+    @staticmethod
+    def preprocess(crop: np.ndarray) -> np.ndarray:
+        return preprocess(crop)
+
+    def predict_batch(self, images: np.ndarray, batch_size: int = 256) -> Tuple[np.ndarray, np.ndarray]:
+        """(N, 48, 48) uint8 grey crops -> probabilities (N, 7) and mask probabilities (N,)."""
+        images = np.asarray(images)
+        if images.ndim != 3 or images.shape[1:] != (INPUT_SIZE, INPUT_SIZE):
+            raise ValueError(f"predict_batch needs (N, {INPUT_SIZE}, {INPUT_SIZE}) crops, got {images.shape}")
+        if len(images) == 0:
+            return np.zeros((0, len(EMOTIONS))), np.zeros((0,))
+        probs, masks = [], []
+        for start in range(0, len(images), batch_size):
+            p, m = self._forward(images[start:start + batch_size])
+            probs.append(p)
+            masks.append(m)
+        return np.concatenate(probs), np.concatenate(masks)
+
+    def predict(self, crops: Sequence[np.ndarray]) -> List[Prediction]:
+        """Face crops of any size and colour -> one Prediction each."""
+        if len(crops) == 0:
+            return []
+        batch = np.stack([preprocess(c) for c in crops])
+        probs, mask_probs = self.predict_batch(batch)
+        return [self.to_prediction(p, m) for p, m in zip(probs, mask_probs)]
+
+    def to_prediction(self, probs: np.ndarray, mask_probability: float) -> Prediction:
+        best = int(np.argmax(probs))
+        return Prediction(EMOTIONS[best], float(probs[best]), np.asarray(probs, dtype=np.float64),
+                          bool(mask_probability >= self.mask_threshold), float(mask_probability))
+
+
+def load_classifier(model_path, threads=None, backend="auto"):
+    """EmotionClassifier for `model_path` (None = shipped model); ModelError with a one-line message."""
+    if model_path is not None and not os.path.isfile(model_path):
+        raise ModelError(f"model file not found: {model_path}")
+    try:
+        return EmotionClassifier(model_path=model_path, num_threads=threads, backend=backend)
+    except ModelError as exc:
+        raise ModelError(str(exc).splitlines()[0]) from None
+    except FileNotFoundError as exc:
+        raise ModelError(f"model file not found: {exc.filename or model_path}") from None
+
+
+def progress(total: int, desc: str, disable: bool = False):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="face", file=sys.stderr, disable=disable, dynamic_ncols=True, leave=False)
+
+
+def predict_in_batches(classifier, images: np.ndarray, batch_size: int, desc: str = "predict",
+                       disable_progress: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+    """predict_batch over (N,48,48) uint8 with a tqdm bar on stderr -> (probs (N,7), mask_prob (N,))."""
+    batch_size = max(1, int(batch_size))
+    n = int(images.shape[0])
+    probs = np.zeros((n, len(EMOTIONS)), dtype=np.float32)
+    mask_prob = np.zeros((n,), dtype=np.float32)
+    with progress(n, desc, disable_progress) as bar:
+        for start in range(0, n, batch_size):
+            stop = min(n, start + batch_size)
+            p, m = classifier.predict_batch(images[start:stop], batch_size=batch_size)
+            probs[start:stop] = np.asarray(p, dtype=np.float32).reshape(-1, len(EMOTIONS))
+            mask_prob[start:stop] = np.asarray(m, dtype=np.float32).reshape(-1)
+            bar.update(stop - start)
+    return probs, mask_prob

@@ -1,0 +1,104 @@
+"""Still photos: detect faces, classify each (the core of `classify` without --crops and of the ClassifyImage service).
+
+`classify_image(pipeline, bgr)` is the one function for "detect + classify one still image": faces
+sorted by detector score, numbered 1..N in that order, classified with the pipeline and no smoothing.
+The emotion_classifier node's ClassifyImage service does exactly this, so the CLI and the service
+give the same answers for the same image.
+
+CSV, one row per face (photos without a face give no row; they are counted on stderr):
+
+    path,face,x,y,w,h,score,emotion,confidence,masked,mask_probability,p_angry,...,p_surprise
+"""
+from __future__ import annotations
+
+import os
+from typing import List, Optional
+
+import numpy as np
+
+from fer_mask_ros.labels import EMOTIONS
+
+PHOTO_CSV_HEADER = (["path", "face", "x", "y", "w", "h", "score", "emotion", "confidence", "masked",
+                     "mask_probability"] + [f"p_{e}" for e in EMOTIONS])
+
+
+def classify_image(pipeline, image_bgr: np.ndarray, stamp: float = 0.0) -> list:
+    """Detect + classify one still image -> [FaceEmotion], ids 1..N by detector score, no smoothing.
+
+    Uses only `pipeline.detector` and `pipeline.classify`: the tracker and smoother are untouched,
+    so calling it never disturbs a live pipeline's state.
+    """
+    from fer_mask_ros.perception.pipeline import TrackedFace
+
+    if pipeline.detector is None:
+        raise RuntimeError("this pipeline has no detector")
+    detections = sorted(pipeline.detector.detect(image_bgr), key=lambda d: -float(d.score))
+    faces = [TrackedFace(track_id=i + 1, detection=d) for i, d in enumerate(detections)]
+    return pipeline.classify(image_bgr, faces, stamp, smooth=False) if faces else []
+
+
+def photo_rows(path: str, results: list) -> List[List[str]]:
+    rows = []
+    for r in results:
+        x, y, w, h = (float(v) for v in r.detection.box)
+        p = r.prediction
+        rows.append([path, str(r.track_id), f"{x:.1f}", f"{y:.1f}", f"{w:.1f}", f"{h:.1f}",
+                     f"{float(r.detection.score):.4f}", p.emotion, f"{float(p.confidence):.4f}",
+                     "1" if p.masked else "0", f"{float(p.mask_probability):.4f}"]
+                    + [f"{float(v):.4f}" for v in p.probabilities])
+    return rows
+
+
+def build_pipeline(model: Optional[str], threads: Optional[int], detector_model: Optional[str] = None,
+                   score_threshold: Optional[float] = None):
+    from fer_mask_ros.errors import DetectorError
+    from fer_mask_ros.perception.classifier import load_classifier
+    from fer_mask_ros.perception.detection import FaceDetector
+    from fer_mask_ros.perception.pipeline import FacePipeline
+
+    classifier = load_classifier(model, threads)
+    kwargs = {"model_path": detector_model, "num_threads": threads or 1}
+    if score_threshold is not None:
+        kwargs["score_threshold"] = float(score_threshold)
+    try:
+        detector = FaceDetector(**kwargs)
+    except DetectorError as exc:
+        raise DetectorError(str(exc).splitlines()[0]) from None
+    return FacePipeline(detector=detector, classifier=classifier)
+
+
+
+
+_DEFAULT_PIPELINE = None
+
+
+def detect_emotions(image_bgr, pipeline=None) -> List[dict]:
+    """One image -> its faces with emotions, like the PyPI `fer` package's `FER().detect_emotions(img)`.
+
+    `image_bgr`: a uint8 BGR, BGRA or grey array (as cv2.imread gives), or an image file path.
+    Returns one dict per face, best detector score first::
+
+        {"box": (x, y, w, h), "score": 0.93, "emotion": "happy", "confidence": 0.81,
+         "emotions": {"angry": 0.01, ..., "surprise": 0.02}, "masked": True, "mask_probability": 0.97}
+
+    `pipeline`: a FacePipeline with a detector and a classifier; default: the shipped models, made on
+    the first call and kept for the next ones.
+    """
+    global _DEFAULT_PIPELINE
+    from fer_mask_ros.imaging import read_image, to_bgr
+
+    if pipeline is None:
+        if _DEFAULT_PIPELINE is None:
+            _DEFAULT_PIPELINE = build_pipeline(None, None)
+        pipeline = _DEFAULT_PIPELINE
+    image = read_image(image_bgr) if isinstance(image_bgr, (str, os.PathLike)) else image_bgr
+    faces = []
+    for r in classify_image(pipeline, to_bgr(image)):
+        p = r.prediction
+        faces.append({
+            "box": tuple(int(round(float(v))) for v in r.detection.box), "score": float(r.detection.score),
+            "emotion": p.emotion, "confidence": float(p.confidence),
+            "emotions": {e: round(float(v), 4) for e, v in zip(EMOTIONS, p.probabilities)},
+            "masked": bool(p.masked), "mask_probability": float(p.mask_probability),
+        })
+    return faces

@@ -1,0 +1,189 @@
+"""Conversions between ROS messages and the core library's types.
+
+Images are converted with numpy only (no cv_bridge), so that every encoding the core's
+`fer_mask_ros.imaging.encoding_to_bgr` knows works the same here, in bag replay and offline.
+"""
+from __future__ import annotations
+
+from typing import Any, List, Optional, Sequence
+
+import numpy as np
+
+from fer_mask_ros.labels import EMOTIONS
+
+# encoding -> (numpy dtype, channels)
+_LAYOUT = {
+    "rgb8": (np.uint8, 3), "bgr8": (np.uint8, 3), "rgba8": (np.uint8, 4), "bgra8": (np.uint8, 4),
+    "mono8": (np.uint8, 1), "8UC1": (np.uint8, 1), "8UC3": (np.uint8, 3), "8UC4": (np.uint8, 4),
+    "mono16": (np.uint16, 1), "16UC1": (np.uint16, 1), "rgb16": (np.uint16, 3), "bgr16": (np.uint16, 3),
+    "32FC1": (np.float32, 1), "64FC1": (np.float64, 1),
+    "yuv422": (np.uint8, 2), "uyvy": (np.uint8, 2), "yuyv": (np.uint8, 2), "yuv422_yuy2": (np.uint8, 2),
+}
+for _p in ("rggb", "bggr", "gbrg", "grbg"):
+    _LAYOUT["bayer_" + _p + "8"] = (np.uint8, 1)
+    _LAYOUT["bayer_" + _p + "16"] = (np.uint16, 1)
+
+
+def image_to_array(msg: Any) -> np.ndarray:
+    """sensor_msgs/Image -> numpy array (H, W) or (H, W, C) in the message's own encoding (a view, no copy)."""
+    enc = msg.encoding
+    if enc not in _LAYOUT:
+        raise ValueError(f"unsupported image encoding {enc!r}; supported: {', '.join(sorted(_LAYOUT))}")
+    dtype, channels = _LAYOUT[enc]
+    dt = np.dtype(dtype).newbyteorder(">" if msg.is_bigendian else "<")
+    h, w, step = int(msg.height), int(msg.width), int(msg.step)
+    row = w * channels * dt.itemsize
+    if step < row or len(msg.data) < step * h:
+        raise ValueError(f"malformed {enc} image: {w}x{h}, step {step}, {len(msg.data)} bytes")
+    buf = np.frombuffer(msg.data, dtype=np.uint8, count=step * h).reshape(h, step)[:, :row]
+    arr = buf.copy().view(dt) if step != row or not dt.isnative else buf.view(dt)
+    arr = arr.astype(dt.newbyteorder("="), copy=False)
+    return arr.reshape(h, w, channels) if channels > 1 else arr.reshape(h, w)
+
+
+def image_to_bgr(msg: Any) -> np.ndarray:
+    """sensor_msgs/Image (any encoding the pipeline supports) -> BGR uint8 (H, W, 3)."""
+    from fer_mask_ros.imaging import encoding_to_bgr  # noqa: PLC0415 - keep module import cheap
+
+    return encoding_to_bgr(image_to_array(msg), msg.encoding)
+
+
+#: Largest compressed image accepted (pixels); OpenCV itself refuses > 2**30 before decoding.
+MAX_COMPRESSED_PIXELS = 8192 * 8192
+
+
+def compressed_to_bgr(msg: Any) -> np.ndarray:
+    """sensor_msgs/CompressedImage (JPEG, PNG, whatever cv2.imdecode reads) -> BGR uint8 (H, W, 3); else ValueError."""
+    import cv2  # noqa: PLC0415
+
+    fmt = (msg.format or "?").strip()
+    data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
+    if data.size == 0:
+        raise ValueError(f"empty compressed image (format {fmt!r})")
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if img is None or img.size == 0:
+        raise ValueError(f"corrupt or undecodable compressed image (format {fmt!r}, {data.size} bytes)")
+    if img.shape[0] * img.shape[1] > MAX_COMPRESSED_PIXELS:
+        raise ValueError(f"compressed image too large: {img.shape[1]}x{img.shape[0]}")
+    return img
+
+
+def msg_to_bgr(msg: Any) -> np.ndarray:
+    """sensor_msgs/Image or sensor_msgs/CompressedImage -> BGR uint8 (H, W, 3); ValueError for bad input."""
+    if hasattr(msg, "encoding"):
+        return image_to_bgr(msg)
+    return compressed_to_bgr(msg)
+
+
+def image_topic_type(transport: str, base: str = "image") -> tuple:
+    """(topic name, message class) for an image_transport-like `transport`: raw -> base (Image),
+    compressed -> <resolved base>/compressed (CompressedImage). ValueError for anything else."""
+    import rospy  # noqa: PLC0415
+    from sensor_msgs.msg import CompressedImage, Image  # noqa: PLC0415
+
+    if transport == "raw":
+        return base, Image
+    if transport == "compressed":
+        return rospy.resolve_name(base) + "/compressed", CompressedImage
+    raise ValueError(f"unknown image transport {transport!r}; use raw or compressed")
+
+
+def array_to_image(array: np.ndarray, encoding: str, header: Any = None) -> Any:
+    """numpy uint8 (H, W[, C]) -> sensor_msgs/Image with `header` copied (same object fields)."""
+    from sensor_msgs.msg import Image  # noqa: PLC0415
+
+    arr = np.ascontiguousarray(array)
+    msg = Image()
+    if header is not None:
+        msg.header = header
+    msg.height, msg.width = int(arr.shape[0]), int(arr.shape[1])
+    msg.encoding = encoding
+    msg.is_bigendian = 0
+    msg.step = int(arr.strides[0])
+    msg.data = arr.tobytes()
+    return msg
+
+
+def roi_from_box(box: Sequence[float], width: Optional[int] = None, height: Optional[int] = None) -> Any:
+    """(x, y, w, h) floats -> sensor_msgs/RegionOfInterest, clipped to the image when its size is given."""
+    from sensor_msgs.msg import RegionOfInterest  # noqa: PLC0415
+
+    x, y, w, h = (float(v) for v in box)
+    x0, y0, x1, y1 = max(0.0, x), max(0.0, y), x + w, y + h
+    if width is not None:
+        x1 = min(x1, float(width))
+    if height is not None:
+        y1 = min(y1, float(height))
+    roi = RegionOfInterest()
+    roi.x_offset, roi.y_offset = int(round(x0)), int(round(y0))
+    roi.width, roi.height = max(0, int(round(x1 - x0))), max(0, int(round(y1 - y0)))
+    roi.do_rectify = False
+    return roi
+
+
+def face_msg(track_id: int, detection: Any, width: Optional[int] = None, height: Optional[int] = None) -> Any:
+    """A core Detection (+ tracker id) -> fer_mask_ros/Face."""
+    from fer_mask_ros.msg import Face  # noqa: PLC0415
+
+    face = Face()
+    face.id = int(track_id)
+    face.roi = roi_from_box(detection.box, width, height)
+    face.score = float(detection.score)
+    lm = getattr(detection, "landmarks", None)
+    if lm is not None:
+        face.has_landmarks = True
+        face.landmarks = [float(v) for v in np.asarray(lm, dtype=np.float32).reshape(-1)[:10]]
+    else:
+        face.has_landmarks = False
+        face.landmarks = [0.0] * 10
+    return face
+
+
+def face_array_msg(header: Any, faces: Sequence[Any], width: int, height: int) -> Any:
+    """Tracked faces (objects with .track_id and .detection) -> fer_mask_ros/FaceArray with the image header."""
+    from fer_mask_ros.msg import FaceArray  # noqa: PLC0415
+
+    msg = FaceArray()
+    msg.header = header
+    msg.image_width, msg.image_height = int(width), int(height)
+    msg.faces = [face_msg(f.track_id, f.detection, width, height) for f in faces]
+    return msg
+
+
+def detection_from_face(face: Any) -> Any:
+    """fer_mask_ros/Face -> core Detection (box from the roi, landmarks when present)."""
+    from fer_mask_ros.perception.detection import Detection  # noqa: PLC0415
+
+    r = face.roi
+    landmarks = np.asarray(face.landmarks, dtype=np.float32).reshape(5, 2) if face.has_landmarks else None
+    return Detection(box=(float(r.x_offset), float(r.y_offset), float(r.width), float(r.height)),
+                     score=float(face.score), landmarks=landmarks)
+
+
+def tracked_faces_from_msg(msg: Any) -> List[Any]:
+    """fer_mask_ros/FaceArray -> [pipeline.TrackedFace] for FacePipeline.classify."""
+    from fer_mask_ros.perception.pipeline import TrackedFace  # noqa: PLC0415
+
+    return [TrackedFace(track_id=int(f.id), detection=detection_from_face(f)) for f in msg.faces]
+
+
+def emotion_msg(header: Any, face_id: int, detection: Any, prediction: Any,
+                width: Optional[int] = None, height: Optional[int] = None) -> Any:
+    """A core Prediction for one face -> fer_mask_ros/EmotionStamped with the source image header."""
+    from fer_mask_ros.msg import EmotionStamped  # noqa: PLC0415
+
+    msg = EmotionStamped()
+    msg.header = header
+    msg.face_id = int(face_id)
+    msg.roi = roi_from_box(detection.box, width, height)
+    msg.emotion = str(prediction.emotion)
+    msg.confidence = float(prediction.confidence)
+    msg.labels = list(EMOTIONS)
+    msg.probabilities = [float(p) for p in np.asarray(prediction.probabilities, dtype=np.float64).reshape(-1)]
+    msg.masked = bool(prediction.masked)
+    msg.mask_probability = float(prediction.mask_probability)
+    return msg
+
+
+def stamp_to_sec(stamp: Any) -> float:
+    return float(stamp.secs) + 1e-9 * float(stamp.nsecs)

@@ -1,0 +1,298 @@
+"""Node plumbing shared by the nodes: newest-frame worker, statistics, /diagnostics, parameters."""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Any, Callable, Dict, Optional
+
+from fer_mask_ros.config import node_default
+
+#: Big enough for several QVGA..VGA frames, so rospy never splits a frame over reads.
+IMAGE_BUFF_SIZE = 2 ** 24
+
+
+class LatestWorker:
+    """Keeps only the newest item and processes it in one worker thread.
+
+    `put(item)` from subscriber callbacks never blocks; an item that was replaced before the
+    worker took it counts as dropped. The worker calls `handler(item)`; exceptions are passed to
+    `on_error` (the worker keeps running).
+    """
+
+    def __init__(self, handler: Callable[[Any], None], on_error: Callable[[BaseException], None],
+                 name: str = "worker"):
+        self._handler = handler
+        self._on_error = on_error
+        self._cond = threading.Condition()
+        self._item: Any = None
+        self._has_item = False
+        self._stop = False
+        self.received = 0
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def put(self, item: Any) -> None:
+        with self._cond:
+            self.received += 1
+            if self._has_item:
+                self.dropped += 1
+            self._item, self._has_item = item, True
+            self._cond.notify()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._has_item and not self._stop:
+                    self._cond.wait(0.5)
+                if self._stop:
+                    return
+                item, self._item, self._has_item = self._item, None, False
+            try:
+                self._handler(item)
+            except BaseException as exc:  # noqa: B036 - report and keep the worker alive
+                self._on_error(exc)
+
+
+class RateStats:
+    """Processed-item rate and latency over a sliding window (wall time)."""
+
+    def __init__(self, window_s: float = 5.0):
+        self.window_s = float(window_s)
+        self._times: deque = deque()
+        self._latencies: deque = deque()
+        self._lock = threading.Lock()
+        self.count = 0
+        self.errors = 0
+        self.last_error = ""
+        self.last_time: Optional[float] = None  # monotonic time of the last add()
+
+    def age_s(self, now: Optional[float] = None) -> Optional[float]:
+        """Seconds since the last processed item, None before the first."""
+        if self.last_time is None:
+            return None
+        return (time.monotonic() if now is None else now) - self.last_time
+
+    def add(self, latency_s: Optional[float] = None, now: Optional[float] = None) -> None:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self.count += 1
+            self.last_time = now
+            self._times.append(now)
+            self._latencies.append(latency_s if latency_s is not None else float("nan"))
+            self._trim(now)
+
+    def _trim(self, now: float) -> None:
+        while self._times and now - self._times[0] > self.window_s:
+            self._times.popleft()
+            self._latencies.popleft()
+
+    def error(self, text: str) -> None:
+        with self._lock:
+            self.errors += 1
+            self.last_error = text
+
+    def summary(self, now: Optional[float] = None) -> Dict[str, float]:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self._trim(now)
+            n = len(self._times)
+            rate = (n - 1) / (self._times[-1] - self._times[0]) if n >= 2 and self._times[-1] > self._times[0] else 0.0
+            lat = [v for v in self._latencies if v == v]
+        return {
+            "rate_hz": rate,
+            "latency_mean_ms": 1000.0 * sum(lat) / len(lat) if lat else float("nan"),
+            "latency_max_ms": 1000.0 * max(lat) if lat else float("nan"),
+        }
+
+
+class Diagnostics:
+    """Publishes one diagnostic_msgs/DiagnosticStatus for this node on /diagnostics every `period_s`.
+
+    `fields()` returns the key/values; `level()` returns (level, message) with level one of
+    DiagnosticStatus.OK/WARN/ERROR.
+    """
+
+    def __init__(self, name: str, fields: Callable[[], Dict[str, Any]],
+                 level: Optional[Callable[[], tuple]] = None, period_s: float = 1.0):
+        import rospy  # noqa: PLC0415
+        from diagnostic_msgs.msg import DiagnosticArray  # noqa: PLC0415
+
+        self._rospy = rospy
+        self.name = name
+        self._fields = fields
+        self._level = level
+        self._pub = rospy.Publisher("/diagnostics", DiagnosticArray, queue_size=10)
+        self._timer = rospy.Timer(rospy.Duration(period_s), self._publish) if period_s > 0 else None
+
+    def _publish(self, _event: Any = None) -> None:
+        from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue  # noqa: PLC0415
+
+        try:
+            level, message = self._level() if self._level else (DiagnosticStatus.OK, "ok")
+            values = self._fields()
+        except Exception as exc:  # diagnostics must never kill a node
+            level, message, values = DiagnosticStatus.ERROR, f"diagnostics failed: {exc}", {}
+        status = DiagnosticStatus(level=level, name=self.name, message=message, hardware_id="fer_mask_ros")
+        status.values = [KeyValue(key=str(k), value=_fmt(v)) for k, v in values.items()]
+        arr = DiagnosticArray()
+        arr.header.stamp = self._rospy.Time.now()
+        arr.status = [status]
+        try:
+            self._pub.publish(arr)
+        except self._rospy.ROSException:
+            pass
+
+    def shutdown(self) -> None:
+        if self._timer is not None:
+            self._timer.shutdown()
+
+
+class BadInputs:
+    """Inputs that are skipped (malformed image, unsupported encoding, corrupt compressed data).
+
+    Each one is counted and warned about at most once per `throttle_s` (the warning says how many
+    were skipped since the last one), never raised: a bad frame must not stop a node.
+    """
+
+    def __init__(self, node: str, throttle_s: float = 5.0):
+        self.node = node
+        self.throttle_s = float(throttle_s)
+        self.count = 0
+        self.last = ""
+        self.last_time: Optional[float] = None
+        self._warned_at: Optional[float] = None
+        self._since_warning = 0
+        self._lock = threading.Lock()
+
+    def add(self, reason: str) -> None:
+        import rospy  # noqa: PLC0415
+
+        now = time.monotonic()
+        with self._lock:
+            self.count += 1
+            self._since_warning += 1
+            self.last, self.last_time = reason, now
+            if self._warned_at is not None and now - self._warned_at < self.throttle_s:
+                return
+            n, self._since_warning, self._warned_at = self._since_warning, 0, now
+        rospy.logwarn(f"{self.node}: skipped {n} bad input(s) ({self.count} in all); last: {reason}")
+
+    def age_s(self) -> Optional[float]:
+        return None if self.last_time is None else time.monotonic() - self.last_time
+
+
+class Thresholds:
+    """WARN / ERROR thresholds of a node's /diagnostics, from private parameters (config/*.yaml).
+
+    latency_{warn,error}_ms: mean processing latency over the stats window;
+    stale_{warn,error}_s: seconds without a processed input once inputs have been seen (the camera
+    topic went silent); drop_warn_ratio: share of inputs dropped (replaced before processing) since
+    the last report; bad_input_warn_s: WARN while a bad input was skipped this recently.
+    """
+
+    KEYS = ("latency_warn_ms", "latency_error_ms", "stale_warn_s", "stale_error_s", "drop_warn_ratio",
+            "bad_input_warn_s")
+
+    def __init__(self, **overrides: float):
+        import rospy  # noqa: PLC0415
+
+        values = {key: config_default("diag/" + key) for key in self.KEYS}  # config/<node>.yaml
+        values.update(overrides)
+        for key, default in values.items():
+            setattr(self, key, float(rospy.get_param("~diag/" + key, default)))
+        self._last_received = 0
+        self._last_dropped = 0
+        self.drop_ratio = 0.0
+
+    def evaluate(self, stats: RateStats, received: int, dropped: int, bad: Optional[BadInputs] = None,
+                 what: str = "images") -> Optional[tuple]:
+        """(level, message) for the first threshold crossed (ERROR before WARN), or None when all is well."""
+        from diagnostic_msgs.msg import DiagnosticStatus as S  # noqa: PLC0415, N817
+
+        d_recv, d_drop = received - self._last_received, dropped - self._last_dropped
+        if d_recv > 0:
+            self.drop_ratio = d_drop / d_recv
+        self._last_received, self._last_dropped = received, dropped
+        age = stats.age_s()
+        lat = stats.summary()["latency_mean_ms"]
+        if received and age is not None and age > self.stale_error_s:
+            return S.ERROR, f"no {what} processed for {age:.0f} s"
+        if lat == lat and lat > self.latency_error_ms:
+            return S.ERROR, f"latency {lat:.0f} ms > {self.latency_error_ms:g} ms"
+        if received and age is not None and age > self.stale_warn_s:
+            return S.WARN, f"no {what} for {age:.1f} s (input topic silent?)"
+        if lat == lat and lat > self.latency_warn_ms:
+            return S.WARN, f"latency {lat:.0f} ms > {self.latency_warn_ms:g} ms"
+        if d_recv > 0 and self.drop_ratio > self.drop_warn_ratio:
+            return S.WARN, f"dropping {100 * self.drop_ratio:.0f} % of {what} (too slow for the input rate)"
+        bad_age = bad.age_s() if bad is not None else None
+        if bad_age is not None and bad_age < self.bad_input_warn_s:
+            return S.WARN, f"skipped {bad.count} bad input(s); last: {bad.last}"
+        return None
+
+
+def route_library_logs(name: str = "fer_mask_ros") -> None:
+    """Send the core library's Python logging (e.g. NaoConnection's state changes) to rosout and the screen."""
+    import logging  # noqa: PLC0415
+
+    class _ToRosout(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            try:
+                logging.getLogger("rosout").log(record.levelno, "%s", self.format(record))
+            except Exception:  # logging must never kill a node
+                pass
+
+    lib = logging.getLogger(name)
+    if not any(isinstance(h, _ToRosout) or type(h).__name__ == "_ToRosout" for h in lib.handlers):
+        lib.addHandler(_ToRosout())
+    lib.setLevel(logging.INFO)
+    lib.propagate = False
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return "nan" if value != value else f"{value:.3f}"
+    return str(value)
+
+
+_CONFIG_NODE: Optional[str] = None
+_FROM_CONFIG = object()
+
+
+def use_config(node: str) -> None:
+    """Take the defaults of `param()` and `Thresholds` from config/<node>.yaml: the launch files load that
+    file into the node's private namespace, and a node started without it gets the same values."""
+    global _CONFIG_NODE
+    _CONFIG_NODE = node
+
+
+def config_default(name: str) -> Any:
+    if _CONFIG_NODE is None:
+        raise RuntimeError(f"param({name!r}) without a default needs use_config(node) first")
+    return node_default(_CONFIG_NODE, name)
+
+
+def param(name: str, default: Any = _FROM_CONFIG) -> Any:
+    """Private parameter ~name; without `default`, the value config/<node>.yaml sets (see use_config)."""
+    import rospy  # noqa: PLC0415
+
+    return rospy.get_param("~" + name, config_default(name) if default is _FROM_CONFIG else default)
+
+
+def fatal(message: str, status: int = 2) -> None:
+    """Log one fatal line and exit the node (a configuration error the user must fix)."""
+    import sys  # noqa: PLC0415
+
+    import rospy  # noqa: PLC0415
+
+    rospy.logfatal(message)
+    if not rospy.core.is_shutdown():
+        rospy.signal_shutdown(message)
+    sys.exit(status)

@@ -1,0 +1,39 @@
+"""config/*.yaml is the one source of the nodes' defaults: every param("x") a node reads without a default,
+and every /diagnostics threshold, must be set by that node's yaml (checked on the source, no ROS needed)."""
+from __future__ import annotations
+
+import ast
+import os
+
+import pytest
+
+from fer_mask_ros.config import node_default
+from fer_mask_ros.ros.runtime import Thresholds
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+NODES = ("emotion_classifier", "emotion_speech", "face_detector", "nao_camera")
+
+
+def calls(tree, name):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == name:
+            yield node
+
+
+@pytest.mark.parametrize("node", NODES)
+def test_every_default_a_node_reads_is_in_its_yaml(node):
+    with open(os.path.join(REPO, "nodes", node), encoding="utf-8") as handle:
+        tree = ast.parse(handle.read())
+    assert [c.args[0].value for c in calls(tree, "use_config")] == [node]
+    names = [c.args[0].value for c in calls(tree, "param") if len(c.args) == 1 and not c.keywords]
+    assert names
+    if any(True for _ in calls(tree, "Thresholds")):
+        names += ["diag/" + key for key in Thresholds.KEYS]
+    for name in names:
+        node_default(node, name)  # KeyError naming the yaml if it does not set it
+
+
+def test_missing_default_names_the_file():
+    with pytest.raises(KeyError, match="config/face_detector.yaml sets no 'no_such_param'"):
+        node_default("face_detector", "no_such_param")
+    assert node_default("face_detector", "diag/stale_warn_s") == 2.0
