@@ -40,11 +40,15 @@ def _ratio(num: float, den: float) -> Optional[float]:
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> dict:
-    """Accuracy, balanced accuracy (mean recall over classes present), per-class stats, confusion."""
+    """Accuracy, balanced accuracy (mean recall over classes present), per-class stats, confusion.
+
+    y_pred -1 marks a sample with no prediction (photo mode: no face found): it counts in the support
+    and as wrong, outside the confusion matrix, and in "no_face"."""
     y_true = np.asarray(y_true, dtype=np.int64)
     y_pred = np.asarray(y_pred, dtype=np.int64)
-    cm = confusion_matrix(y_true, y_pred, len(labels))
-    support = cm.sum(axis=1)
+    missed = y_pred < 0
+    cm = confusion_matrix(y_true[~missed], y_pred[~missed], len(labels))
+    support = np.bincount(y_true, minlength=len(labels))[: len(labels)]
     predicted = cm.sum(axis=0)
     diag = np.diag(cm)
     per_class: Dict[str, dict] = {}
@@ -65,7 +69,17 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: Seque
         "labels": list(labels),
         "per_class": per_class,
         "confusion": cm.tolist(),
+        "no_face": int(missed.sum()),
     }
+
+
+def predicted_labels(probs: np.ndarray) -> np.ndarray:
+    """argmax per row; -1 for rows that are not finite (NaN = no face found)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    if not probs.shape[0]:
+        return np.zeros(0, dtype=np.int64)
+    ok = np.isfinite(probs).all(axis=1)
+    return np.where(ok, np.argmax(np.nan_to_num(probs, nan=-1.0), axis=1), -1).astype(np.int64)
 
 
 def four_class_view(y_true: np.ndarray, probs: np.ndarray) -> dict:
@@ -74,7 +88,7 @@ def four_class_view(y_true: np.ndarray, probs: np.ndarray) -> dict:
     keep = np.isin(y_true, _FOUR_IDX)
     position = {int(e): i for i, e in enumerate(_FOUR_IDX)}
     t = np.array([position[int(v)] for v in y_true[keep]], dtype=np.int64)
-    p = np.argmax(probs[keep][:, _FOUR_IDX], axis=1) if keep.any() else np.zeros(0, dtype=np.int64)
+    p = predicted_labels(probs[keep][:, _FOUR_IDX])
     return classification_metrics(t, p, FOUR_CLASS)
 
 
@@ -85,7 +99,7 @@ def three_class_view(y_true: np.ndarray, probs: np.ndarray) -> dict:
     t_all = _THREE_OF[y_true] if y_true.size else np.zeros(0, dtype=np.int64)
     keep = t_all >= 0
     grouped = probs[keep] @ _THREE_GROUPS
-    p = np.argmax(grouped, axis=1) if keep.any() else np.zeros(0, dtype=np.int64)
+    p = predicted_labels(grouped)
     return classification_metrics(t_all[keep], p, THREE_CLASS)
 
 
@@ -108,7 +122,7 @@ def evaluate_predictions(
         raise ValueError(f"y_true has {y_true.shape[0]} samples but probs has {probs.shape[0]}")
     if y_true.size and (y_true.min() < 0 or y_true.max() >= len(EMOTIONS)):
         raise ValueError(f"y_true must hold indices 0..{len(EMOTIONS) - 1}")
-    y_pred = np.argmax(probs, axis=1) if y_true.size else np.zeros(0, dtype=np.int64)
+    y_pred = predicted_labels(probs)  # NaN rows (no face found) count as wrong
     result = classification_metrics(y_true, y_pred, EMOTIONS)
     result["four_class"] = four_class_view(y_true, probs)
     result["three_class"] = three_class_view(y_true, probs)
@@ -116,7 +130,13 @@ def evaluate_predictions(
         mask_prob = np.asarray(mask_prob, dtype=np.float64).reshape(-1)
         if mask_prob.shape[0] != y_true.shape[0]:
             raise ValueError(f"mask_prob has {mask_prob.shape[0]} samples, expected {y_true.shape[0]}")
-        result["mask_flag"] = mask_flag_metrics(mask_prob, mask_true)
+        found = y_pred >= 0
+        truth = None if mask_true is None else np.broadcast_to(np.asarray(mask_true, dtype=bool), found.shape)[found]
+        flag = mask_flag_metrics(mask_prob[found], truth)
+        if flag["accuracy"] is not None and y_true.size:  # a photo without a face is a miss for the flag too
+            flag["accuracy"] *= found.sum() / y_true.size
+        flag["no_face"] = int((~found).sum())
+        result["mask_flag"] = flag
     return result
 
 

@@ -60,6 +60,14 @@ class TrainConfig:
     swa_start: int = 0  # from this epoch on (1-based), hold the LR at swa_lr and average the weights; 0 = off
     swa_lr: float = 0.0  # 0 = half of lr
     swa_bn_images: int = 8192  # training images used to re-estimate BatchNorm statistics of the average
+    # second sources: <root>/<label>/* photo folders, cut by the live detector + aligned crop; their
+    # photo_sources.is_holdout part is never trained on and joins model selection (balanced accuracy)
+    photo_sources: Tuple[str, ...] = ()
+    photo_repeat: int = 3  # each training photo crop appears this many times per epoch
+    logit_adjust: float = 0.0  # tau of the logit-adjusted loss (Menon et al. 2021); 0 = plain cross-entropy
+    camera_aug: float = 0.0  # strength of camera-like augmentation (blur, gamma, lighting ramps)
+    lower_face_erase: float = 0.0  # chance an unmasked face gets a random occluder over the lower face
+    real_mask_transfer: float = 0.0  # share of each mask variant's faces masked by real-mask transfer instead
     progress: bool = True
     extra: Dict[str, object] = field(default_factory=dict)
 
@@ -107,20 +115,70 @@ def fit_schedule(epochs: int, swa_start: int, done: int, epoch_seconds: float, s
     return fit, swa_start
 
 
-def load_mask_photos(root: str, size: int = 48) -> Tuple[np.ndarray, np.ndarray, List[str]]:
-    """Real photos under root/with_mask and root/without_mask -> crops, 0/1 labels, paths."""
+def load_mask_photos(root: str, size: int = 48, aligned: bool = False) -> Tuple[np.ndarray, np.ndarray, List[str]]:
+    """Real photos under root/with_mask and root/without_mask -> crops, 0/1 labels, paths.
+
+    Each photo gives its whole frame squeezed to a crop (what `classify --crops` sees); with `aligned`,
+    also the live graph's aligned crop of its detected face (what photo mode and the live graph see).
+    """
     images, labels, paths = [], [], []
+    if aligned:
+        from fer_mask_ros.learning.photo_sources import photo_crops
+        from fer_mask_ros.perception.detection import FaceDetector
+
+        detector = FaceDetector(num_threads=2)
     for sub, flag in (("with_mask", 1), ("without_mask", 0)):
         folder = os.path.join(root, sub)
         if not os.path.isdir(folder):
             raise FileNotFoundError(f"{folder}: expected with_mask/ and without_mask/ under {root}")
         from fer_mask_ros.imaging import read_image, square_resize, to_grey, walk_files
 
-        for path in walk_files(folder):
+        files = walk_files(folder)
+        for path in files:
             images.append(square_resize(to_grey(read_image(path)), size))
             labels.append(flag)
             paths.append(path)
+        if aligned:
+            cut = photo_crops(files, detector, size=size)
+            for path, crop, found in zip(files, cut.crops, cut.found):
+                if found:
+                    images.append(crop)
+                    labels.append(flag)
+                    paths.append(path)
     return np.stack(images), np.asarray(labels, dtype=np.float32), paths
+
+
+def _aligned_entries(paths: List[str]) -> np.ndarray:
+    """True for the entries of load_mask_photos(aligned=True) that are aligned crops: a path's second
+    appearance (the whole-frame copy comes first)."""
+    seen = set()
+    out = np.zeros(len(paths), dtype=bool)
+    for i, path in enumerate(paths):
+        out[i] = path in seen
+        seen.add(path)
+    return out
+
+
+def transfer_real_masks(images: np.ndarray, masked_crops: np.ndarray, rng: np.random.Generator,
+                        fraction: float) -> np.ndarray:
+    """Real-mask transfer on aligned crops: the lower face of a real masked photo's aligned crop (same
+    framing as the training faces) replaces the lower face of `fraction` of `images`, blended over a few
+    rows at a random height below the nose, brightness matched to the face above."""
+    out = images.copy()
+    n, h, w = images.shape
+    chosen = np.flatnonzero(rng.random(n) < fraction)
+    if not len(chosen) or not len(masked_crops):
+        return out
+    donors = masked_crops[rng.integers(0, len(masked_crops), len(chosen))].astype(np.float32)
+    rows = np.arange(h, dtype=np.float32)[None, :, None]
+    edge = h * rng.uniform(0.5, 0.62, size=(len(chosen), 1, 1)).astype(np.float32)
+    blend = np.clip((rows - edge) / 3.0 + 0.5, 0.0, 1.0)
+    faces = images[chosen].astype(np.float32)
+    upper = faces[:, : h // 2].mean(axis=(1, 2), keepdims=True)
+    donor_upper = donors[:, : h // 2].mean(axis=(1, 2), keepdims=True)
+    donors = np.clip(donors + (upper - donor_upper) * 0.5, 0, 255)
+    out[chosen] = np.clip(faces * (1 - blend) + donors * blend, 0, 255).astype(np.uint8)
+    return out
 
 
 def _select_device(name: str):
@@ -143,7 +201,7 @@ def bf16_is_fast(device) -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
-def augment(x, generator, strength: float = 1.0):
+def augment(x, generator, strength: float = 1.0, camera: float = 0.0):
     """GPU/CPU batch augmentation of uint8 crops (B, H, W) -> float (B, 1, H, W) in [0, 1].
 
     `strength` scales the geometric range and the chances of low resolution, noise and erasing
@@ -171,6 +229,8 @@ def augment(x, generator, strength: float = 1.0):
     contrast = 1.0 + (rand(b, 1, 1, 1) * 2 - 1) * 0.35 * strength
     bright = (rand(b, 1, 1, 1) * 2 - 1) * 0.15 * strength
     x = (x - 0.5) * contrast + 0.5 + bright
+    if camera > 0:
+        x = camera_augment(x, rand, camera)
     lowres = rand(b) < 0.2 * strength
     if lowres.any():
         small = F.interpolate(x[lowres], size=(h // 2, w // 2), mode="bilinear", align_corners=False)
@@ -189,6 +249,78 @@ def augment(x, generator, strength: float = 1.0):
         box = box & erase.view(b, 1, 1)
         x = torch.where(box.unsqueeze(1), rand(b, 1, 1, 1).expand_as(x), x)
     return x.clamp(0, 1)
+
+
+def camera_augment(x, rand, strength: float = 1.0):
+    """What a camera frame does to a face that FER2013 rarely shows: gamma, a lighting ramp across the
+    face, defocus blur. x: float (B, 1, H, W) in [0, 1]; `rand(*shape)` draws uniform numbers."""
+    import torch
+    import torch.nn.functional as F
+
+    b, _, h, w = x.shape
+    dev = x.device
+    gamma = torch.exp((rand(b, 1, 1, 1) * 2 - 1) * 0.5 * strength)
+    x = x.clamp(1e-4, 1) ** gamma
+    ramp_on = (rand(b, 1, 1, 1) < 0.35 * strength).float()
+    angle = rand(b, 1, 1, 1) * 2 * math.pi
+    yy = torch.linspace(-1, 1, h, device=dev).view(1, 1, h, 1)
+    xx = torch.linspace(-1, 1, w, device=dev).view(1, 1, 1, w)
+    x = x + ramp_on * rand(b, 1, 1, 1) * 0.3 * strength * (torch.cos(angle) * xx + torch.sin(angle) * yy)
+    blur = rand(b) < 0.25 * strength
+    if blur.any():
+        k = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], device=dev)
+        k = (k[:, None] * k[None, :]) / 256.0
+        blurred = F.conv2d(F.pad(x[blur], (2, 2, 2, 2), mode="replicate"), k.view(1, 1, 5, 5))
+        mix = rand(int(blur.sum()), 1, 1, 1)
+        x[blur] = mix * blurred + (1 - mix) * x[blur]
+    return x
+
+
+def erase_lower_face(x, rand, chosen):
+    """A generic occluder over the lower face of the `chosen` crops (uint8 (B, H, W)): a random level,
+    grain and curved top edge, so the net learns "lower face hidden" beyond the drawn mask kinds."""
+    import torch
+
+    b, h, w = x.shape
+    dev = x.device
+    yy = torch.arange(h, device=dev).view(1, h, 1).float() / h
+    xx = torch.linspace(-1, 1, w, device=dev).view(1, 1, w)
+    top = 0.5 + rand(b, 1, 1) * 0.15 + (rand(b, 1, 1) * 2 - 1) * 0.12 * xx ** 2
+    level = rand(b, 1, 1) * 255
+    grain = (torch.rand(x.shape, device=dev) - 0.5) * rand(b, 1, 1) * 60
+    fill = (level + grain).clamp(0, 255).to(x.dtype)
+    region = (yy >= top) & chosen.view(b, 1, 1)
+    return torch.where(region, fill, x)
+
+
+def photo_source_crops(roots, detector=None):
+    """(train crops, train labels, holdout crops, holdout labels, holdout found) of each photo source."""
+    from fer_mask_ros.learning.photo_sources import is_holdout, labelled_photos, photo_crops
+    from fer_mask_ros.perception.detection import FaceDetector
+
+    detector = detector or FaceDetector(num_threads=2)
+    out = []
+    for root in roots:
+        paths, labels = labelled_photos(root)
+        cut = photo_crops(paths, detector)
+        hold = np.array([is_holdout(p) for p in paths])
+        train = ~hold & cut.found
+        out.append((cut.crops[train], labels[train], cut.crops[hold], labels[hold], cut.found[hold]))
+    return out
+
+
+def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray, classes: int = 7) -> float:
+    """Mean recall over the classes present in y_true."""
+    recalls = [float((y_pred[y_true == c] == c).mean()) for c in range(classes) if (y_true == c).any()]
+    return float(np.mean(recalls)) if recalls else 0.0
+
+
+def logit_adjusted_loss(logits, targets, log_prior, tau: float, label_smoothing: float = 0.0):
+    """Cross-entropy on logits + tau * log(class prior): the net's own logits then rank classes as if
+    they were balanced, so rare expressions (disgust, fear) are predicted when they are shown."""
+    import torch.nn.functional as F
+
+    return F.cross_entropy(logits + tau * log_prior, targets, label_smoothing=label_smoothing)
 
 
 class Trainer:
@@ -224,21 +356,47 @@ class Trainer:
             rng = np.random.default_rng(cfg.seed)
             train = train.subset(np.sort(rng.permutation(len(train))[:cfg.limit]))
             val = val.subset(np.sort(rng.permutation(len(val))[:max(cfg.limit // 4, 8)]))
+        self.photo_val = []
+        if cfg.photo_sources:
+            extra_x, extra_y = [train.images], [train.labels]
+            for root, (tx, ty, hx, hy, hfound) in zip(cfg.photo_sources, photo_source_crops(cfg.photo_sources)):
+                extra_x += [tx] * cfg.photo_repeat
+                extra_y += [ty] * cfg.photo_repeat
+                self.photo_val.append((os.path.basename(os.path.normpath(root)), hx, hy, hfound))
+                print(f"photo source {root}: {len(ty)} training crops (x{cfg.photo_repeat}), "
+                      f"{len(hy)} held out ({int((~hfound).sum())} without a face)", flush=True)
+            train = FaceDataset(np.concatenate(extra_x), np.concatenate(extra_y),
+                                list(train.sources) + ["photo"] * (sum(len(v) for v in extra_y) - len(train)),
+                                list(train.usages) + ["Training"] * (sum(len(v) for v in extra_y) - len(train)))
         self.train_set: FaceDataset = train
         self.val_set: FaceDataset = val
         masked = masked_variants(train.images, cfg.mask_variants, cfg.seed, cfg.workers)
+        self.photo_data = load_mask_photos(cfg.mask_photos, aligned=True) if cfg.mask_photos else None
+        if cfg.real_mask_transfer > 0 and self.photo_data is not None:
+            images, flags, paths = self.photo_data
+            # donors: the aligned crops (second half of each folder's entries) of training-split masked photos
+            donor = np.array([f == 1 and not held_out(p) for f, p in zip(flags, paths)]) & _aligned_entries(paths)
+            rng = np.random.default_rng([cfg.seed, 4242])
+            for k in range(cfg.mask_variants):
+                transferred = transfer_real_masks(train.images, images[donor], rng, cfg.real_mask_transfer)
+                changed = np.any(transferred != train.images, axis=(1, 2))
+                masked[k][changed] = transferred[changed]
+            print(f"real-mask transfer: {int(donor.sum())} real masked crops as donors", flush=True)
         val_masked = masked_variants(val.images, 1, cfg.val_seed, cfg.workers)[0]
         dev = self.device
         t = self.torch
         self.x_clean = t.from_numpy(train.images).to(dev)
         self.x_masked = t.from_numpy(masked).to(dev)
         self.y = t.from_numpy(train.labels).to(dev)
+        prior = np.bincount(train.labels, minlength=7).astype(np.float64) + 1.0
+        self.log_prior = t.from_numpy(np.log(prior / prior.sum()).astype(np.float32)).to(dev)
+        self.photo_val_masked = [masked_variants(hx, 1, cfg.val_seed, cfg.workers)[0] for _, hx, _, _ in self.photo_val]
         self.val_clean = t.from_numpy(val.images).to(dev)
         self.val_masked = t.from_numpy(val_masked).to(dev)
         self.val_y = t.from_numpy(val.labels).to(dev)
         self.photos = None
-        if cfg.mask_photos:
-            images, flags, paths = load_mask_photos(cfg.mask_photos)
+        if self.photo_data is not None:
+            images, flags, paths = self.photo_data
             keep = np.array([not held_out(p) for p in paths])
             self.photos = (t.from_numpy(images[keep]).to(dev), t.from_numpy(flags[keep]).to(dev))
             self.photos_val = (t.from_numpy(images[~keep]).to(dev), t.from_numpy(flags[~keep]).to(dev))
@@ -332,7 +490,7 @@ class Trainer:
             with self._autocast():
                 photos = self._photo_batch(b, self.generator) if self.photos is not None else None
                 logits, mask_logit, p_mask = self._forward(self.model, x, None if photos is None else photos[0])
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+                loss = logit_adjusted_loss(logits.float(), y, self.log_prior, cfg.logit_adjust, cfg.label_smoothing)
                 if self.teacher is not None:
                     temp = cfg.kd_temperature
                     kd = F.kl_div(F.log_softmax(logits.float() / temp, 1), self._teacher_probs(x, temp),
@@ -376,7 +534,12 @@ class Trainer:
         use_mask = t.rand(b, device=self.device, generator=generator) < cfg.mask_prob
         variant = t.randint(0, cfg.mask_variants, (b,), device=self.device, generator=generator)
         raw = t.where(use_mask[:, None, None], self.x_masked[variant, idx], self.x_clean[idx])
-        return augment(raw, generator, cfg.aug_strength).to(memory_format=t.channels_last), use_mask
+        if cfg.lower_face_erase > 0:
+            erase = ~use_mask & (t.rand(b, device=self.device, generator=generator) < cfg.lower_face_erase)
+            raw = erase_lower_face(raw, lambda *s: t.rand(*s, device=self.device, generator=generator), erase)
+            use_mask = use_mask | erase
+        x = augment(raw, generator, cfg.aug_strength, cfg.camera_aug)
+        return x.to(memory_format=t.channels_last), use_mask
 
     def _photo_batch(self, faces: int, generator):
         """The real mask photos that go with a batch of `faces` training faces, augmented; and their flags."""
@@ -425,6 +588,12 @@ class Trainer:
             flags = self.photos_val[1].cpu().numpy()
             out["photo_mask_acc_with"] = float((m_photo[flags == 1] >= 0.5).mean())
             out["photo_mask_acc_without"] = float((m_photo[flags == 0] < 0.5).mean())
+        for (name, hx, hy, hfound), hx_masked in zip(self.photo_val, self.photo_val_masked):
+            for key, crops in (("", hx), ("masked_", hx_masked)):
+                pred = self.predict(self.torch.from_numpy(crops).to(self.device), model)[0].argmax(1)
+                pred = np.where(hfound, pred, -1)  # no face found: wrong
+                out[f"{name}_{key}bacc"] = balanced_accuracy(hy, pred)
+                out[f"{name}_{key}acc"] = float((pred == hy).mean())
         return out
 
     def save_checkpoint(self, epoch: int) -> None:
@@ -469,7 +638,7 @@ class Trainer:
                     print(f"time budget {cfg.time_budget:.0f} s: {cfg.epochs} -> {epochs} epochs{note}", flush=True)
                     cfg.epochs, cfg.swa_start = epochs, swa_start
             for candidate, model in candidates:
-                score = (candidate["val_acc"] + candidate["val_masked_acc"]) / 2
+                score = self.selection_score(candidate)
                 if score > self.best_score:
                     self.best_score = score
                     best = dict(candidate)
@@ -482,6 +651,14 @@ class Trainer:
             self.save_checkpoint(epoch)
             epoch += 1
         return best
+
+    def selection_score(self, record: Dict[str, float]) -> float:
+        """Mean of FER2013 PublicTest (unmasked, masked) and each photo source's hold-out balanced
+        accuracy (unmasked, masked): a checkpoint must do well on faces from more than one dataset."""
+        parts = [record["val_acc"], record["val_masked_acc"]]
+        for name, *_ in self.photo_val:
+            parts += [record[f"{name}_bacc"], record[f"{name}_masked_bacc"]]
+        return float(np.mean(parts))
 
     def _config_meta(self) -> Dict[str, object]:
         return {k: v for k, v in asdict(self.cfg).items() if k != "extra"}

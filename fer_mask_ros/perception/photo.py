@@ -32,9 +32,36 @@ def classify_image(pipeline, image_bgr: np.ndarray, stamp: float = 0.0) -> list:
 
     if pipeline.detector is None:
         raise RuntimeError("this pipeline has no detector")
-    detections = sorted(pipeline.detector.detect(image_bgr), key=lambda d: -float(d.score))
+    detections = detect_photo_faces(pipeline.detector, image_bgr)
     faces = [TrackedFace(track_id=i + 1, detection=d) for i, d in enumerate(detections)]
     return pipeline.classify(image_bgr, faces, stamp, smooth=False) if faces else []
+
+
+#: A photo with no face found is searched once more on a canvas this much larger on each side
+#: (as a fraction of its size): the detector misses faces that fill the whole frame (close-ups).
+FILL_FRAME_PAD = 0.5
+
+
+def detect_photo_faces(detector, image_bgr: np.ndarray, pad: float = FILL_FRAME_PAD) -> list:
+    """A still photo's faces, best detector score first; a face that fills the frame is found on a
+    padded canvas (border pixels replicated) and mapped back to the photo's pixels."""
+    import cv2
+
+    found = detector.detect(image_bgr)
+    if not found and pad > 0:
+        h, w = image_bgr.shape[:2]
+        py, px = int(round(h * pad)), int(round(w * pad))
+        padded = cv2.copyMakeBorder(image_bgr, py, py, px, px, cv2.BORDER_REPLICATE)
+        found = [_shifted(d, -px, -py) for d in detector.detect(padded)]
+    return sorted(found, key=lambda d: -float(d.score))
+
+
+def _shifted(detection, dx: float, dy: float):
+    from dataclasses import replace
+
+    x, y, w, h = (float(v) for v in detection.box)
+    landmarks = None if detection.landmarks is None else np.asarray(detection.landmarks) + np.array([dx, dy])
+    return replace(detection, box=(x + dx, y + dy, w, h), landmarks=landmarks)
 
 
 def photo_rows(path: str, results: list) -> List[List[str]]:

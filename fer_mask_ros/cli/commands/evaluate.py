@@ -1,11 +1,22 @@
-"""`evaluate`: score a model on a dataset, unmasked and with synthetic masks.
+"""`evaluate`: score a model on one or more sources, unmasked and masked, side by side.
 
-Writes OUTPUT/metrics.json, OUTPUT/metrics.md (also printed), confusion_<condition>.png and
-misclassified_<condition>.png for each condition evaluated. The masked condition draws
-synthetic masks on the same crops with masking.mask_images(images, seed).
+A SOURCE is FER2013 (CSV or image folders; `--usage` picks a split) or any labelled folder
+`<root>/<label>/*`. Crops are classified as they are; with `--photos`, labelled folders hold whole
+photos that go through the photo pipeline exactly as `classify PHOTO` and the live graph run them
+(detector, aligned crop, classifier); a photo with no face found counts as wrong and is counted.
 
-`--mask-flag-dir DIR` (with_mask/ and without_mask/ folders of real photos) adds the accuracy
-of the mask flag on each folder, each photo classified whole as a crop.
+Conditions (`--conditions`): unmasked, masked (training's own mask generator; on photos placed from
+the detected landmarks) and unseen (a held-out mask family training never sees, learning/unseen_masks.py).
+`--holdout` keeps only the part of a photo source that training never sees (photo_sources.is_holdout).
+`--peer-python` runs the PyPI `fer` peer (make bench-peer) on the same images in the same run.
+
+Writes OUTPUT/metrics.json, OUTPUT/metrics.md (also printed: one cross-source table with accuracy,
+balanced accuracy, 4/3-class views, mask flag, per-class recall), and per source and condition
+confusion_<source>_<condition>.png (misclassified_<condition>.png too, for crop sources).
+
+`--mask-flag-dir DIR` (with_mask/ and without_mask/ folders of real photos) adds the mask flag's
+accuracy on each folder two ways: each photo squeezed whole into a crop (as `classify --crops`) and
+through the photo pipeline (as `classify PHOTO`; a photo without a face counts as a miss).
 """
 from __future__ import annotations
 
@@ -13,7 +24,7 @@ import argparse
 import json
 import os
 import sys
-from typing import Dict
+from typing import Dict, List
 
 import numpy as np
 
@@ -31,10 +42,13 @@ from fer_mask_ros.learning.evaluation import (
 from fer_mask_ros.perception.classifier import load_classifier, predict_in_batches
 
 USAGES = ("Training", "PublicTest", "PrivateTest")
+CONDITION_NAMES = {"unmasked": "unmasked", "masked": "masked", "unseen": "unseen mask"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dataset", metavar="DATASET", help="fer2013.csv(.gz), a FER image folder or <root>/<label>/*")
+    parser.add_argument("sources", nargs="+", metavar="SOURCE",
+                        help="fer2013.csv(.gz), a FER image folder or a labelled folder <root>/<label>/*; several "
+                             "sources are reported side by side")
     parser.add_argument("--usage", choices=USAGES, default=None,
                         help="keep only this FER2013 split (default: every sample in DATASET)")
     parser.add_argument("--model", default=None, metavar="FILE", help="model file (default: the shipped model)")
@@ -45,7 +59,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="evaluate only the masked condition (default: unmasked and masked)")
     which.add_argument("--no-masked", dest="conditions", action="store_const", const=("unmasked",),
                        help="evaluate only the unmasked condition")
+    which.add_argument("--conditions", dest="conditions", type=_conditions, metavar="LIST",
+                       help="comma-separated: unmasked, masked, unseen (default unmasked,masked)")
     parser.set_defaults(conditions=("unmasked", "masked"))
+    parser.add_argument("--photos", action="store_true",
+                        help="labelled folders hold whole photos: run the photo pipeline (detector, aligned crop, "
+                             "classifier); a photo with no face found counts as wrong")
+    parser.add_argument("--holdout", action="store_true",
+                        help="photo sources: only the part training never sees (fixed hash of the person's name)")
+    parser.add_argument("--peer-python", metavar="PYTHON",
+                        help="python of a venv with the PyPI `fer` package (make bench-peer: .venv-peer/bin/python): "
+                             "score the peer on the same images")
     parser.add_argument("--seed", type=int, default=0, help="seed for synthetic masks and --limit sampling (default 0)")
     parser.add_argument("--limit", type=int, default=None, metavar="N",
                         help="evaluate a seeded random subset of N samples (kept in dataset order)")
@@ -58,27 +82,143 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
-def _load_dataset(args):
+def _conditions(text: str):
+    names = [c.strip() for c in text.split(",") if c.strip()]
+    bad = [c for c in names if c not in CONDITION_NAMES]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"unknown condition {', '.join(bad) or text!r}; "
+                                         f"choose from {', '.join(CONDITION_NAMES)}")
+    return tuple(dict.fromkeys(names))
+
+
+def _subsample(n: int, args) -> np.ndarray:
+    if args.limit is None or args.limit >= n:
+        return np.arange(n)
+    rng = np.random.default_rng(args.seed)
+    return np.sort(rng.choice(n, size=args.limit, replace=False))
+
+
+def _load_dataset(path: str, args):
     from fer_mask_ros.errors import DatasetError
     from fer_mask_ros.learning.datasets import load_dataset
 
-    if not os.path.exists(args.dataset):
-        raise CommandError(f"dataset not found: {args.dataset}")
     try:
-        ds = load_dataset(args.dataset, usage=args.usage)
+        ds = load_dataset(path, usage=args.usage)
     except DatasetError as exc:
         raise CommandError(str(exc).splitlines()[0]) from None
-    if args.limit is not None:
-        if args.limit < 1:
-            raise CommandError("--limit must be at least 1")
-        if args.limit < len(ds):
-            rng = np.random.default_rng(args.seed)
-            ds = ds.subset(np.sort(rng.choice(len(ds), size=args.limit, replace=False)))
-    return ds
+    return ds.subset(_subsample(len(ds), args))
 
 
-def _mask_flag_on_folders(classifier, root: str, batch_size: int, no_progress: bool) -> Dict[str, dict]:
-    """Mask-flag accuracy on real photos: root/with_mask/* (truth: masked) and root/without_mask/*."""
+def _is_fer_layout(path: str) -> bool:
+    """FER2013 CSV, or its train/ and test/ image folders (those are always crops)."""
+    return os.path.isfile(path) or any(os.path.isdir(os.path.join(path, sub)) for sub in ("train", "test"))
+
+
+def _source_name(path: str, args, taken: Dict[str, object]) -> str:
+    name = os.path.basename(os.path.normpath(path)) or "source"
+    if args.usage and _is_fer_layout(path):
+        name += f" {args.usage}"
+    elif args.photos and args.holdout:
+        name += " hold-out"
+    base, k = name, 2
+    while name in taken:
+        name, k = f"{base} ({k})", k + 1
+    return name
+
+
+def _evaluate_crops(path: str, name: str, classifier, args) -> dict:
+    from fer_mask_ros.learning.cross_source import crop_conditions, peer_on_crops
+
+    ds = _load_dataset(path, args)
+    images = crop_conditions(ds.images, [CONDITION_NAMES[c] for c in args.conditions], args.seed)
+    out = {"path": path, "kind": "crops", "n": len(ds), "class_counts": ds.class_counts(), "conditions": {},
+           "peer": {}}
+    peer = peer_on_crops(args.peer_python, images) if args.peer_python else {}
+    for condition, crops in images.items():
+        probs, mask_prob = predict_in_batches(classifier, crops, args.batch_size, desc=f"{name}: {condition}",
+                                              disable_progress=args.no_progress)
+        res = evaluate_predictions(ds.labels, probs, mask_prob=mask_prob, mask_true=(condition != "unmasked"))
+        out["conditions"][condition] = res
+        if condition in peer:
+            out["peer"][condition] = evaluate_predictions(ds.labels, peer[condition])
+        _confusion(res, args.output, name, condition)
+        suffix = condition.replace(" ", "_")
+        misclassified_grid_png(crops, ds.labels, np.argmax(probs, axis=1), probs,
+                               os.path.join(args.output, f"misclassified_{_slug(name)}_{suffix}.png"),
+                               max_items=args.max_errors, title=f"{name}, {condition}: most confident mistakes")
+    return out
+
+
+def _evaluate_photos(path: str, name: str, classifier, args) -> dict:
+    import tempfile
+
+    from fer_mask_ros.errors import DatasetError
+    from fer_mask_ros.learning.cross_source import predict_photos, run_peer
+    from fer_mask_ros.learning.photo_sources import is_holdout, labelled_photos
+
+    try:
+        paths, labels = labelled_photos(path)
+    except DatasetError as exc:
+        raise CommandError(str(exc).splitlines()[0]) from None
+    if args.holdout:
+        keep = np.array([is_holdout(p) for p in paths])
+        paths, labels = [p for p, k in zip(paths, keep) if k], labels[keep]
+    chosen = _subsample(len(paths), args)
+    paths, labels = [paths[i] for i in chosen], labels[chosen]
+    pipeline = _photo_pipeline(classifier, args)
+    conditions = [CONDITION_NAMES[c] for c in args.conditions]
+    out = {"path": path, "kind": "photos", "n": len(paths), "holdout": bool(args.holdout),
+           "class_counts": {e: int((labels == i).sum()) for i, e in enumerate(EMOTIONS)}, "conditions": {},
+           "peer": {}}
+    with tempfile.TemporaryDirectory(prefix="fer-eval-") as tmp:
+        progress = None
+        if not args.no_progress:
+            from tqdm import tqdm
+
+            def progress(it, total):
+                return tqdm(it, total=total, desc=f"{name}: photos", unit="photo", file=sys.stderr, leave=False,
+                            dynamic_ncols=True)
+
+        probs, mask_prob, files = predict_photos(paths, pipeline, conditions, seed=args.seed,
+                                                 keep_images=tmp if args.peer_python else None, progress=progress)
+        for condition in conditions:
+            res = evaluate_predictions(labels, probs[condition], mask_prob=mask_prob[condition],
+                                       mask_true=(condition != "unmasked"))
+            out["conditions"][condition] = res
+            _confusion(res, args.output, name, condition)
+            if args.peer_python:
+                peer = run_peer(args.peer_python, [{"path": f, "crop": False} for f in files[condition]], tmp)
+                if condition != "unmasked":  # no masked copy without our landmarks: a miss for both
+                    peer[~np.isfinite(probs[condition]).all(axis=1) & ~np.isfinite(probs["unmasked"]).all(axis=1)] \
+                        = np.nan
+                out["peer"][condition] = evaluate_predictions(labels, peer)
+    return out
+
+
+def _photo_pipeline(classifier, args):
+    from fer_mask_ros.perception.detection import FaceDetector
+    from fer_mask_ros.perception.pipeline import FacePipeline
+
+    if getattr(args, "_pipeline", None) is None:
+        args._pipeline = FacePipeline(detector=FaceDetector(num_threads=args.threads or 1), classifier=classifier)
+    return args._pipeline
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name).strip("_") or "source"
+
+
+def _confusion(res: dict, output: str, name: str, condition: str) -> None:
+    missed = f", {res['no_face']} without a face" if res.get("no_face") else ""
+    confusion_png(res["confusion"], EMOTIONS,
+                  os.path.join(output, f"confusion_{_slug(name)}_{condition.replace(' ', '_')}.png"),
+                  f"{name}, {condition}: accuracy {100 * (res['accuracy'] or 0):.1f}%, "
+                  f"balanced {100 * (res['balanced_accuracy'] or 0):.1f}%, n={res['n']}{missed}")
+
+
+def _mask_flag_on_folders(classifier, root: str, batch_size: int, no_progress: bool, args=None) -> Dict[str, dict]:
+    """Mask-flag accuracy on real photos: root/with_mask/* (truth: masked) and root/without_mask/*, each photo
+    as a crop and (with args) through the photo pipeline."""
     if not os.path.isdir(root):
         raise CommandError(f"--mask-flag-dir not found: {root}")
     results: Dict[str, dict] = {}
@@ -92,8 +232,23 @@ def _mask_flag_on_folders(classifier, root: str, batch_size: int, no_progress: b
         _, mask_prob = predict_in_batches(classifier, crops, batch_size, desc=folder, disable_progress=no_progress)
         res = mask_flag_metrics(mask_prob, truth)
         res["skipped"] = len(skipped)
-        results[folder] = res
+        results[folder] = res  # each photo squeezed whole into a crop
+        if args is not None:
+            results[f"{folder} (photo pipeline)"] = _mask_flag_photo_mode(classifier, files, truth, args)
     return results
+
+
+def _mask_flag_photo_mode(classifier, files: List[str], truth: bool, args) -> dict:
+    """The flag of each photo's best face through the photo pipeline; a photo without a face is a miss."""
+    from fer_mask_ros.learning.cross_source import predict_photos
+
+    _, mask_prob, _ = predict_photos(files, _photo_pipeline(classifier, args), ["unmasked"])
+    found = np.isfinite(mask_prob["unmasked"])
+    res = mask_flag_metrics(mask_prob["unmasked"][found], truth)
+    if res["accuracy"] is not None:
+        res["accuracy"] *= found.sum() / len(files)
+    res.update(n=len(files), no_face=int((~found).sum()))
+    return res
 
 
 def _mask_flag_markdown(results: Dict[str, dict]) -> str:
@@ -101,67 +256,86 @@ def _mask_flag_markdown(results: Dict[str, dict]) -> str:
     for name, res in results.items():
         acc = "–" if res["accuracy"] is None else f"{100 * res['accuracy']:.1f}%"
         rate = "–" if res["predicted_masked_rate"] is None else f"{100 * res['predicted_masked_rate']:.1f}%"
-        lines.append(f"| {name} | {res['n']} | {acc} | {rate} |")
+        missed = f" ({res['no_face']} without a face)" if res.get("no_face") else ""
+        lines.append(f"| {name} | {res['n']}{missed} | {acc} | {rate} |")
     return "\n".join(lines) + "\n"
+
+
+def cross_source_table(sources: Dict[str, dict]) -> str:
+    """Every source and condition in one table (ours and, when measured, the peer), then per-class recall."""
+    def pct(v):
+        return "–" if v is None else f"{100 * v:.1f}"
+
+    head = ("| source | condition | model | n | no face | accuracy | balanced | 4-class | 3-class | mask flag |\n"
+            "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    rows, recall_rows = [head], ["| source | condition | model | " + " | ".join(EMOTIONS) + " |",
+                                 "| --- | --- | --- | " + " | ".join("---:" for _ in EMOTIONS) + " |"]
+    for name, src in sources.items():
+        for condition, res in src["conditions"].items():
+            for who, r in (("fer_mask_ros", res), ("fer (peer)", src["peer"].get(condition))):
+                if r is None:
+                    continue
+                flag = (r.get("mask_flag") or {}).get("accuracy")
+                rows.append(f"| {name} | {condition} | {who} | {r['n']} | {r.get('no_face', 0)} | "
+                            f"{pct(r['accuracy'])} | {pct(r['balanced_accuracy'])} | "
+                            f"{pct(r['four_class']['accuracy'])} | {pct(r['three_class']['accuracy'])} | {pct(flag)} |")
+                recall_rows.append(f"| {name} | {condition} | {who} | " + " | ".join(
+                    pct(r["per_class"][e]["recall"]) for e in EMOTIONS) + " |")
+    return "\n".join(rows) + "\n\nRecall per class (%):\n\n" + "\n".join(recall_rows) + "\n"
 
 
 def run(args) -> int:
     if args.batch_size < 1:
         raise CommandError("--batch-size must be at least 1")
-    if not os.path.exists(args.dataset):
-        raise CommandError(f"dataset not found: {args.dataset}")
+    if args.limit is not None and args.limit < 1:
+        raise CommandError("--limit must be at least 1")
+    for path in args.sources:
+        if not os.path.exists(path):
+            raise CommandError(f"dataset not found: {path}")
     if args.mask_flag_dir is not None and not os.path.isdir(args.mask_flag_dir):
         raise CommandError(f"--mask-flag-dir not found: {args.mask_flag_dir}")
+    if args.peer_python and not (os.path.isfile(args.peer_python) and os.access(args.peer_python, os.X_OK)):
+        raise CommandError(f"--peer-python is not an executable: {args.peer_python} (make bench-peer builds one)")
     classifier = load_classifier(args.model, args.threads, args.backend)
-    ds = _load_dataset(args)
     os.makedirs(args.output, exist_ok=True)
-    print(f"evaluating {len(ds)} faces from {args.dataset}" + (f" ({args.usage})" if args.usage else "")
-          + f" with {getattr(classifier, 'model_path', args.model) or 'the shipped model'}"
-          + f" [{getattr(classifier, 'backend', '?')}]", file=sys.stderr)
+    model_path = getattr(classifier, "model_path", None) or args.model
+    print(f"evaluating {len(args.sources)} source(s) with {model_path or 'the shipped model'}"
+          f" [{getattr(classifier, 'backend', '?')}]", file=sys.stderr)
 
-    results: Dict[str, dict] = {}
-    for condition in args.conditions:
-        if condition == "masked":
-            from fer_mask_ros.learning.masking import mask_images
-
-            images = mask_images(ds.images, args.seed)
-        else:
-            images = ds.images
-        probs, mask_prob = predict_in_batches(classifier, images, args.batch_size, desc=condition,
-                                              disable_progress=args.no_progress)
-        res = evaluate_predictions(ds.labels, probs, mask_prob=mask_prob, mask_true=(condition == "masked"))
-        results[condition] = res
-        confusion_png(res["confusion"], EMOTIONS, os.path.join(args.output, f"confusion_{condition}.png"),
-                      f"{condition}: accuracy {100 * (res['accuracy'] or 0):.1f}%, n={res['n']}")
-        misclassified_grid_png(images, ds.labels, np.argmax(probs, axis=1), probs,
-                               os.path.join(args.output, f"misclassified_{condition}.png"),
-                               max_items=args.max_errors, title=f"{condition}: most confident mistakes")
+    sources: Dict[str, dict] = {}
+    for path in args.sources:
+        name = _source_name(path, args, sources)
+        photos = args.photos and not _is_fer_layout(path)
+        sources[name] = (_evaluate_photos if photos else _evaluate_crops)(path, name, classifier, args)
 
     real = None
     if args.mask_flag_dir is not None:
-        real = _mask_flag_on_folders(classifier, args.mask_flag_dir, args.batch_size, args.no_progress)
+        real = _mask_flag_on_folders(classifier, args.mask_flag_dir, args.batch_size, args.no_progress, args)
 
-    model_path = getattr(classifier, "model_path", None) or args.model
     summary = {
-        "dataset": args.dataset,
+        "sources_given": list(args.sources),
         "usage": args.usage,
         "model": str(model_path) if model_path else None,
         "backend": getattr(classifier, "backend", None),
         "seed": args.seed,
         "limit": args.limit,
-        "n": len(ds),
-        "class_counts": ds.class_counts(),
-        "conditions": results,
+        "sources": sources,
     }
+    if len(sources) == 1:  # the single-source keys of earlier versions
+        only = next(iter(sources.values()))
+        summary.update(dataset=args.sources[0], n=only["n"], class_counts=only["class_counts"],
+                       conditions=only["conditions"])
     if real is not None:
         summary["mask_flag_real"] = {"dir": args.mask_flag_dir, **real}
     with open(os.path.join(args.output, "metrics.json"), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=2)
 
-    md = [f"# Evaluation: {os.path.basename(os.path.normpath(args.dataset))}"
-          + (f" ({args.usage})" if args.usage else ""), "",
-          f"model: `{summary['model'] or 'shipped model'}` ({summary['backend']}), samples: {len(ds)}, "
-          f"mask seed: {args.seed}", "", markdown_table(results)]
+    md = ["# Evaluation: " + ", ".join(sources), "",
+          f"model: `{summary['model'] or 'shipped model'}` ({summary['backend']}), mask seed: {args.seed}"
+          + (", peer: PyPI `fer` (Haar + mini-Xception) on the same images" if args.peer_python else ""), "",
+          cross_source_table(sources)]
+    if len(sources) == 1:
+        md += ["", markdown_table(next(iter(sources.values()))["conditions"])]
     if real is not None:
         md.append(_mask_flag_markdown(real))
     text = "\n".join(md)

@@ -41,6 +41,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="from this epoch on, hold the LR at --swa-lr and average the weights "
                              "(stochastic weight averaging; the average competes for best.pt); 0 = off")
     parser.add_argument("--swa-lr", type=float, default=0.0, help="constant LR while averaging (default: half of --lr)")
+    parser.add_argument("--photo-source", action="append", default=[], metavar="DIR",
+                        help="a labelled photo folder <DIR>/<label>/* (e.g. expressions-lfw): its faces are cut by the "
+                             "live detector and aligned crop; a fixed hash split by person keeps ~30%% out of "
+                             "training for model selection (repeatable)")
+    parser.add_argument("--photo-repeat", type=int, default=3, help="copies of each photo-source crop per epoch")
+    parser.add_argument("--logit-adjust", type=float, default=0.0,
+                        help="tau of the logit-adjusted loss against class imbalance (1.0 = full; 0 = off)")
+    parser.add_argument("--camera-aug", type=float, default=0.0,
+                        help="strength of camera-like augmentation: gamma, lighting ramps, blur (0 = off)")
+    parser.add_argument("--lower-face-erase", type=float, default=0.0,
+                        help="chance an unmasked face gets a random lower-face occluder (trained as masked)")
+    parser.add_argument("--real-mask-transfer", type=float, default=0.0,
+                        help="share of masked training faces whose lower face comes from a real masked photo's "
+                             "aligned crop (--mask-photos, training split) instead of a drawn mask")
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -67,7 +81,9 @@ def run(args: argparse.Namespace) -> int:
         teacher=args.teacher, teacher_flip=args.teacher_flip, init=args.init, kd_alpha=args.kd_alpha, seed=args.seed,
         device=args.device, workers=args.workers,
         limit=args.limit, resume=args.resume, time_budget=args.time_budget, progress=not args.no_progress,
-        swa_start=args.swa_start, swa_lr=args.swa_lr,
+        swa_start=args.swa_start, swa_lr=args.swa_lr, photo_sources=tuple(args.photo_source),
+        photo_repeat=args.photo_repeat, logit_adjust=args.logit_adjust, camera_aug=args.camera_aug,
+        lower_face_erase=args.lower_face_erase, real_mask_transfer=args.real_mask_transfer,
     )
     try:
         best = train(cfg)

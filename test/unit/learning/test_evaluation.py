@@ -177,10 +177,10 @@ def test_evaluate_command_writes_all_outputs(tiny_model, tiny_dataset, tmp_path,
     rc = main(["evaluate", str(data), "--model", tiny_model, "--output", str(out), "--no-progress",
                "--mask-flag-dir", str(flags), "--limit", "10", "--batch-size", "4"])
     assert rc == 0
-    for name in ("metrics.json", "metrics.md", "confusion_unmasked.png", "confusion_masked.png",
-                 "misclassified_unmasked.png", "misclassified_masked.png"):
+    for name in ("metrics.json", "metrics.md", "confusion_faces_unmasked.png", "confusion_faces_masked.png",
+                 "misclassified_faces_unmasked.png", "misclassified_faces_masked.png"):
         assert (out / name).stat().st_size > 0, name
-    for name in ("confusion_unmasked.png", "misclassified_masked.png"):
+    for name in ("confusion_faces_unmasked.png", "misclassified_faces_masked.png"):
         assert cv2.imread(str(out / name)) is not None
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n"] == 10
@@ -189,6 +189,8 @@ def test_evaluate_command_writes_all_outputs(tiny_model, tiny_dataset, tmp_path,
     assert masked["n"] == 10 and np.array(masked["confusion"]).sum() == 10
     assert masked["mask_flag"]["accuracy"] is not None
     assert metrics["mask_flag_real"]["with_mask"]["n"] == 2
+    # noise photos have no face: in the photo pipeline each one is a miss, and counted
+    assert metrics["mask_flag_real"]["with_mask (photo pipeline)"]["no_face"] == 2
     md = (out / "metrics.md").read_text()
     assert "| metric | unmasked | masked |" in md and "| with_mask | 2 |" in md
     assert "| metric | unmasked | masked |" in capsys.readouterr().out
@@ -202,7 +204,7 @@ def test_evaluate_unmasked_only(tiny_model, tiny_dataset, tmp_path):
                "--no-masked"])
     assert rc == 0
     assert set(json.loads((out / "metrics.json").read_text())["conditions"]) == {"unmasked"}
-    assert not (out / "confusion_masked.png").exists()
+    assert not (out / "confusion_faces_masked.png").exists()
 
 
 def test_evaluate_errors_are_one_line(tiny_model, tiny_dataset, tmp_path, capsys):

@@ -12,7 +12,8 @@ import pytest
 from fer_mask_ros.cli import main
 from fer_mask_ros.imaging import read_video
 from fer_mask_ros.labels import EMOTIONS
-from fer_mask_ros.perception.photo import PHOTO_CSV_HEADER, classify_image
+from fer_mask_ros.perception.detection import Detection
+from fer_mask_ros.perception.photo import PHOTO_CSV_HEADER, classify_image, detect_photo_faces
 
 CLIP = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fer_mask_ros", "data", "demo_clip.avi")
 pytestmark = pytest.mark.skipif(not os.path.isfile(CLIP), reason="bundled demo clip missing")
@@ -94,3 +95,26 @@ def test_missing_photo_is_one_error_line(photos, tiny_model_path, tmp_path, caps
     assert main(["classify", "--model", tiny_model_path, str(photos / "one.png"), str(tmp_path / "gone.png")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "gone.png" in err[0]
+
+
+class PaddingOnlyDetector:
+    """Finds a face only when the image has a border around the face (as CenterFace on close-ups)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def detect(self, image):
+        self.calls.append(image.shape)
+        if len(self.calls) == 1:
+            return []
+        h, w = image.shape[:2]
+        return [Detection((w * 0.25, h * 0.25, w * 0.5, h * 0.5), 0.9, np.array([[w * 0.4, h * 0.4]] * 5))]
+
+
+def test_a_face_that_fills_the_photo_is_found_on_a_padded_canvas():
+    detector = PaddingOnlyDetector()
+    found = detect_photo_faces(detector, np.zeros((100, 80, 3), np.uint8), pad=0.5)[0]
+    assert detector.calls == [(100, 80, 3), (200, 160, 3)]
+    # the padded canvas' box (40, 50, 80, 100) maps back to the photo's own pixels
+    assert found.box == pytest.approx((0.0, 0.0, 80.0, 100.0))
+    assert found.landmarks[0] == pytest.approx((24.0, 30.0))
