@@ -66,7 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="labelled folders hold whole photos: run the photo pipeline (detector, aligned crop, "
                              "classifier); a photo with no face found counts as wrong")
     parser.add_argument("--holdout", action="store_true",
-                        help="photo sources: only the part training never sees (fixed hash of the person's name)")
+                        help="photo sources: only the part training never sees (fixed hash of the person's name); "
+                             "--mask-flag-dir: only the photos training holds out (fixed hash of the file name)")
     parser.add_argument("--peer-python", metavar="PYTHON",
                         help="python of a venv with the PyPI `fer` package (make bench-peer: .venv-peer/bin/python): "
                              "score the peer on the same images")
@@ -227,6 +228,10 @@ def _mask_flag_on_folders(classifier, root: str, batch_size: int, no_progress: b
         if not os.path.isdir(path):
             raise CommandError(f"--mask-flag-dir needs with_mask/ and without_mask/ subfolders; missing {path}")
         files = list_image_files([path])
+        if args is not None and args.holdout:  # the photos the mask head never trained on
+            from fer_mask_ros.learning.training import held_out
+
+            files = [f for f in files if held_out(f)]
 
         ok, crops, skipped = load_crops(classifier, files, warn=warn_unreadable)
         _, mask_prob = predict_in_batches(classifier, crops, batch_size, desc=folder, disable_progress=no_progress)
