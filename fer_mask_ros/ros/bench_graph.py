@@ -26,7 +26,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from fer_mask_ros.config import PACKAGE_DIR, REPO_ROOT
+from fer_mask_ros.config import PACKAGE_DIR, REPO_ROOT, model_path
 from fer_mask_ros.errors import MasterError
 from fer_mask_ros.simulation.face_frames import FaceFrames, clip_face_patches
 
@@ -383,7 +383,7 @@ def run_graph_bench(args) -> int:
         cases = parse_cases(args.graph_cases)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    model = args.graph_model or str(REPO / "models" / "fer_mask_net.pt")
+    model = args.graph_model or model_path("fer_mask_net.pt")
     if not os.path.isfile(model):
         raise CommandError(f"expression model {model} not found (pass --graph-model)")
     if shutil.which("roslaunch") is None or shutil.which("roscore") is None:
