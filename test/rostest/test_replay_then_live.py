@@ -14,7 +14,7 @@ import unittest
 import rosbag
 import rospy
 import rostest
-from rosgraph_msgs.msg import Log
+from rosgraph_msgs.msg import Clock, Log
 from sensor_msgs.msg import Image
 
 from fer_mask_ros.imaging import read_video
@@ -48,6 +48,8 @@ class ReplayThenLiveTest(unittest.TestCase):
         fps = 10.0
         frames = read_video(clip.DEFAULT_VIDEO, max_frames=50)
         faces = Collector("/fer_mask/faces", FaceArray)
+        clock = Collector("/clock", Clock)
+        rosout = Collector("/rosout", Log)
         with tempfile.TemporaryDirectory() as tmp:
             bag_path = os.path.join(tmp, "session.bag")
             with rosbag.Bag(bag_path, "w") as bag:
@@ -63,6 +65,9 @@ class ReplayThenLiveTest(unittest.TestCase):
         self.assertTrue(replayed, "the replayed graph published no faces")
         self.assertTrue(all(abs(m.header.stamp.to_sec() - T0) < 10 for m in replayed), "replay: not bag time")
         self.assertTrue(rospy.get_param("/use_sim_time"), "replay.launch should run on simulated time")
+        self.assertTrue(clock.snapshot() and clock.snapshot()[-1].clock.to_sec() > T0, "no /clock from the replay")
+        no_clock = [m.msg for m in rosout.snapshot() if "no /clock" in m.msg]
+        self.assertFalse(no_clock, "the replayed graph saw no clock")
 
         # live after the replay: /use_sim_time false again, wall-clock stamps, a clean end
         images = Collector(TOPIC, Image)
