@@ -71,7 +71,7 @@ def test_everything_in_its_namespace(launch, argv, bag):
     config = load(launch, *argv)
     for node in config.nodes:
         assert node.namespace == "/robot1/", f"{node.name} runs in {node.namespace}"
-        for src, dst in node.remap_args:
+        for _src, dst in node.remap_args:
             assert dst.startswith("/robot1/") or not dst.startswith("/") or dst == "/clock", f"{node.name}: {dst}"
     assert GRAPH <= set(nodes(config))
     speech = config.params["/robot1/emotion_speech/speech_topic"].value
