@@ -128,7 +128,7 @@ def hardware_id() -> str:
     return f"{ns} NAO {ip}:{port}" if port else f"{ns} NAO {ip}"
 
 
-def watch_sim_time(node: str, grace_s: float = 5.0, repeat_s: float = 60.0) -> Optional[threading.Thread]:
+def watch_sim_time(node: str, grace_s: float = 10.0, repeat_s: float = 60.0) -> Optional[threading.Thread]:
     """When /use_sim_time is true, warn (then once a minute) while no /clock has come: the node's time
     stands at 0, e.g. a live launch after a replay left /use_sim_time=true on the master. Wall time only."""
     import rospy  # noqa: PLC0415
