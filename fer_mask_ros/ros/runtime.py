@@ -346,6 +346,30 @@ def param(name: str, default: Any = _FROM_CONFIG) -> Any:
     return rospy.get_param("~" + name, config_default(name) if default is _FROM_CONFIG else default)
 
 
+def parent_is_roslaunch() -> bool:
+    """True when this process was started by a roslaunch (not by rostest, whose tests must not be interrupted)."""
+    import os  # noqa: PLC0415
+
+    try:
+        with open(f"/proc/{os.getppid()}/cmdline", "rb") as handle:
+            argv = handle.read().split(b"\0")
+    except OSError:
+        return False
+    return any(os.path.basename(a.decode(errors="replace")) == "roslaunch" for a in argv[:2])
+
+
+def stop_parent_launch() -> bool:
+    """Stop the roslaunch that started this node the way Ctrl-C does: it shuts every node down (the
+    earliest-started last) and exits 0, with no "REQUIRED process has died" banner. False if not under roslaunch."""
+    import os  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+
+    if not parent_is_roslaunch():
+        return False
+    os.kill(os.getppid(), signal.SIGINT)
+    return True
+
+
 def fatal(message: str, status: int = 2) -> None:
     """Log one fatal line and exit the node (a configuration error the user must fix)."""
     import sys  # noqa: PLC0415

@@ -61,6 +61,7 @@ class ReplayThenLiveTest(unittest.TestCase):
             # replay stops by itself at the bag's end (required by default)
             replay = roslaunch("replay.launch", f"bag:={bag_path}", "output:=log", "delay:=4", timeout=150)
         self.assertEqual(replay.returncode, 0, replay.stdout[-3000:])
+        self.assertNotIn("REQUIRED process", replay.stdout, "the replay did not end cleanly")
         replayed = faces.snapshot()
         self.assertTrue(replayed, "the replayed graph published no faces")
         self.assertTrue(all(abs(m.header.stamp.to_sec() - T0) < 10 for m in replayed), "replay: not bag time")

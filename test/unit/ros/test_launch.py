@@ -96,6 +96,7 @@ def test_replay_plays_the_ns_camera_and_stops_at_the_end(bag):
     config = load("replay.launch", f"bag:={bag}", "ns:=robot1", "camera:=1", "compressed:=true")
     play = nodes(config)["rosbag_play"]
     assert play.required
+    assert play.type == "play_bag" and "--stop-launch" in play.args.split()  # a clean end at the bag's end
     assert ["clock", "/clock"] in play.remap_args  # rosbag play in a namespace must still drive /clock
     assert "--topics /robot1/camera/bottom/image_raw/compressed" in " ".join(play.args.split())
     assert config.params["/robot1/face_detector/transport"].value == "compressed"
