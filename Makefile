@@ -1,7 +1,7 @@
 # fer_mask_ros: one entry point for setting up, testing and running the package.
 #
 #   make setup   apt packages (only missing ones), .venv, pip requirements (only when changed), catkin build in .ws/
-#   make test    setup, then ruff + pytest test/unit + rostest test/rostest/*.test
+#   make test    setup, then ruff + pytest test/unit + rostest test/rostest/*.test + the install space (install-test)
 #   make demo    setup, then the whole graph on a simulated NAO playing the bundled clip; prints what NAO says
 #   make lint    ruff
 #   make bench   the graph on a fake NAO: latency/fps/CPU/RSS table -> docs/PERFORMANCE.md (soak: make soak)
@@ -35,7 +35,7 @@ DEMO_DURATION ?= 30
 ROSTESTS ?= $(sort $(wildcard test/rostest/*.test))
 ROSTEST_ARGS ?=
 
-.PHONY: help setup apt venv pip ws test lint unit rostest _lint _unit _rostest demo bench bench-peer soak clip clean
+.PHONY: help setup apt venv pip ws test lint unit rostest install-test _lint _unit _rostest _install_test demo bench bench-peer soak clip clean
 
 help:
 	@sed -n '2,8p' Makefile | sed 's/^# \{0,1\}//'
@@ -75,9 +75,10 @@ ws: venv
 lint: venv _lint
 unit: setup _unit
 rostest: setup _rostest
+install-test: setup _install_test
 
 _lint:
-	$(VENV)/bin/ruff check . nodes/*
+	$(VENV)/bin/ruff check . nodes/* scripts/*
 
 _unit:
 	$(ROS_ENV) && $(PY) -m pytest test/unit
@@ -94,11 +95,17 @@ _rostest:
 		echo "rostest FAILED:$$failed (node logs: $(WS)/ros_home/log/latest)"; exit 1; \
 	fi
 
+# catkin_make install into $(WS)/install_ws (its own build, devel and install spaces), then demo.launch from a
+# clean environment that sources only install/setup.bash (~40 s).
+_install_test:
+	$(PY) test/install/test_install_space.py --ws $(WS)/install_ws
+
 test: setup
 	@start=$$(date +%s); \
 	$(MAKE) --no-print-directory _lint; \
 	$(MAKE) --no-print-directory _unit; \
 	$(MAKE) --no-print-directory _rostest; \
+	$(MAKE) --no-print-directory _install_test; \
 	echo "make test: all passed in $$(( $$(date +%s) - start )) s"
 
 demo: setup

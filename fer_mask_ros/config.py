@@ -1,31 +1,73 @@
 """Where the package's files are, and the defaults in config/*.yaml (the one source of each default).
 
-Models and configuration live at the repository root (models/, config/) so that catkin installs them
-as package share files. A plain `pip install .` copies them into the installed package as
-fer_mask_ros/_shipped/{models,config} (setup.py), so the same lookups work there without ROS.
+Models and configuration live at the repository root (models/, config/); catkin installs them as
+share files (<prefix>/share/fer_mask_ros/{models,config}) while the Python package goes to
+<prefix>/lib/python3/dist-packages, so they are looked up through the package's share directory,
+found without importing ROS (see `share_dir`). A plain `pip install .` copies them into the
+installed package as fer_mask_ros/_shipped/{models,config} (setup.py). Overrides, first match wins:
+$FER_MASK_ROS_MODELS / $FER_MASK_ROS_CONFIG / $FER_MASK_ROS_DATA (one folder each) and
+$FER_MASK_ROS_SHARE (a share directory holding models/ and config/); single files: the nodes'
+~model / ~detector_model parameters, the CLI's --model / --detector-model, $FER_MASK_DETECTOR_MODEL.
 """
 from __future__ import annotations
 
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Iterator, List, Optional
 
+PACKAGE_NAME = "fer_mask_ros"
 PACKAGE_DIR = Path(__file__).resolve().parent
-REPO_ROOT = PACKAGE_DIR.parent
-DATA_DIR = PACKAGE_DIR / "data"  # the bundled demo clip and its labels
+REPO_ROOT = PACKAGE_DIR.parent  # the source tree (and the catkin devel space, which runs from it)
+ENV_SHARE = "FER_MASK_ROS_SHARE"
+ENV_DIRS = {"models": "FER_MASK_ROS_MODELS", "config": "FER_MASK_ROS_CONFIG", "data": "FER_MASK_ROS_DATA"}
+
+
+def _share_candidates() -> Iterator[Path]:
+    """Share directories of the catkin package fer_mask_ros, most explicit first."""
+    if os.environ.get(ENV_SHARE):
+        yield Path(os.environ[ENV_SHARE])
+    yield REPO_ROOT  # source tree / devel space: the repository root is the package
+    # install space: <prefix>/lib/python3/dist-packages/fer_mask_ros -> <prefix>/share/fer_mask_ros
+    for up in (3, 4):
+        if len(PACKAGE_DIR.parents) > up:
+            yield PACKAGE_DIR.parents[up] / "share" / PACKAGE_NAME
+    # what rospack would search (ROS_PACKAGE_PATH), then the catkin prefixes (CMAKE_PREFIX_PATH)
+    for entry in filter(None, os.environ.get("ROS_PACKAGE_PATH", "").split(os.pathsep)):
+        yield Path(entry) if Path(entry).name == PACKAGE_NAME else Path(entry) / PACKAGE_NAME
+    for entry in filter(None, os.environ.get("CMAKE_PREFIX_PATH", "").split(os.pathsep)):
+        yield Path(entry) / "share" / PACKAGE_NAME
+
+
+@lru_cache(maxsize=None)
+def share_dir() -> Optional[Path]:
+    """The package's share directory (a folder with package.xml and models/), or None (pip install)."""
+    for base in _share_candidates():
+        if (base / "package.xml").is_file() and (base / "models").is_dir():
+            return base
+    return None
 
 
 def shipped_dir(name: str) -> Path:
-    """models/ or config/: the repository's (source tree, catkin devel space), else the pip-installed copy."""
-    for base in (REPO_ROOT / name, PACKAGE_DIR / "_shipped" / name):
+    """models/, config/ or data/: the environment override, the share directory, else the pip-installed copy."""
+    candidates: List[Path] = []
+    if os.environ.get(ENV_DIRS.get(name, "")):
+        return Path(os.environ[ENV_DIRS[name]])
+    share = share_dir()
+    if name == "data":  # the demo clip ships inside the Python package (package_data)
+        candidates.append(PACKAGE_DIR / "data")
+    if share is not None:
+        candidates.append(share / name)
+    candidates.append(PACKAGE_DIR / "_shipped" / name)
+    for base in candidates:
         if base.is_dir():
             return base
-    return REPO_ROOT / name
+    return candidates[0]
 
 
 MODELS_DIR = shipped_dir("models")
 CONFIG_DIR = shipped_dir("config")
+DATA_DIR = shipped_dir("data")  # the bundled demo clip and its labels
 
 
 def model_path(name: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
@@ -65,6 +66,12 @@ class BagSource:
             raise AnalysisError(f"{path}: not a readable rosbag ({type(exc).__name__}: "
                                 f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
         topics = self._bag.get_type_and_topic_info().topics
+        if topic == DEFAULT_TOPIC and topic not in topics:
+            # record.launch's camera topic: /<ns>/camera/<front|bottom>/image_raw[/compressed], when it is the only one
+            ours = [t for t, i in topics.items() if i.msg_type in IMAGE_TYPES and i.message_count > 0
+                    and re.fullmatch(r"/[^/]+/camera/(front|bottom)/image_raw(/compressed)?", t)]
+            topic = ours[0] if len(ours) == 1 else topic
+            self.topic = topic
         if topic not in topics or topics[topic].message_count == 0:
             images = sorted(t for t, i in topics.items() if i.msg_type in IMAGE_TYPES and i.message_count > 0)
             hint = f"; image topics in the bag: {', '.join(images)}" if images else "; the bag has no image topics"

@@ -26,7 +26,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from fer_mask_ros.config import PACKAGE_DIR, REPO_ROOT
+from fer_mask_ros.config import PACKAGE_DIR, REPO_ROOT, model_path
 from fer_mask_ros.errors import MasterError
 from fer_mask_ros.simulation.face_frames import FaceFrames, clip_face_patches
 
@@ -242,7 +242,7 @@ class _Listener:
         self.subs = [
             rospy.Subscriber(f"/{ns}/emotions", EmotionStamped, self._emotion, queue_size=500),
             rospy.Subscriber(f"/{ns}/emotion_array", EmotionArray, self._array, queue_size=500),
-            rospy.Subscriber("/naoqi_driver/camera/front/camera_info", CameraInfo, self._info, queue_size=500),
+            rospy.Subscriber(f"/{ns}/camera/front/camera_info", CameraInfo, self._info, queue_size=500),
         ]
 
     def reset(self) -> None:
@@ -383,7 +383,7 @@ def run_graph_bench(args) -> int:
         cases = parse_cases(args.graph_cases)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    model = args.graph_model or str(REPO / "models" / "fer_mask_net.pt")
+    model = args.graph_model or model_path("fer_mask_net.pt")
     if not os.path.isfile(model):
         raise CommandError(f"expression model {model} not found (pass --graph-model)")
     if shutil.which("roslaunch") is None or shutil.which("roscore") is None:
@@ -476,8 +476,8 @@ def _run_cases(args, cases, model, peer, machine, master, results, patches) -> N
         procs["camera"] = subprocess.Popen(
             [sys.executable, str(REPO / "nodes" / "nao_camera"), "__name:=nao_camera", "_nao_ip:=127.0.0.1",
              f"_nao_port:={args.graph_port}", f"_resolution:={NAO_RESOLUTION[case.resolution]}",
-             f"_fps:={case.offered_fps:g}", "image_raw:=/naoqi_driver/camera/front/image_raw",
-             "camera_info:=/naoqi_driver/camera/front/camera_info"], env=env,
+             f"_fps:={case.offered_fps:g}", "image_raw:=/fer_mask/camera/front/image_raw",
+             "camera_info:=/fer_mask/camera/front/camera_info"], env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         start_total = listener.arrays_total
         if not _wait(lambda n=start_total: listener.arrays_total > n + 3, 90):

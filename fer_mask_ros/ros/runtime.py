@@ -112,11 +112,51 @@ class RateStats:
         }
 
 
+def hardware_id() -> str:
+    """The robot a node serves, for /diagnostics: ~hardware_id if set, else "<ns> NAO <ip>:<port>" from the
+    nao_ip / nao_port parameters (private, or the namespace's: nao.launch sets both), else the namespace."""
+    import rospy  # noqa: PLC0415
+
+    explicit = rospy.get_param("~hardware_id", "")
+    if explicit:
+        return str(explicit)
+    ns = rospy.get_namespace().strip("/") or "fer_mask_ros"
+    ip = rospy.get_param("~nao_ip", "") or rospy.get_param("nao_ip", "")
+    if not ip:
+        return ns
+    port = rospy.get_param("~nao_port", "") or rospy.get_param("nao_port", "")
+    return f"{ns} NAO {ip}:{port}" if port else f"{ns} NAO {ip}"
+
+
+def watch_sim_time(node: str, grace_s: float = 10.0, repeat_s: float = 60.0) -> Optional[threading.Thread]:
+    """When /use_sim_time is true, warn (then once a minute) while no /clock has come: the node's time
+    stands at 0, e.g. a live launch after a replay left /use_sim_time=true on the master. Wall time only."""
+    import rospy  # noqa: PLC0415
+
+    if not rospy.get_param("/use_sim_time", False):
+        return None
+
+    def run() -> None:
+        time.sleep(grace_s)
+        while not rospy.is_shutdown() and rospy.Time.now().is_zero():
+            rospy.logwarn(f"{node}: /use_sim_time is true but no /clock is published, so this node's time "
+                          "stands at 0 (a bag replay left it set? live launches set it false; replays need "
+                          "rosbag play --clock)")
+            deadline = time.monotonic() + repeat_s
+            while time.monotonic() < deadline and not rospy.is_shutdown() and rospy.Time.now().is_zero():
+                time.sleep(0.5)
+
+    thread = threading.Thread(target=run, name="sim_time_watch", daemon=True)
+    thread.start()
+    return thread
+
+
 class Diagnostics:
     """Publishes one diagnostic_msgs/DiagnosticStatus for this node on /diagnostics every `period_s`.
 
     `fields()` returns the key/values; `level()` returns (level, message) with level one of
-    DiagnosticStatus.OK/WARN/ERROR.
+    DiagnosticStatus.OK/WARN/ERROR. hardware_id names the robot (see `hardware_id`). It also starts
+    `watch_sim_time`, so every node warns when it runs on a simulated clock that nobody drives.
     """
 
     def __init__(self, name: str, fields: Callable[[], Dict[str, Any]],
@@ -128,7 +168,9 @@ class Diagnostics:
         self.name = name
         self._fields = fields
         self._level = level
+        self.hardware_id = hardware_id()
         self._pub = rospy.Publisher("/diagnostics", DiagnosticArray, queue_size=10)
+        watch_sim_time(name)
         self._timer = rospy.Timer(rospy.Duration(period_s), self._publish) if period_s > 0 else None
 
     def _publish(self, _event: Any = None) -> None:
@@ -139,7 +181,7 @@ class Diagnostics:
             values = self._fields()
         except Exception as exc:  # diagnostics must never kill a node
             level, message, values = DiagnosticStatus.ERROR, f"diagnostics failed: {exc}", {}
-        status = DiagnosticStatus(level=level, name=self.name, message=message, hardware_id="fer_mask_ros")
+        status = DiagnosticStatus(level=level, name=self.name, message=message, hardware_id=self.hardware_id)
         status.values = [KeyValue(key=str(k), value=_fmt(v)) for k, v in values.items()]
         arr = DiagnosticArray()
         arr.header.stamp = self._rospy.Time.now()
@@ -254,6 +296,24 @@ def route_library_logs(name: str = "fer_mask_ros") -> None:
         lib.addHandler(_ToRosout())
     lib.setLevel(logging.INFO)
     lib.propagate = False
+    import rospy  # noqa: PLC0415
+
+    # at shutdown the robot link is closed on purpose (or the fake NAO stops first): no "disconnected" WARN
+    rospy.on_shutdown(lambda: lib.setLevel(logging.ERROR))
+
+
+def quiet_qi(level: str = "warning") -> None:
+    """libqi logs every service (un)registration at info level on stdout; keep its warnings and errors.
+    qi's "No Application was created" path warning says nothing to a ROS user and is silenced."""
+    try:
+        import qi  # noqa: PLC0415
+    except ImportError:
+        return
+    qi.logging.setLevel(getattr(qi.logging, level.upper(), qi.logging.WARNING))
+    try:
+        qi.logging.setFilters("qi.path.sdklayout=silent")
+    except Exception:  # older libqi-python: keep the warning rather than fail
+        pass
 
 
 def _fmt(value: Any) -> str:
@@ -284,6 +344,30 @@ def param(name: str, default: Any = _FROM_CONFIG) -> Any:
     import rospy  # noqa: PLC0415
 
     return rospy.get_param("~" + name, config_default(name) if default is _FROM_CONFIG else default)
+
+
+def parent_is_roslaunch() -> bool:
+    """True when this process was started by a roslaunch (not by rostest, whose tests must not be interrupted)."""
+    import os  # noqa: PLC0415
+
+    try:
+        with open(f"/proc/{os.getppid()}/cmdline", "rb") as handle:
+            argv = handle.read().split(b"\0")
+    except OSError:
+        return False
+    return any(os.path.basename(a.decode(errors="replace")) == "roslaunch" for a in argv[:2])
+
+
+def stop_parent_launch() -> bool:
+    """Stop the roslaunch that started this node the way Ctrl-C does: it shuts every node down (the
+    earliest-started last) and exits 0, with no "REQUIRED process has died" banner. False if not under roslaunch."""
+    import os  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+
+    if not parent_is_roslaunch():
+        return False
+    os.kill(os.getppid(), signal.SIGINT)
+    return True
 
 
 def fatal(message: str, status: int = 2) -> None:

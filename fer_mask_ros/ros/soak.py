@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from fer_mask_ros.config import model_path
 from fer_mask_ros.errors import MasterError
 from fer_mask_ros.ros.bench_graph import (
     REPO,
@@ -167,7 +168,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--master-port", type=int, default=11491)
     p.add_argument("--write", action="store_true", help="write the table into docs/PERFORMANCE.md (soak section)")
     args = p.parse_args(argv)
-    model = args.model or str(REPO / "models" / "fer_mask_net.pt")
+    model = args.model or model_path("fer_mask_net.pt")
     if not os.path.isfile(model):
         print(f"soak: expression model {model} not found (--model)", file=sys.stderr)
         return 2

@@ -44,14 +44,14 @@ class DemoGraphTest(unittest.TestCase):
     def test_graph_against_clip_labels(self):
         duration = float(rospy.get_param("~duration", 30.0))
         min_accuracy = float(rospy.get_param("~min_accuracy", 0.6))
-        images = Collector("/naoqi_driver/camera/front/image_raw", Image)
+        images = Collector("/fer_mask/camera/front/image_raw", Image)
         faces = Collector("/fer_mask/faces", FaceArray)
         emotions = Collector("/fer_mask/emotions", EmotionStamped)
-        said = Collector("/fake_nao/said", String)
+        said = Collector("/fer_mask/fake_nao/said", String)
         deadline = time.time() + 60.0
-        while not rospy.has_param("/fake_nao/clip_start") and time.time() < deadline:
+        while not rospy.has_param("/fer_mask/fake_nao/clip_start") and time.time() < deadline:
             time.sleep(0.1)
-        clip_start = float(rospy.get_param("/fake_nao/clip_start"))
+        clip_start = float(rospy.get_param("/fer_mask/fake_nao/clip_start"))
         # wait for the first emotion (model loading), then watch one full loop of the clip
         while not emotions.snapshot() and time.time() < deadline and not rospy.is_shutdown():
             time.sleep(0.1)
@@ -87,7 +87,7 @@ class DemoGraphTest(unittest.TestCase):
         self.assertTrue(texts, "the fake NAO said nothing")
         from fer_mask_ros.simulation.fake_nao import fetch_spoken  # noqa: PLC0415
 
-        spoken = [u.text for u in fetch_spoken(rospy.get_param("/fake_nao/url"))]
+        spoken = [u.text for u in fetch_spoken(rospy.get_param("/fer_mask/fake_nao/url"))]
         self.assertEqual(spoken[:len(texts)], texts, "ALTextToSpeech record differs from /fake_nao/said")
         named = [sentence_emotion(t) for t in texts]
         self.assertNotIn(None, named, f"unknown sentences: {texts}")

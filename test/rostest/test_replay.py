@@ -24,7 +24,7 @@ from fer_rostest import LABELS, Collector, roi_box, score_emotions
 
 PKG = "fer_mask_ros"
 T0 = 1000.0  # bag time of the first frame
-TOPIC = "/naoqi_driver/camera/front/image_raw"
+TOPIC = "/fer_mask/camera/front/image_raw"
 
 
 class ReplayTest(unittest.TestCase):

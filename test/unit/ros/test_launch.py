@@ -1,0 +1,132 @@
+"""The launch files, parsed by roslaunch itself (nothing is started): namespaces, relative names, the camera
+topic derived from `camera`, /use_sim_time, the args demo/replay forward, machines, record.launch topics."""
+from __future__ import annotations
+
+import os
+from typing import Dict, List
+
+import pytest
+
+roslaunch_config = pytest.importorskip("roslaunch.config")
+xmlloader = pytest.importorskip("roslaunch.xmlloader")
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+GRAPH = {"face_detector", "emotion_classifier", "emotion_speech"}
+
+
+def load(name: str, *argv: str):
+    config = roslaunch_config.ROSLaunchConfig()
+    xmlloader.XmlLoader().load(os.path.join(REPO, "launch", name), config, argv=list(argv), verbose=False)
+    return config
+
+
+def resolve(name: str, ns: str) -> str:
+    return name if name.startswith("/") else ns.rstrip("/") + "/" + name
+
+
+def nodes(config) -> Dict[str, object]:
+    return {n.name: n for n in config.nodes}
+
+
+def remaps(node) -> Dict[str, str]:
+    return {src: resolve(dst, node.namespace) for src, dst in node.remap_args}
+
+
+@pytest.fixture(scope="module")
+def bag(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("bag") / "session.bag"
+    path.write_bytes(b"")
+    return str(path)
+
+
+@pytest.mark.parametrize("camera,name,frame", [("0", "front", "CameraTop"), ("1", "bottom", "CameraBottom")])
+def test_image_topic_follows_camera(camera, name, frame):
+    config = load("nao.launch", f"camera:={camera}", "ns:=robot2")
+    n = nodes(config)
+    topic = f"/robot2/camera/{name}/image_raw"
+    assert remaps(n["nao_camera"])["image_raw"] == topic
+    assert remaps(n["nao_camera"])["camera_info"] == f"/robot2/camera/{name}/camera_info"
+    assert remaps(n["face_detector"])["image"] == topic
+    assert remaps(n["emotion_classifier"])["image"] == topic
+    assert config.params["/robot2/nao_camera/camera"].value == int(camera)
+    # frame_id: empty in the yaml, the node takes naoqi_driver's frame of the camera (checked in namespaces.test)
+    assert config.params["/robot2/nao_camera/frame_id"].value == ""
+    assert frame  # documented pair
+
+
+def test_naoqi_driver_topics():
+    n = nodes(load("nao.launch", "driver:=naoqi_driver", "camera:=1", "speech_backend:=topic"))
+    assert "nao_camera" not in n
+    assert remaps(n["face_detector"])["image"] == "/naoqi_driver/camera/bottom/image_raw"
+
+
+@pytest.mark.parametrize("launch,argv", [
+    ("nao.launch", ["ns:=robot1"]),
+    ("demo.launch", ["ns:=robot1"]),
+    ("replay.launch", ["ns:=robot1"]),
+])
+def test_everything_in_its_namespace(launch, argv, bag):
+    if launch == "replay.launch":
+        argv = argv + [f"bag:={bag}"]
+    config = load(launch, *argv)
+    for node in config.nodes:
+        assert node.namespace == "/robot1/", f"{node.name} runs in {node.namespace}"
+        for _src, dst in node.remap_args:
+            assert dst.startswith("/robot1/") or not dst.startswith("/") or dst == "/clock", f"{node.name}: {dst}"
+    assert GRAPH <= set(nodes(config))
+    speech = config.params["/robot1/emotion_speech/speech_topic"].value
+    assert not speech.startswith("/")
+
+
+@pytest.mark.parametrize("launch,sim", [("nao.launch", False), ("demo.launch", False), ("replay.launch", True)])
+def test_use_sim_time(launch, sim, bag):
+    config = load(launch, f"bag:={bag}") if launch == "replay.launch" else load(launch)
+    assert config.params["/use_sim_time"].value is sim
+
+
+@pytest.mark.parametrize("launch", ["demo.launch", "replay.launch"])
+def test_forwarded_args(launch, bag):
+    argv = ["ns:=r7", "leds:=true", "model:=/m/x.pt"] + ([f"bag:={bag}"] if launch == "replay.launch" else [])
+    config = load(launch, *argv)
+    assert config.params["/r7/emotion_speech/leds"].value is True
+    assert config.params["/r7/emotion_classifier/model"].value == "/m/x.pt"
+
+
+def test_replay_plays_the_ns_camera_and_stops_at_the_end(bag):
+    config = load("replay.launch", f"bag:={bag}", "ns:=robot1", "camera:=1", "compressed:=true")
+    play = nodes(config)["rosbag_play"]
+    assert play.required
+    assert play.type == "play_bag" and "--stop-launch" in play.args.split()  # a clean end at the bag's end
+    assert ["clock", "/clock"] in play.remap_args  # rosbag play in a namespace must still drive /clock
+    assert "--topics /robot1/camera/bottom/image_raw/compressed" in " ".join(play.args.split())
+    assert config.params["/robot1/face_detector/transport"].value == "compressed"
+    assert config.params["/robot1/replay_bag"].value.strip() == bag  # check_bag ran while parsing
+
+
+def test_replay_refuses_a_missing_bag(tmp_path):
+    with pytest.raises(Exception, match="check_bag"):
+        load("replay.launch", f"bag:={tmp_path / 'missing.bag'}")
+
+
+def test_machines():
+    config = load("nao.launch", "machine_host:=10.0.0.7", "machine_user:=robo", "machine_env_loader:=/opt/env.sh",
+                  "classifier_machine:=remote")
+    assert config.machines["remote"].address == "10.0.0.7"
+    assert config.machines["remote"].env_loader == "/opt/env.sh"
+    n = nodes(config)
+    assert n["emotion_classifier"].machine_name == "remote"
+    assert not n["face_detector"].machine_name
+
+
+def record_topics(*argv: str) -> List[str]:
+    node = next(iter(load("record.launch", *argv).nodes))
+    return node.args.split()
+
+
+def test_record_camera_and_compression():
+    top = record_topics()
+    assert "/fer_mask/camera/front/image_raw" in top and "/fer_mask/camera/front/camera_info" in top
+    bottom = record_topics("camera:=1", "ns:=robot2", "compressed:=true")
+    assert "/robot2/camera/bottom/image_raw/compressed" in bottom
+    assert "/robot2/camera/bottom/camera_info" in bottom
+    assert "/robot2/camera/bottom/image_raw" not in bottom
