@@ -60,6 +60,36 @@ class LatestWorker:
                 self._on_error(exc)
 
 
+class SeqGaps:
+    """Messages lost before they reached the node (inside rospy, the network or a full publisher queue).
+
+    rospy numbers every message a publisher sends (header.seq); a jump of k + 1 from the same publisher
+    means k messages were lost on the way. A publisher that restarts (seq going back) starts afresh.
+    """
+
+    MAX_PUBLISHERS = 64
+
+    def __init__(self):
+        self.lost = 0
+        self._last: Dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def add(self, msg: Any) -> None:
+        header = getattr(msg, "header", None)
+        if header is None:
+            return
+        seq = int(getattr(header, "seq", 0))
+        conn = getattr(msg, "_connection_header", None) or {}
+        key = str(conn.get("callerid", "")) if isinstance(conn, dict) else ""
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and last < seq <= last + 2 ** 31:
+                self.lost += seq - last - 1
+            if key not in self._last and len(self._last) >= self.MAX_PUBLISHERS:
+                self._last.clear()
+            self._last[key] = seq
+
+
 class RateStats:
     """Processed-item rate and latency over a sliding window (wall time)."""
 
