@@ -583,12 +583,15 @@ class RobustnessTest(unittest.TestCase):
     def test_41_speech_far_future_stamps_and_many_ids(self):
         """3,000 new face ids stamped 10^6 s in the future: the policy holds at most max_faces (64), and they
         are all forgotten a window (3 s) later by the node's own clock."""
+        received0 = int(self.diag.get(SPEECH)[1].get("emotions_received", 0))
         future = rospy.Time.from_sec(rospy.Time.now().to_sec() + 1e6)
         for fid in range(3000):
             self.pub_emo.publish(self.emotion(100000 + fid, stamp=future))
             if fid % 200 == 0:
                 time.sleep(0.01)
-        got = self.diag.wait(SPEECH, lambda st, v: int(v.get("emotions_received", 0)) >= 3000, timeout=TIMEOUT)
+        time.sleep(1.5)  # the subscriber queue (50) may drop some: what arrived is enough
+        got = self.diag.wait(SPEECH, lambda st, v: int(v.get("emotions_received", 0)) > received0 + 64, timeout=TIMEOUT)
+        self.assertGreater(int(got[1].get("emotions_received", 0)), received0 + 64)
         self.assertLessEqual(int(got[1].get("policy_faces", 10 ** 9)), 64, got[1])
         self.assertLessEqual(int(got[1].get("policy_observations", 10 ** 9)), 64 * 256, got[1])
         got = self.diag.wait(SPEECH, lambda st, v: int(v.get("policy_faces", 10 ** 9)) == 0, timeout=15)
