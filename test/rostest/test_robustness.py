@@ -193,10 +193,11 @@ def png_bomb(width: int, height: int, zero_rows: bool = False) -> bytes:
 
 def node_peak_rss_mb(name: str) -> float:
     """VmHWM (peak resident memory) of a node on this machine, in MB."""
-    import rosnode  # noqa: PLC0415
     import xmlrpc.client  # noqa: PLC0415
 
-    api = rosnode.get_api_uri(rospy.get_master(), name, skip_cache=True)
+    import rosgraph  # noqa: PLC0415
+
+    api = rosgraph.Master("/test_robustness").lookupNode(name)
     pid = xmlrpc.client.ServerProxy(api).getPid("/test_robustness")[2]
     with open(f"/proc/{pid}/status") as f:
         for line in f:
