@@ -504,7 +504,9 @@ class RobustnessTest(unittest.TestCase):
 
     def test_28_frames_lost_in_transport(self):
         """header.seq jumps by 8 (7 frames lost before the node, e.g. a full publisher queue): counted as lost."""
-        lost0 = int(self.diag.wait(DET, lambda st, v: "lost" in v, timeout=5)[1].get("lost", -1000))
+        got = self.diag.wait(DET, lambda st, v: "lost" in v, timeout=5)
+        self.assertIn("lost", got[1], "face_detector does not count frames lost before it")
+        lost0 = int(got[1]["lost"])
         self.processed(self.pub, from_bgr(FRAMES.frame(0), "bgr8"), self.faces)
         self.pub.impl.seq += 7  # rospy numbers each message it sends; skip 7 numbers
         self.processed(self.pub, from_bgr(FRAMES.frame(0), "bgr8"), self.faces)
