@@ -18,9 +18,10 @@ Policy (`SpeechPolicy`), per tracked face, over the last `window_s` seconds:
   `window_s` are forgotten (and so may be greeted again when they come back).
 
 Bounded and thread-safe: one lock guards every method (a subscriber thread may `observe` while a
-timer thread `decide`s); at most `max_faces` faces (the least recently seen goes first) and
-`max_observations` observations per face are kept; `observe(..., now=)` clamps a stamp from the
-future to `now`, so pruning by age works whatever stamps the messages carry.
+timer thread `decide`s); at most `max_faces` faces and `max_observations` observations per face are
+kept: a new face while `max_faces` are held (after pruning by age) is not recorded, counted in
+`rejected` (no thrashing: the faces held keep their history); `observe(..., now=)` clamps a stamp
+from the future to `now`, so pruning by age works whatever stamps the messages carry.
 
 With several faces the policy talks about one face at a time (the most confident stable
 one); the cooldown then moves on to the next face. It does not summarise groups.
@@ -176,7 +177,7 @@ class SpeechPolicy:
         repeat_after_s: float = 30.0,
         min_observations: int = 3,
         say_unsure: bool = True,
-        max_faces: int = 64,
+        max_faces: int = 128,
         max_observations: int = 256,
     ):
         if window_s <= 0:
@@ -195,7 +196,7 @@ class SpeechPolicy:
             raise ValueError("max_faces and max_observations must be >= 1")
         self.max_faces = int(max_faces)
         self.max_observations = int(max_observations)
-        self.evicted = 0  # faces forgotten because max_faces were already held
+        self.rejected = 0  # observations of new faces not recorded because max_faces were held
         self._lock = threading.RLock()
         self._faces: Dict[Any, _Face] = {}
         self._said: Dict[Tuple[Any, str], float] = {}  # (face_id, emotion) -> when
@@ -236,10 +237,11 @@ class SpeechPolicy:
         with self._lock:
             face = self._faces.get(face_id)
             if face is None:
+                if len(self._faces) >= self.max_faces and now is not None:
+                    self._prune(float(now))
                 if len(self._faces) >= self.max_faces:
-                    oldest = min(self._faces, key=lambda k: self._faces[k].last_seen)
-                    del self._faces[oldest]
-                    self.evicted += 1
+                    self.rejected += 1
+                    return
                 face = self._faces[face_id] = _Face(stamp, self.max_observations)
             face.last_seen = max(face.last_seen, stamp)
             face.obs.append(Observation(stamp, emotion, float(confidence), bool(masked)))

@@ -202,10 +202,12 @@ def test_memory_is_bounded_by_count_and_by_the_callers_clock():
         for _ in range(20):
             policy.observe(fid, "happy", 0.9, False, 1e6, now=10.0)
     faces, observations = policy.sizes()
-    assert faces == 8 and observations == 8 * 5 and policy.evicted == 92
-    assert {f.face_id for f in policy.faces(10.0)} == set(range(92, 100))  # the most recent faces kept
+    assert faces == 8 and observations == 8 * 5 and policy.rejected == 92 * 20
+    assert {f.face_id for f in policy.faces(10.0)} == set(range(8))  # the faces held keep their history
     policy.decide(13.5)  # a window later by the caller's clock: all forgotten
     assert policy.sizes() == (0, 0)
+    policy.observe(99, "sad", 0.9, False, 14.0, now=14.0)  # room again
+    assert policy.sizes() == (1, 1)
 
 
 def test_unknown_or_huge_emotion_names_raise_a_short_value_error():
