@@ -17,7 +17,8 @@ class LatestWorker:
 
     `put(item)` from subscriber callbacks never blocks; an item that was replaced before the
     worker took it counts as dropped. The worker calls `handler(item)`; exceptions are passed to
-    `on_error` (the worker keeps running).
+    `on_error` (the worker keeps running). Should the thread still end (on_error itself failing),
+    `ensure_alive()` (called with each diagnostics report) starts it again and counts `restarts`.
     """
 
     def __init__(self, handler: Callable[[Any], None], on_error: Callable[[BaseException], None],
@@ -30,8 +31,22 @@ class LatestWorker:
         self._stop = False
         self.received = 0
         self.dropped = 0
+        self.restarts = 0
+        self.restarted_at: Optional[float] = None  # monotonic time of the last restart
+        self._name = name
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
+
+    def ensure_alive(self) -> bool:
+        """True when the worker thread runs; else start a new one (counted in `restarts`) and return False."""
+        with self._cond:
+            if self._stop or self._thread.is_alive():
+                return True
+            self.restarts += 1
+            self.restarted_at = time.monotonic()
+            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+            self._thread.start()
+            return False
 
     def put(self, item: Any) -> None:
         with self._cond:
