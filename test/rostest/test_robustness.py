@@ -539,6 +539,8 @@ class RobustnessTest(unittest.TestCase):
         for t in threads:
             t.join(60)
         busy = [r for r in results if "busy" in r]
+        rospy.loginfo(f"classify_image x20: {results.count('ok')} answered, {len(busy)} busy; live pairs took "
+                      f"{', '.join(f'{t:.2f}' for t in live)} s meanwhile")
         self.assertEqual(len(results), 20)
         self.assertGreaterEqual(len(busy), 1, results)
         self.assertGreaterEqual(results.count("ok"), 1, results)
