@@ -265,9 +265,10 @@ class NaoConnection:
                 self._hung = reason
         self._wake.set()
 
-    def call(self, method: Callable[..., Any], *args: Any, timeout: float, what: str = "") -> Any:
+    def call(self, method: Callable[..., Any], *args: Any, timeout: float, what: str = "",
+             mark_hung: bool = True) -> Any:
         """`method(*args)` as an asynchronous qi call, waiting at most `timeout` s for its result.
-        NaoTimeout (and the robot is treated as hung) when it does not answer in time."""
+        NaoTimeout when it does not answer in time (and, with `mark_hung`, the robot is treated as hung)."""
         fut = method(*args, _async=True)
         try:
             return fut.value(int(max(0.001, timeout) * 1000))
@@ -279,17 +280,18 @@ class NaoConnection:
             except Exception:
                 pass
             reason = f"robot not answering ({what or 'a call'} took more than {timeout:g} s)"
-            self.mark_hung(reason)
+            if mark_hung:
+                self.mark_hung(reason)
             raise NaoTimeout(reason) from None
 
-    def ping(self, timeout: Optional[float] = None) -> bool:
+    def ping(self, timeout: Optional[float] = None, mark_hung: bool = True) -> bool:
         """True when the robot answers a ServiceDirectory call within `timeout` s (default
-        heartbeat_timeout_s); False, and the robot treated as hung, when it does not."""
+        heartbeat_timeout_s); False when it does not (with `mark_hung`, the robot is treated as hung)."""
         timeout = self.heartbeat_timeout_s if timeout is None else float(timeout)
         t0 = time.monotonic()
         try:
             directory = self.service("ServiceDirectory")
-            self.call(directory.services, timeout=timeout, what="heartbeat")
+            self.call(directory.services, timeout=timeout, what="heartbeat", mark_hung=mark_hung)
         except NaoTimeout:
             return False
         except NaoError:

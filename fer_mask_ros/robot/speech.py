@@ -31,7 +31,7 @@ class NaoSpeech:
         language: Optional[str] = "English",
         volume: Optional[float] = None,
         logger: Optional[logging.Logger] = None,
-        ping_timeout: float = 0.5,
+        ping_timeout: float = 1.0,
     ):
         if service not in SPEECH_SERVICES:
             raise ValueError(f"unknown speech service {service!r}; use one of {', '.join(SPEECH_SERVICES)}")
@@ -90,7 +90,7 @@ class NaoSpeech:
                 return self._drop("robot disconnected", text)
             if self.busy:
                 return self._drop("still speaking", text)
-            if not self.connection.ping(self.ping_timeout):
+            if not self.connection.ping(self.ping_timeout, mark_hung=False):  # the heartbeat judges the link
                 return self._drop("robot not answering", text)
             try:
                 if self._generation != self.connection.generation:
