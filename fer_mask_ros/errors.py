@@ -51,6 +51,10 @@ class NaoUnavailable(NaoError):
     """The robot is not connected right now."""
 
 
+class NaoTimeout(NaoError):
+    """The robot did not answer a call in time (hung, or the link is stalled)."""
+
+
 class ImageContainerError(ValueError):
     """The ALVideoDevice image container is malformed or in an unsupported colour space."""
 

@@ -1,7 +1,12 @@
 """Images in one place: THE image file reader, THE encoding converter, crop resizing, file listing.
 
 * `read_image(path, mode)`: an image file -> uint8 array (as stored, BGR colour, or grey); ImageReadError
-  naming the file when it is missing or not an image. Every reader of image files uses it.
+  naming the file when it is missing, not an image, or too large. Every reader of image files uses it.
+* `decode_image(data, mode)`: the same for encoded bytes (the nodes' CompressedImage); ValueError.
+  Both read the declared size from the file header first (`header_size`: PNG, JPEG, BMP, GIF, WebP,
+  TIFF, PNM/PAM/PFM, JPEG 2000, Sun raster, Radiance HDR) and refuse more than MAX_IMAGE_PIXELS, or a
+  format whose header they cannot read, before anything is decoded: an image bomb (a few bytes that
+  declare 60000 x 60000) never allocates its pixels.
 * `to_bgr(image)`: any grey/BGR/BGRA uint8 array -> BGR (H, W, 3), what the detector and pipeline take.
 * `encoding_to_bgr(image, encoding)`: a decoded camera image in a sensor_msgs encoding name (rgb8, mono16,
   yuv422, bayer_*...) -> BGR; used by the ROS side and by anything else that gets such frames.
@@ -12,7 +17,7 @@
 from __future__ import annotations
 
 import os
-from typing import Iterator, List, Optional, Sequence, Union
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -50,19 +55,191 @@ def square_resize(grey: np.ndarray, size: int) -> np.ndarray:
     return np.ascontiguousarray(grey, dtype=np.uint8)
 
 
+#: Largest image decoded (pixels, from the header): 8192 x 8192, at most ~0.5 GB decoded (16-bit BGRA).
+MAX_IMAGE_PIXELS = 8192 * 8192
+#: Largest image file read into memory.
+MAX_IMAGE_FILE_BYTES = 256 * 1024 * 1024
+
+
+def _u16(b: bytes, at: int, order: str) -> int:
+    return int.from_bytes(b[at:at + 2], order)
+
+
+def _u32(b: bytes, at: int, order: str) -> int:
+    return int.from_bytes(b[at:at + 4], order)
+
+
+def _jpeg_size(b: bytes) -> Optional[Tuple[int, int]]:
+    i = 2
+    while i + 4 <= len(b):
+        if b[i] != 0xFF:
+            return None
+        marker = b[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:  # no length
+            i += 2
+            continue
+        if marker in (0xD9, 0xDA):  # end of image, start of scan: no frame header before it
+            return None
+        length = _u16(b, i + 2, "big")
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+            if i + 9 > len(b):
+                return None
+            return _u16(b, i + 7, "big"), _u16(b, i + 5, "big")
+        i += 2 + length
+    return None
+
+
+def _tiff_size(b: bytes) -> Optional[Tuple[int, int]]:
+    order = "little" if b[:2] == b"II" else "big"
+    ifd = _u32(b, 4, order)
+    if ifd + 2 > len(b):
+        return None
+    found = {}
+    for k in range(min(_u16(b, ifd, order), 4096)):
+        e = ifd + 2 + 12 * k
+        if e + 12 > len(b):
+            break
+        tag, kind = _u16(b, e, order), _u16(b, e + 2, order)
+        if tag in (256, 257):
+            found[tag] = _u16(b, e + 8, order) if kind == 3 else _u32(b, e + 8, order)
+    return (found[256], found[257]) if len(found) == 2 else None
+
+
+def _text_header_numbers(b: bytes, count: int) -> Optional[List[int]]:
+    """The first `count` integers of a PNM-style text header (after the magic, '#' comments skipped)."""
+    text = b[2:4096].decode("latin-1")
+    numbers: List[int] = []
+    for line in text.splitlines():
+        for token in line.split("#", 1)[0].split():
+            if not token.lstrip("-").isdigit():
+                return numbers if len(numbers) >= count else None
+            numbers.append(int(token))
+            if len(numbers) == count:
+                return numbers
+    return None
+
+
+def _pam_size(b: bytes) -> Optional[Tuple[int, int]]:
+    fields = {}
+    for line in b[:4096].decode("latin-1").splitlines()[1:]:
+        parts = line.split()
+        if parts and parts[0] == "ENDHDR":
+            break
+        if len(parts) == 2 and parts[0] in ("WIDTH", "HEIGHT") and parts[1].isdigit():
+            fields[parts[0]] = int(parts[1])
+    return (fields["WIDTH"], fields["HEIGHT"]) if len(fields) == 2 else None
+
+
+def _radiance_size(b: bytes) -> Optional[Tuple[int, int]]:
+    for line in b[:8192].decode("latin-1").splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[0] in ("-Y", "+Y") and parts[2] in ("+X", "-X"):
+            if parts[1].isdigit() and parts[3].isdigit():
+                return int(parts[3]), int(parts[1])
+    return None
+
+
+def header_size(data: bytes) -> Optional[Tuple[int, int]]:
+    """(width, height) that an encoded image's header declares, without decoding; None when the format
+    is not one of those listed in the module docstring or its header is cut short."""
+    b = bytes(data[:8192])
+    if b.startswith(b"\x89PNG\r\n\x1a\n") and len(b) >= 24 and b[12:16] == b"IHDR":
+        return _u32(b, 16, "big"), _u32(b, 20, "big")
+    if b.startswith(b"\xff\xd8"):
+        return _jpeg_size(b)
+    if b.startswith(b"BM") and len(b) >= 26:
+        if _u32(b, 14, "little") == 12:
+            return _u16(b, 18, "little"), _u16(b, 20, "little")
+        w, h = (int.from_bytes(b[at:at + 4], "little", signed=True) for at in (18, 22))
+        return abs(w), abs(h)
+    if b[:6] in (b"GIF87a", b"GIF89a") and len(b) >= 10:
+        return _u16(b, 6, "little"), _u16(b, 8, "little")
+    if b.startswith(b"RIFF") and b[8:12] == b"WEBP" and len(b) >= 30:
+        chunk = b[12:16]
+        if chunk == b"VP8 ":
+            return _u16(b, 26, "little") & 0x3FFF, _u16(b, 28, "little") & 0x3FFF
+        if chunk == b"VP8L":
+            bits = _u32(b, 21, "little")
+            return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+        if chunk == b"VP8X":
+            return 1 + int.from_bytes(b[24:27], "little"), 1 + int.from_bytes(b[27:30], "little")
+        return None
+    if b[:4] in (b"II*\0", b"MM\0*") and len(b) >= 8:
+        return _tiff_size(b)
+    if len(b) >= 3 and b[0:1] == b"P" and b[1:2] in b"123456" and b[2:3].isspace():
+        wh = _text_header_numbers(b, 2)
+        return (wh[0], wh[1]) if wh else None
+    if b.startswith(b"P7\n"):
+        return _pam_size(b)
+    if b[:2] in (b"PF", b"Pf") and b[2:3].isspace():
+        wh = _text_header_numbers(b, 2)
+        return (wh[0], wh[1]) if wh else None
+    if b.startswith(b"\x00\x00\x00\x0cjP  \r\n\x87\n"):
+        at = b.find(b"ihdr")
+        return (_u32(b, at + 8, "big"), _u32(b, at + 4, "big")) if 0 <= at and at + 12 <= len(b) else None
+    if b.startswith(b"\xff\x4f\xff\x51") and len(b) >= 24:  # JPEG 2000 codestream, SIZ
+        return _u32(b, 8, "big") - _u32(b, 16, "big"), _u32(b, 12, "big") - _u32(b, 20, "big")
+    if b.startswith(b"\x59\xa6\x6a\x95") and len(b) >= 12:  # Sun raster
+        return _u32(b, 4, "big"), _u32(b, 8, "big")
+    if b.startswith(b"#?RADIANCE") or b.startswith(b"#?RGBE"):
+        return _radiance_size(b)
+    return None
+
+
+def check_header_size(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Tuple[int, int]:
+    """(width, height) from the header when it is readable and at most `max_pixels`; else ValueError."""
+    size = header_size(data)
+    if size is None:
+        raise ValueError("not a readable image (unknown format or no size in its header)")
+    w, h = size
+    if w <= 0 or h <= 0:
+        raise ValueError(f"not a readable image (its header says {w}x{h})")
+    if w * h > max_pixels:
+        raise ValueError(f"image too large: its header says {w}x{h} = {w * h / 1e6:.0f} Mpx "
+                         f"(limit {max_pixels / 1e6:.0f} Mpx); not decoded")
+    return w, h
+
+
+def decode_image(data: Union[bytes, np.ndarray], mode: str = "unchanged",
+                 max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """Encoded image bytes -> uint8 array (modes as read_image); ValueError for bad, unknown or too large
+    images, decided from the header before anything is decoded."""
+    buf = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data.reshape(-1)
+    if buf.size == 0:
+        raise ValueError("empty image data")
+    check_header_size(buf[:8192].tobytes(), max_pixels)
+    try:
+        image = cv2.imdecode(buf, READ_MODES[mode])
+    except cv2.error as exc:  # e.g. a header OpenCV itself refuses
+        raise ValueError(f"not a readable image ({str(exc).strip().splitlines()[-1][:120]})") from None
+    if image is None or image.size == 0:
+        raise ValueError("not a readable image")
+    return image
+
+
 def read_image(path: str, mode: str = "unchanged") -> np.ndarray:
     """Read an image file as uint8: mode "unchanged" (grey, BGR or BGRA as stored; 16-bit scaled to 8),
-    "color" (always BGR) or "grey". ImageReadError naming the file when it is missing or not an image."""
-    path = str(path)
+    "color" (always BGR) or "grey". ImageReadError naming the file when it is missing, not an image, or
+    declares more than MAX_IMAGE_PIXELS (checked in the header, before decoding)."""
+    path = os.fspath(path)
     try:
-        data = np.fromfile(path, dtype=np.uint8) if os.path.isfile(path) else None
+        if not os.path.isfile(path):
+            raise ImageReadError(f"{path}: no such file")
+        if os.path.getsize(path) > MAX_IMAGE_FILE_BYTES:
+            raise ImageReadError(f"{path}: file too large ({os.path.getsize(path)} bytes; "
+                                 f"limit {MAX_IMAGE_FILE_BYTES} bytes)")
+        data = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
         raise ImageReadError(f"{path}: {exc.strerror or exc}") from None
-    if data is None:
-        raise ImageReadError(f"{path}: no such file")
-    image = cv2.imdecode(data, READ_MODES[mode]) if data.size else None
-    if image is None or image.size == 0:
-        raise ImageReadError(f"{path}: not a readable image")
+    if data.size == 0:
+        raise ImageReadError(f"{path}: not a readable image (empty file)")
+    try:
+        image = decode_image(data, mode)
+    except ValueError as exc:
+        raise ImageReadError(f"{path}: {exc}") from None
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
     elif image.dtype != np.uint8:

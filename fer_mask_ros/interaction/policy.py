@@ -17,12 +17,19 @@ Policy (`SpeechPolicy`), per tracked face, over the last `window_s` seconds:
 * nothing is said within `cooldown_s` of the previous sentence; faces not seen for
   `window_s` are forgotten (and so may be greeted again when they come back).
 
+Bounded and thread-safe: one lock guards every method (a subscriber thread may `observe` while a
+timer thread `decide`s); at most `max_faces` faces and `max_observations` observations per face are
+kept: a new face while `max_faces` are held (after pruning by age) is not recorded, counted in
+`rejected` (no thrashing: the faces held keep their history); `observe(..., now=)` clamps a stamp
+from the future to `now`, so pruning by age works whatever stamps the messages carry.
+
 With several faces the policy talks about one face at a time (the most confident stable
 one); the cooldown then moves on to the next face. It does not summarise groups.
 """
 from __future__ import annotations
 
 import logging
+import threading
 from collections import deque
 from typing import Any, Deque, Dict, List, NamedTuple, Optional, Tuple
 
@@ -147,10 +154,10 @@ class Decision(NamedTuple):
 class _Face:
     __slots__ = ("first_seen", "last_seen", "obs")
 
-    def __init__(self, stamp: float):
+    def __init__(self, stamp: float, max_observations: int):
         self.first_seen = stamp
         self.last_seen = stamp
-        self.obs: Deque[Observation] = deque()
+        self.obs: Deque[Observation] = deque(maxlen=max_observations)
 
 
 #: Seconds of observations a decision is based on (config/emotion_speech.yaml).
@@ -170,6 +177,8 @@ class SpeechPolicy:
         repeat_after_s: float = 30.0,
         min_observations: int = 3,
         say_unsure: bool = True,
+        max_faces: int = 128,
+        max_observations: int = 256,
     ):
         if window_s <= 0:
             raise ValueError(f"window_s must be > 0, got {window_s}")
@@ -183,6 +192,12 @@ class SpeechPolicy:
         self.repeat_after_s = float(repeat_after_s)
         self.min_observations = max(1, int(min_observations))
         self.say_unsure = bool(say_unsure)
+        if int(max_faces) < 1 or int(max_observations) < 1:
+            raise ValueError("max_faces and max_observations must be >= 1")
+        self.max_faces = int(max_faces)
+        self.max_observations = int(max_observations)
+        self.rejected = 0  # observations of new faces not recorded because max_faces were held
+        self._lock = threading.RLock()
         self._faces: Dict[Any, _Face] = {}
         self._said: Dict[Tuple[Any, str], float] = {}  # (face_id, emotion) -> when
         self.last_spoken: Optional[float] = None
@@ -196,20 +211,40 @@ class SpeechPolicy:
         self.language = normalise_language(language)
 
     def reset(self) -> None:
-        self._faces.clear()
-        self._said.clear()
-        self.last_spoken = None
-        self.last_decision = None
+        with self._lock:
+            self._faces.clear()
+            self._said.clear()
+            self.last_spoken = None
+            self.last_decision = None
 
-    def observe(self, face_id: Any, emotion: str, confidence: float, masked: bool, stamp: float) -> None:
-        """Record one classification of a tracked face at time `stamp`."""
+    def sizes(self) -> Tuple[int, int]:
+        """(faces held, observations held): both bounded by max_faces and max_observations."""
+        with self._lock:
+            return len(self._faces), sum(len(f.obs) for f in self._faces.values())
+
+    def observe(self, face_id: Any, emotion: str, confidence: float, masked: bool, stamp: float,
+                now: Optional[float] = None) -> None:
+        """Record one classification of a tracked face at time `stamp` (clamped to `now` when given).
+        ValueError for an unknown emotion name."""
         if emotion not in EMOTIONS:
+            if not isinstance(emotion, str) or len(emotion) > 40:
+                text = str(emotion)
+                raise ValueError(f"unknown emotion label {text[:40]!r}... ({len(text)} characters)")
             emotion = normalise_label(emotion, "SpeechPolicy.observe")  # ValueError for unknown names
-        face = self._faces.get(face_id)
-        if face is None:
-            face = self._faces[face_id] = _Face(stamp)
-        face.last_seen = max(face.last_seen, stamp)
-        face.obs.append(Observation(float(stamp), emotion, float(confidence), bool(masked)))
+        stamp = float(stamp)
+        if now is not None and not stamp <= now:  # from the future (or NaN): the node's clock wins
+            stamp = float(now)
+        with self._lock:
+            face = self._faces.get(face_id)
+            if face is None:
+                if len(self._faces) >= self.max_faces and now is not None:
+                    self._prune(float(now))
+                if len(self._faces) >= self.max_faces:
+                    self.rejected += 1
+                    return
+                face = self._faces[face_id] = _Face(stamp, self.max_observations)
+            face.last_seen = max(face.last_seen, stamp)
+            face.obs.append(Observation(stamp, emotion, float(confidence), bool(masked)))
 
     def _prune(self, now: float) -> None:
         horizon = now - self.window_s
@@ -226,6 +261,10 @@ class SpeechPolicy:
 
     def faces(self, now: float) -> List[FaceSummary]:
         """Per-face summary of the window ending at `now` (faces with at least one observation)."""
+        with self._lock:
+            return self._faces_locked(now)
+
+    def _faces_locked(self, now: float) -> List[FaceSummary]:
         self._prune(now)
         out = []
         for fid, face in self._faces.items():
@@ -252,7 +291,11 @@ class SpeechPolicy:
 
     def decide_detail(self, now: float) -> Optional[Decision]:
         """Like decide() but with the face, emotion and scores behind the sentence."""
-        faces = self.faces(now)
+        with self._lock:
+            return self._decide_locked(now)
+
+    def _decide_locked(self, now: float) -> Optional[Decision]:
+        faces = self._faces_locked(now)
         if self.last_spoken is not None and now - self.last_spoken < self.cooldown_s:
             return None
         if not faces:

@@ -6,10 +6,16 @@ weights_only=True)`, so loading never runs pickled code. An ONNX copy beside the
 from the same .pt (checked by hash): it is about 1.7x faster at batch 1 on one core. An int8
 copy (`<stem>.int8.onnx`, `quantize_onnx`: convolutions in int8, calibrated on face crops) is
 faster again (about 1.5x on an AVX2 core) and is preferred by backend "auto" when it is fresh.
+
+A copy is trusted only after a probe batch at load time gives the right output shapes ((N, 7) and
+(N,)) and finite values; so is the torch model. An explicit backend (int8, onnxruntime) fails with
+ModelError when its copy is missing, stale, unloadable or fails the probe; "auto" falls back to the
+next runtime with a logged warning naming the reason, never silently.
 """
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import sys
 from dataclasses import dataclass
@@ -22,6 +28,8 @@ from fer_mask_ros.errors import ModelError
 from fer_mask_ros.imaging import square_resize, to_grey
 from fer_mask_ros.labels import EMOTIONS
 from fer_mask_ros.learning.network import INPUT_SIZE
+
+LOG = logging.getLogger(__name__)
 
 DEFAULT_MODEL = model_path("fer_mask_net.pt")
 MODEL_FORMAT = "fer_mask_ros.MaskedFERNet/1"
@@ -145,6 +153,7 @@ class EmotionClassifier:
             raise ValueError(f"backend must be one of {', '.join(CLASSIFIER_BACKENDS)}, got {backend!r}")
         self._session = None
         self._model = None
+        self.fallback_reasons: List[str] = []  # why "auto" passed over an ONNX copy
         model, self.meta = load_model(self.model_path)  # validates the .pt in every case
         self.backend = "torch"
         copies = (("int8", int8_path_for(self.model_path)), ("onnxruntime", onnx_path_for(self.model_path)))
@@ -161,6 +170,33 @@ class EmotionClassifier:
                                  f"at {onnx_file}; make it with `{_export_command(self.model_path, name == 'int8')}`")
         if self._session is None:
             self._init_torch(model, num_threads)
+            problem = self._probe()
+            if problem:
+                raise ModelError(f"{self.model_path}: {problem}")
+
+    def _probe(self) -> Optional[str]:
+        """None when a probe batch gives (N, 7) + (N,) finite outputs, else what is wrong."""
+        probe = np.stack([np.zeros((INPUT_SIZE, INPUT_SIZE), np.uint8),
+                          np.full((INPUT_SIZE, INPUT_SIZE), 128, np.uint8),
+                          (np.arange(INPUT_SIZE * INPUT_SIZE) % 251).astype(np.uint8).reshape(INPUT_SIZE, INPUT_SIZE)])
+        try:
+            logits, mask = self._raw_forward(probe)
+        except Exception as exc:
+            return f"the model fails on a probe batch: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        n = len(probe)
+        logits, mask = np.asarray(logits), np.asarray(mask)
+        if logits.shape != (n, len(EMOTIONS)) or mask.size != n:
+            return (f"the model gives outputs of shapes {logits.shape} and {mask.shape} for {n} crops, "
+                    f"expected ({n}, {len(EMOTIONS)}) and ({n},)")
+        if not (np.all(np.isfinite(logits)) and np.all(np.isfinite(mask))):
+            return "the model gives non-finite outputs (NaN or inf) on a probe batch"
+        return None
+
+    def _unusable(self, onnx_file: str, why: str, required: bool) -> None:
+        if required:
+            raise ModelError(f"{onnx_file}: {why}")
+        self.fallback_reasons.append(f"{onnx_file}: {why}")
+        LOG.warning("not using the ONNX copy %s: %s", onnx_file, why)
 
     def _open_onnx(self, onnx_file: str, num_threads: Optional[int], required: bool):
         try:
@@ -177,13 +213,22 @@ class EmotionClassifier:
             session = ort.InferenceSession(onnx_file, options, providers=["CPUExecutionProvider"])
         except Exception as exc:
             if required:
-                raise ModelError(f"cannot load {onnx_file}: {exc}") from None
+                raise ModelError(f"cannot load {onnx_file}: {str(exc).splitlines()[0][:300]}") from None
+            self._unusable(onnx_file, f"cannot load it: {str(exc).splitlines()[0][:200]}", required)
             return None
         stamp = session.get_modelmeta().custom_metadata_map.get(SOURCE_STAMP)
         if stamp != file_sha256(self.model_path):
             if required:
                 raise ModelError(f"{onnx_file} was not exported from {self.model_path}; run "
                                  f"`{_export_command(self.model_path, int8=True)}` again")
+            self._unusable(onnx_file, f"stale (not exported from {self.model_path}); run "
+                                      f"`{_export_command(self.model_path, int8=True)}` again", required)
+            return None
+        self._session = session
+        problem = self._probe()
+        self._session = None
+        if problem:
+            self._unusable(onnx_file, problem, required)
             return None
         return session
 
@@ -196,10 +241,10 @@ class EmotionClassifier:
             torch.set_num_threads(int(num_threads))
         self._model = fold_batchnorm(model).to(memory_format=torch.channels_last)
 
-    def _forward(self, batch: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    def _raw_forward(self, batch: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         x = batch.astype(np.float32)[:, None, :, :] / 255.0
         if self._session is not None:
-            logits, mask_logit = self._session.run(None, {"image": x})
+            logits, mask_logit = self._session.run(None, {"image": x})[:2]
         else:
             import torch
 
@@ -207,6 +252,10 @@ class EmotionClassifier:
                 t = torch.from_numpy(x).to(memory_format=torch.channels_last)
                 logits_t, mask_t = self._model(t)
             logits, mask_logit = logits_t.float().numpy(), mask_t.float().numpy()
+        return logits, mask_logit
+
+    def _forward(self, batch: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        logits, mask_logit = self._raw_forward(batch)
         return _softmax(logits.astype(np.float64)), _sigmoid(mask_logit.astype(np.float64).reshape(-1))
 
     @staticmethod

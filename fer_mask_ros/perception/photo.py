@@ -77,13 +77,13 @@ def photo_rows(path: str, results: list) -> List[List[str]]:
 
 
 def build_pipeline(model: Optional[str], threads: Optional[int], detector_model: Optional[str] = None,
-                   score_threshold: Optional[float] = None):
+                   score_threshold: Optional[float] = None, backend: str = "auto"):
     from fer_mask_ros.errors import DetectorError
     from fer_mask_ros.perception.classifier import load_classifier
     from fer_mask_ros.perception.detection import FaceDetector
     from fer_mask_ros.perception.pipeline import FacePipeline
 
-    classifier = load_classifier(model, threads)
+    classifier = load_classifier(model, threads, backend)
     kwargs = {"model_path": detector_model, "num_threads": threads or 1}
     if score_threshold is not None:
         kwargs["score_threshold"] = float(score_threshold)

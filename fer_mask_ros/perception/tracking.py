@@ -17,7 +17,8 @@ Tracker
 ProbabilitySmoother
     state = alpha * new + (1 - alpha) * state, per track id; alpha is the weight of the
     newest frame (alpha=1: no smoothing).  An entry not updated for more than timeout_s
-    seconds starts afresh; ``prune(active_ids)`` drops entries of tracks that are gone.
+    seconds starts afresh; ``prune(active_ids)`` drops entries of tracks that are gone.  Expiry
+    runs once per new stamp, so a frame with n faces costs O(n), not O(n^2).
 """
 from __future__ import annotations
 
@@ -166,6 +167,7 @@ class ProbabilitySmoother:
         self.alpha = float(alpha)
         self.timeout_s = float(timeout_s)
         self._state: Dict[int, Tuple[np.ndarray, float]] = {}
+        self._expired_at: Optional[float] = None  # the stamp of the last expiry pass
 
     def __len__(self) -> int:
         return len(self._state)
@@ -175,6 +177,7 @@ class ProbabilitySmoother:
 
     def reset(self) -> None:
         self._state.clear()
+        self._expired_at = None
 
     def forget(self, track_id: int) -> None:
         self._state.pop(track_id, None)
@@ -187,6 +190,9 @@ class ProbabilitySmoother:
                 del self._state[tid]
 
     def _expire(self, stamp: float) -> None:
+        if stamp == self._expired_at:
+            return  # same frame: every entry was checked against this stamp already
+        self._expired_at = stamp
         for tid, (_, last) in list(self._state.items()):
             if stamp - last > self.timeout_s or stamp < last - BACKWARDS_TOLERANCE_S:
                 del self._state[tid]

@@ -8,7 +8,7 @@ from typing import Any, Dict, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
-from fer_mask_ros.errors import ImageContainerError, NaoError, NaoUnavailable
+from fer_mask_ros.errors import ImageContainerError, NaoError, NaoTimeout, NaoUnavailable
 from fer_mask_ros.robot.connection import NaoConnection
 
 LOG = logging.getLogger(__name__)
@@ -225,7 +225,8 @@ class NaoCamera:
     """ALVideoDevice subscriber that survives reconnects.
 
     `grab()` returns `(rgb, stamp)` (HxWx3 uint8 RGB; stamp = the container's timestamp in
-    seconds, robot clock) or None when the robot is unavailable or the frame is bad.
+    seconds, robot clock) or None when the robot is unavailable or the frame is bad. Every call to
+    the robot waits at most `call_timeout` s (a hung robot is reported, not waited for).
     """
 
     def __init__(
@@ -237,8 +238,10 @@ class NaoCamera:
         fps: int = 10,
         name: str = "fer_mask_ros",
         logger: Optional[logging.Logger] = None,
+        call_timeout: float = 2.0,
     ):
         self.connection = connection
+        self.call_timeout = float(call_timeout)
         self.camera = int(camera)
         self.resolution = parse_resolution(resolution)
         self.colorspace = parse_colorspace(colorspace)
@@ -266,7 +269,8 @@ class NaoCamera:
 
     def _subscribe(self) -> None:
         video = self.connection.service("ALVideoDevice")
-        handle = video.subscribeCamera(self.name, self.camera, self.resolution, self.colorspace, self.fps)
+        handle = self.connection.call(video.subscribeCamera, self.name, self.camera, self.resolution,
+                                      self.colorspace, self.fps, timeout=self.call_timeout, what="subscribeCamera")
         if not handle:
             raise NaoError(f"ALVideoDevice.subscribeCamera({self.name!r}) returned no handle")
         self.handle = str(handle)
@@ -282,8 +286,14 @@ class NaoCamera:
             try:
                 if self.handle is None or self._generation != self.connection.generation:
                     self._subscribe()
-                container = self.connection.service("ALVideoDevice").getImageRemote(self.handle)
+                video = self.connection.service("ALVideoDevice")
+                container = self.connection.call(video.getImageRemote, self.handle, timeout=self.call_timeout,
+                                                 what="getImageRemote")
             except NaoUnavailable:
+                return None
+            except NaoTimeout as exc:
+                self.handle = None
+                self._note_error(str(exc))
                 return None
             except Exception as exc:
                 # unknown handle after a robot restart, or the link just dropped: resubscribe next time

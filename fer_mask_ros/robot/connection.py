@@ -9,7 +9,14 @@ and to fer_mask_ros.simulation.fake_nao.FakeNao.
 * `NaoConnection` owns a qi.Session and a background thread that reconnects with
   exponential backoff (0.5 s doubling to 5 s). State changes are logged once each and
   reported to callbacks; `generation` increases on every successful (re)connection so that
-  users know when to resubscribe.
+  users know when to resubscribe. While not connected, one WARN per `warn_every_s` (60 s)
+  says so (a wrong address is never silent).
+* A robot that hangs (process stopped, link stalled) keeps its TCP connection open, so the
+  thread also sends a heartbeat (ServiceDirectory.services, every `heartbeat_s`) and treats
+  no answer within `heartbeat_timeout_s` as a lost connection: dropped, reported, reconnected.
+  `call(method, *args, timeout=)` is a qi call with a timeout (NaoTimeout, and the connection
+  is treated the same way); `ping()` checks the robot answers right now (NaoSpeech pings
+  before each sentence: a call sent to a hung robot would be executed when it resumes).
 * `NaoCamera` (robot/camera.py) subscribes to ALVideoDevice and returns `(rgb HxWx3 uint8, stamp_s)`.
 * `NaoSpeech` (robot/speech.py) calls ALTextToSpeech / ALAnimatedSpeech asynchronously; it never queues.
 * `NaoLeds` fades LED groups to an RGB colour.
@@ -22,9 +29,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from typing import Any, Callable, Dict, List, Optional
 
-from fer_mask_ros.errors import NaoError, NaoUnavailable
+from fer_mask_ros.errors import NaoError, NaoTimeout, NaoUnavailable
 
 LOG = logging.getLogger(__name__)
 
@@ -137,6 +145,9 @@ class NaoConnection:
         connect_timeout: float = 5.0,
         poll_interval: float = 0.2,
         logger: Optional[logging.Logger] = None,
+        heartbeat_s: float = 1.0,
+        heartbeat_timeout_s: float = 1.5,
+        warn_every_s: float = 60.0,
     ):
         if user is None:
             user = os.environ.get(USER_ENV) or None
@@ -155,7 +166,14 @@ class NaoConnection:
         self.max_backoff = float(max_backoff)
         self.connect_timeout = float(connect_timeout)
         self.poll_interval = float(poll_interval)
+        self.heartbeat_s = float(heartbeat_s)
+        self.heartbeat_timeout_s = float(heartbeat_timeout_s)
+        self.warn_every_s = float(warn_every_s)
         self.log = logger or LOG
+        self._hung: Optional[str] = None  # why the robot is considered hung (set by any thread)
+        self._last_heartbeat = 0.0  # monotonic time of the last answered heartbeat or ping
+        self.heartbeat_ms = float("nan")  # round trip of the last heartbeat
+        self.hangs = 0  # connections dropped because the robot stopped answering
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -240,6 +258,51 @@ class NaoConnection:
         """Tell the connection that a call failed in a way that suggests the link is gone."""
         self._wake.set()
 
+    def mark_hung(self, reason: str) -> None:
+        """The robot did not answer in time: the connection thread drops the session and reconnects."""
+        with self._lock:
+            if self._hung is None and self._state == STATE_CONNECTED:
+                self._hung = reason
+        self._wake.set()
+
+    def call(self, method: Callable[..., Any], *args: Any, timeout: float, what: str = "",
+             mark_hung: bool = True) -> Any:
+        """`method(*args)` as an asynchronous qi call, waiting at most `timeout` s for its result.
+        NaoTimeout when it does not answer in time (and, with `mark_hung`, the robot is treated as hung)."""
+        fut = method(*args, _async=True)
+        try:
+            return fut.value(int(max(0.001, timeout) * 1000))
+        except Exception as exc:
+            if "timeout" not in str(exc).lower():
+                raise
+            try:
+                fut.cancel()
+            except Exception:
+                pass
+            reason = f"robot not answering ({what or 'a call'} took more than {timeout:g} s)"
+            if mark_hung:
+                self.mark_hung(reason)
+            raise NaoTimeout(reason) from None
+
+    def ping(self, timeout: Optional[float] = None, mark_hung: bool = True) -> bool:
+        """True when the robot answers a ServiceDirectory call within `timeout` s (default
+        heartbeat_timeout_s); False when it does not (with `mark_hung`, the robot is treated as hung)."""
+        timeout = self.heartbeat_timeout_s if timeout is None else float(timeout)
+        t0 = time.monotonic()
+        try:
+            directory = self.service("ServiceDirectory")
+            self.call(directory.services, timeout=timeout, what="heartbeat", mark_hung=mark_hung)
+        except NaoTimeout:
+            return False
+        except NaoError:
+            return False
+        except Exception as exc:  # the link broke under the call
+            self.mark_broken(str(exc))
+            return False
+        self._last_heartbeat = time.monotonic()
+        self.heartbeat_ms = 1000.0 * (self._last_heartbeat - t0)
+        return True
+
     # -- session and services
     def service(self, name: str) -> Any:
         """The qi proxy of service `name` on the current session (cached per connection)."""
@@ -314,15 +377,28 @@ class NaoConnection:
 
     def _run(self) -> None:
         backoff = self.min_backoff
+        down_since = warned_at = time.monotonic()
+        beat_tried = 0.0
         while not self._stop.is_set():
-            if self._session_alive():
+            with self._lock:
+                hung, self._hung = self._hung, None
+            if hung is None and self._session_alive():
                 backoff = self.min_backoff
+                now = time.monotonic()
+                if self.heartbeat_s > 0 and now - max(self._last_heartbeat, beat_tried) >= self.heartbeat_s:
+                    beat_tried = now
+                    self.ping()
+                    continue
                 self._wake.wait(self.poll_interval)
                 self._wake.clear()
                 continue
             if self._state == STATE_CONNECTED:
                 self._drop_session()
-                self._set_state(STATE_DISCONNECTED, "connection lost")
+                if hung is not None:
+                    self.hangs += 1
+                    self.last_error = hung
+                self._set_state(STATE_DISCONNECTED, hung or "connection lost")
+                down_since = warned_at = time.monotonic()
             self._set_state(STATE_CONNECTING)
             try:
                 self._connect_once()
@@ -332,19 +408,28 @@ class NaoConnection:
                 if msg != self.last_error:
                     self.log.debug("NAO %s: connect failed: %s", self.url, msg)
                 self.last_error = msg
+                now = time.monotonic()
+                if now - warned_at >= self.warn_every_s:  # a wrong address must not be silent
+                    warned_at = now
+                    self.log.warning("NAO %s: still not connected after %.0f s (%d attempts); last error: %s",
+                                     self.url, now - down_since, self.attempts, msg)
                 if self._stop.wait(backoff):
                     break
                 backoff = min(backoff * 2.0, self.max_backoff)
                 continue
             self.last_error = None
             backoff = self.min_backoff
+            self._last_heartbeat = time.monotonic()
+            with self._lock:
+                self._hung = None
             self._set_state(STATE_CONNECTED)
         self._drop_session()
 
     def diagnostics(self) -> Dict[str, Any]:
         """Key/values for diagnostic_msgs (no secrets)."""
         return {"url": self.url, "state": self._state, "user": self.user or "", "generation": self.generation,
-                "attempts": self.attempts, "failures": self.failures, "last_error": self.last_error or ""}
+                "attempts": self.attempts, "failures": self.failures, "last_error": self.last_error or "",
+                "heartbeat_ms": self.heartbeat_ms, "hangs": self.hangs}
 
 
 # --- camera ---------------------------------------------------------------------------------

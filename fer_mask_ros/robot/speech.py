@@ -6,7 +6,7 @@ import logging
 import threading
 from typing import Any, Optional, Sequence, Union
 
-from fer_mask_ros.errors import NaoUnavailable
+from fer_mask_ros.errors import NaoTimeout, NaoUnavailable
 from fer_mask_ros.robot.connection import NaoConnection
 
 LOG = logging.getLogger(__name__)
@@ -18,8 +18,10 @@ class NaoSpeech:
     """Say text on the robot without blocking the caller.
 
     `say()` starts an asynchronous qi call and returns at once. It never queues: when the robot
-    is disconnected, or still speaking the previous sentence, the text is dropped, counted in
-    `dropped` and warned about (once per cause in a row).
+    is disconnected, still speaking the previous sentence, or does not answer a ping right before
+    (`ping_timeout`; a sentence sent to a hung robot would be spoken whenever it resumes, however
+    late), the text is dropped, counted in `dropped` (`last_drop` says why) and warned about (once
+    per cause in a row).
     """
 
     def __init__(
@@ -29,6 +31,7 @@ class NaoSpeech:
         language: Optional[str] = "English",
         volume: Optional[float] = None,
         logger: Optional[logging.Logger] = None,
+        ping_timeout: float = 1.0,
     ):
         if service not in SPEECH_SERVICES:
             raise ValueError(f"unknown speech service {service!r}; use one of {', '.join(SPEECH_SERVICES)}")
@@ -37,16 +40,20 @@ class NaoSpeech:
         self.language = language
         self.volume = volume
         self.log = logger or LOG
+        self.ping_timeout = float(ping_timeout)
         self._generation = -1
         self._future: Any = None
+        self._future_generation = -1
         self._lock = threading.Lock()
         self.sent = 0
         self.dropped = 0
         self.failed = 0
         self._last_drop: Optional[str] = None
+        self.last_drop = ""
 
     def _drop(self, why: str, text: str) -> bool:
         self.dropped += 1
+        self.last_drop = why
         if why != self._last_drop:
             self.log.warning("NAO speech: dropped %r (%s; %d dropped so far)", text, why, self.dropped)
         self._last_drop = why
@@ -56,7 +63,9 @@ class NaoSpeech:
         tts = self.connection.service("ALTextToSpeech")
         if self.language:
             try:
-                tts.setLanguage(self.language)
+                self.connection.call(tts.setLanguage, self.language, timeout=2.0, what="setLanguage")
+            except (NaoUnavailable, NaoTimeout):
+                raise
             except Exception as exc:
                 self.log.warning("NAO speech: setLanguage(%r) failed: %s", self.language, exc)
         if self.volume is not None:
@@ -68,8 +77,8 @@ class NaoSpeech:
 
     @property
     def busy(self) -> bool:
-        fut = self._future
-        return fut is not None and not fut.isFinished()
+        fut = self._future  # a call of an earlier connection never finishes: not busy
+        return fut is not None and self._future_generation == self.connection.generation and not fut.isFinished()
 
     def say(self, text: str) -> bool:
         """Start saying `text`; True if it was sent, False if dropped."""
@@ -81,11 +90,14 @@ class NaoSpeech:
                 return self._drop("robot disconnected", text)
             if self.busy:
                 return self._drop("still speaking", text)
+            if not self.connection.ping(self.ping_timeout, mark_hung=False):  # the heartbeat judges the link
+                return self._drop("robot not answering", text)
             try:
                 if self._generation != self.connection.generation:
                     self._configure()
                 proxy = self.connection.service(self.service)
                 self._future = proxy.say(text, _async=True)
+                self._future_generation = self.connection.generation
             except NaoUnavailable:
                 return self._drop("robot disconnected", text)
             except Exception as exc:

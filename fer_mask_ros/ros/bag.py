@@ -109,14 +109,10 @@ class BagSource:
         return self._rate or 10.0
 
     def _decode(self, msg: Any) -> Optional[np.ndarray]:
-        import cv2
-
         if self.msg_type == "sensor_msgs/CompressedImage":
-            data = np.frombuffer(bytes(msg.data), np.uint8)
-            image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-            if image is None:
-                raise ValueError("cannot decode the compressed image")
-            return image
+            from fer_mask_ros.ros.convert import compressed_to_bgr  # size checked in the header first
+
+            return compressed_to_bgr(msg)
         from fer_mask_ros.ros.convert import image_to_bgr  # the live nodes' own conversion
 
         return image_to_bgr(msg)

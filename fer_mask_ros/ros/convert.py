@@ -48,24 +48,19 @@ def image_to_bgr(msg: Any) -> np.ndarray:
     return encoding_to_bgr(image_to_array(msg), msg.encoding)
 
 
-#: Largest compressed image accepted (pixels); OpenCV itself refuses > 2**30 before decoding.
-MAX_COMPRESSED_PIXELS = 8192 * 8192
-
-
 def compressed_to_bgr(msg: Any) -> np.ndarray:
-    """sensor_msgs/CompressedImage (JPEG, PNG, whatever cv2.imdecode reads) -> BGR uint8 (H, W, 3); else ValueError."""
-    import cv2  # noqa: PLC0415
+    """sensor_msgs/CompressedImage (JPEG, PNG, ... see imaging.header_size) -> BGR uint8 (H, W, 3); else
+    ValueError. The size is read from the header and checked (imaging.MAX_IMAGE_PIXELS) before decoding."""
+    from fer_mask_ros.imaging import decode_image  # noqa: PLC0415 - keep module import cheap
 
-    fmt = (msg.format or "?").strip()
-    data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
-    if data.size == 0:
+    fmt = (msg.format or "?").strip()[:40]
+    data = bytes(msg.data)
+    if not data:
         raise ValueError(f"empty compressed image (format {fmt!r})")
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    if img is None or img.size == 0:
-        raise ValueError(f"corrupt or undecodable compressed image (format {fmt!r}, {data.size} bytes)")
-    if img.shape[0] * img.shape[1] > MAX_COMPRESSED_PIXELS:
-        raise ValueError(f"compressed image too large: {img.shape[1]}x{img.shape[0]}")
-    return img
+    try:
+        return decode_image(data, "color")
+    except ValueError as exc:
+        raise ValueError(f"compressed image (format {fmt!r}, {len(data)} bytes): {exc}") from None
 
 
 def msg_to_bgr(msg: Any) -> np.ndarray:
@@ -108,12 +103,12 @@ def roi_from_box(box: Sequence[float], width: Optional[int] = None, height: Opti
     """(x, y, w, h) floats -> sensor_msgs/RegionOfInterest, clipped to the image when its size is given."""
     from sensor_msgs.msg import RegionOfInterest  # noqa: PLC0415
 
-    x, y, w, h = (float(v) for v in box)
+    x, y, w, h = (float(v) if np.isfinite(float(v)) else 0.0 for v in box)
     x0, y0, x1, y1 = max(0.0, x), max(0.0, y), x + w, y + h
     if width is not None:
-        x1 = min(x1, float(width))
+        x0, x1 = min(x0, float(width)), min(x1, float(width))
     if height is not None:
-        y1 = min(y1, float(height))
+        y0, y1 = min(y0, float(height)), min(y1, float(height))
     roi = RegionOfInterest()
     roi.x_offset, roi.y_offset = int(round(x0)), int(round(y0))
     roi.width, roi.height = max(0, int(round(x1 - x0))), max(0, int(round(y1 - y0)))

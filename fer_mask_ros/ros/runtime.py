@@ -17,7 +17,8 @@ class LatestWorker:
 
     `put(item)` from subscriber callbacks never blocks; an item that was replaced before the
     worker took it counts as dropped. The worker calls `handler(item)`; exceptions are passed to
-    `on_error` (the worker keeps running).
+    `on_error` (the worker keeps running). Should the thread still end (on_error itself failing),
+    `ensure_alive()` (called with each diagnostics report) starts it again and counts `restarts`.
     """
 
     def __init__(self, handler: Callable[[Any], None], on_error: Callable[[BaseException], None],
@@ -30,8 +31,22 @@ class LatestWorker:
         self._stop = False
         self.received = 0
         self.dropped = 0
+        self.restarts = 0
+        self.restarted_at: Optional[float] = None  # monotonic time of the last restart
+        self._name = name
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
+
+    def ensure_alive(self) -> bool:
+        """True when the worker thread runs; else start a new one (counted in `restarts`) and return False."""
+        with self._cond:
+            if self._stop or self._thread.is_alive():
+                return True
+            self.restarts += 1
+            self.restarted_at = time.monotonic()
+            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+            self._thread.start()
+            return False
 
     def put(self, item: Any) -> None:
         with self._cond:
@@ -58,6 +73,36 @@ class LatestWorker:
                 self._handler(item)
             except BaseException as exc:  # noqa: B036 - report and keep the worker alive
                 self._on_error(exc)
+
+
+class SeqGaps:
+    """Messages lost before they reached the node (inside rospy, the network or a full publisher queue).
+
+    rospy numbers every message a publisher sends (header.seq); a jump of k + 1 from the same publisher
+    means k messages were lost on the way. A publisher that restarts (seq going back) starts afresh.
+    """
+
+    MAX_PUBLISHERS = 64
+
+    def __init__(self):
+        self.lost = 0
+        self._last: Dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def add(self, msg: Any) -> None:
+        header = getattr(msg, "header", None)
+        if header is None:
+            return
+        seq = int(getattr(header, "seq", 0))
+        conn = getattr(msg, "_connection_header", None) or {}
+        key = str(conn.get("callerid", "")) if isinstance(conn, dict) else ""
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and last < seq <= last + 2 ** 31:
+                self.lost += seq - last - 1
+            if key not in self._last and len(self._last) >= self.MAX_PUBLISHERS:
+                self._last.clear()
+            self._last[key] = seq
 
 
 class RateStats:

@@ -2,7 +2,8 @@
 """Bad input through the real nodes (robustness.test; the cases are listed in docs/ROBUSTNESS.md).
 
 Every case is fed to a running node (face_detector raw, face_detector ~transport compressed,
-emotion_classifier) and must be *processed* (an output with the input's header stamp), or
+emotion_classifier, emotion_speech with the log backend) and must be *processed* (an output with
+the input's header stamp), or
 *skipped* (no output, the node's /diagnostics bad_input counter goes up, the node stays alive);
 configuration cases start a node with a bad parameter and must be *refused* at start-up with one
 FATAL line (exit status != 0, no traceback). At the end every node is alive, its diagnostics are
@@ -13,26 +14,32 @@ from __future__ import annotations
 
 import os
 import pickle
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import unittest
+import zlib
 
 import cv2
 import numpy as np
 import rospy
 import rostest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rosgraph_msgs.msg import Log
 from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import String
 
 from fer_mask_ros.simulation.face_frames import FaceFrames
-from fer_mask_ros.msg import EmotionArray, Face, FaceArray
+from fer_mask_ros.msg import EmotionArray, EmotionStamped, Face, FaceArray
+from fer_mask_ros.srv import ClassifyImage
 from fer_mask_ros.ros.convert import array_to_image
 
 PKG = "fer_mask_ros"
 DET, DETC, CLS = "/robust/face_detector", "/robust/face_detector_compressed", "/robust/emotion_classifier"
+SPEECH = "/robust/emotion_speech"
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TIMEOUT = 20.0  # per processed frame (the machine may be busy)
 
@@ -167,6 +174,55 @@ def face_array(boxes, width, height) -> FaceArray:
     return fa
 
 
+def png_bomb(width: int, height: int, zero_rows: bool = False) -> bytes:
+    """A PNG (8-bit grey) whose header declares width x height: no pixel data (a few dozen bytes), or
+    every row present and zero (a few hundred kB that decode to width x height bytes)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    z = zlib.compressobj(9)
+    idat = b""
+    if zero_rows:
+        row_block = bytes((width + 1) * 256)
+        for start in range(0, height, 256):
+            idat += z.compress(row_block[: (width + 1) * min(256, height - start)])
+    idat += z.flush()
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+def node_peak_rss_mb(name: str) -> float:
+    """VmHWM (peak resident memory) of a node on this machine, in MB."""
+    import xmlrpc.client  # noqa: PLC0415
+
+    import rosgraph  # noqa: PLC0415
+
+    api = rosgraph.Master("/test_robustness").lookupNode(name)
+    pid = xmlrpc.client.ServerProxy(api).getPid("/test_robustness")[2]
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    raise AssertionError(f"no VmHWM for {name} (pid {pid})")
+
+
+class Rosout:
+    """rosout lines per node name."""
+
+    def __init__(self):
+        self.lines = []
+        self.lock = threading.Lock()
+        self.sub = rospy.Subscriber("/rosout", Log, self._cb, queue_size=1000)
+
+    def _cb(self, msg):
+        with self.lock:
+            self.lines.append((msg.name, msg.level, msg.msg))
+
+    def since(self, n, name):
+        with self.lock:
+            return [(lvl, text) for who, lvl, text in self.lines[n:] if who == name]
+
+
 class Exploit:
     def __init__(self, path):
         self.path = path
@@ -183,6 +239,12 @@ class RobustnessTest(unittest.TestCase):
         cls.faces = ByStamp("/robust/faces", FaceArray)
         cls.faces_c = ByStamp("/robust/faces_compressed", FaceArray)
         cls.arrays = ByStamp("/robust/emotion_array", EmotionArray)
+        cls.said = []
+        cls.said_sub = rospy.Subscriber("/robust/said", String, lambda m: cls.said.append((time.monotonic(), m.data)),
+                                        queue_size=50)
+        cls.rosout = Rosout()
+        cls.pub_emo = rospy.Publisher("/robust/speech_emotions", EmotionStamped, queue_size=1000)
+        cls.pub_det_emo = rospy.Publisher("/robust/emotions", EmotionStamped, queue_size=1000)
         cls.pub = rospy.Publisher("/robust/image", Image, queue_size=5)
         cls.pub_c = rospy.Publisher("/robust/image/compressed", CompressedImage, queue_size=5)
         cls.pub_ci = rospy.Publisher("/robust/cls_image", Image, queue_size=5)
@@ -190,10 +252,10 @@ class RobustnessTest(unittest.TestCase):
         cls.expected_bad = {DET: 0, DETC: 0, CLS: 0}
         cls.t = rospy.Time.now().to_sec()
         end = time.monotonic() + 90
-        for name in (DET, DETC, CLS):  # nodes up (the classifier loads its model)
+        for name in (DET, DETC, CLS, SPEECH):  # nodes up (the classifier loads its model)
             while cls.diag.get(name) is None and time.monotonic() < end:
                 time.sleep(0.2)
-        for pub in (cls.pub, cls.pub_c, cls.pub_ci, cls.pub_cf):
+        for pub in (cls.pub, cls.pub_c, cls.pub_ci, cls.pub_cf, cls.pub_emo, cls.pub_det_emo):
             while pub.get_num_connections() == 0 and time.monotonic() < end:
                 time.sleep(0.1)
         time.sleep(0.5)
@@ -410,6 +472,166 @@ class RobustnessTest(unittest.TestCase):
             last = self.send(self.pub, msg)
         self.assertIsNotNone(self.faces.wait(last, 30.0), "the newest frame of a flood was not processed")
 
+    def test_26_faces_far_outside_the_image(self):
+        """A roi at x_offset 4294967295 (uint32 max): classified, every published roi clipped into the image."""
+        fa = face_array(FRAMES.boxes(0), 320, 240)
+        far = Face(id=7, score=0.9)
+        far.roi.x_offset, far.roi.y_offset, far.roi.width, far.roi.height = 4294967295, 4294967295, 40, 40
+        fa.faces.append(far)
+        s = self.stamp()
+        self.send(self.pub_cf, fa, s)
+        arr = self.processed(self.pub_ci, from_bgr(FRAMES.frame(0), "bgr8"), self.arrays, s)
+        self.assertEqual(len(arr.emotions), 3)
+        for e in arr.emotions:
+            self.assertLessEqual(e.roi.x_offset + e.roi.width, 320, e.roi)
+            self.assertLessEqual(e.roi.y_offset + e.roi.height, 240, e.roi)
+
+    def test_27_ten_thousand_faces(self):
+        """A FaceArray of 10,000 faces: only ~max_faces (100) are classified, the rest counted as dropped;
+        the classifier answers within a bounded time and the next pair is processed at once."""
+        boxes = [((i % 100) * 3.0, ((i // 100) % 100) * 2.0, 24, 24) for i in range(10000)]
+        before = self.diag.get(CLS)[1]
+        dropped0 = int(before.get("faces_dropped", 0))
+        t0 = time.monotonic()
+        arr = self.classify(FRAMES.frame(0), boxes)
+        took = time.monotonic() - t0
+        self.assertEqual(len(arr.emotions), 100)
+        got = self.diag.wait(CLS, lambda st, v: int(v.get("faces_dropped", 0)) >= dropped0 + 9900, timeout=TIMEOUT)
+        self.assertEqual(int(got[1].get("faces_dropped", 0)), dropped0 + 9900, got[1])
+        self.assertLess(took, 30.0, "10,000 faces stalled the classifier")
+        arr = self.classify(FRAMES.frame(0), FRAMES.boxes(0))
+        self.assertEqual(len(arr.emotions), 2)
+
+    def test_28_frames_lost_in_transport(self):
+        """header.seq jumps by 8 (7 frames lost before the node, e.g. a full publisher queue): counted as lost."""
+        got = self.diag.wait(DET, lambda st, v: "lost" in v, timeout=5)
+        self.assertIn("lost", got[1], "face_detector does not count frames lost before it")
+        lost0 = int(got[1]["lost"])
+        self.processed(self.pub, from_bgr(FRAMES.frame(0), "bgr8"), self.faces)
+        self.pub.impl.seq += 7  # rospy numbers each message it sends; skip 7 numbers
+        self.processed(self.pub, from_bgr(FRAMES.frame(0), "bgr8"), self.faces)
+        got = self.diag.wait(DET, lambda st, v: int(v.get("lost", 0)) >= lost0 + 7, timeout=5)
+        self.assertGreaterEqual(int(got[1].get("lost", 0)), lost0 + 7, got[1])
+
+    def test_29_service_cannot_starve_the_live_flow(self):
+        """20 concurrent classify_image calls: at most ~service_max_concurrent run, the others are answered
+        busy at once; the live image + faces flow keeps being processed meanwhile."""
+        rospy.wait_for_service("/robust/classify_image", timeout=30)
+        big = cv2.resize(FRAMES.frame(0), (640, 480))
+        req = from_bgr(big, "bgr8")
+        results = []
+
+        def call():
+            try:
+                rospy.ServiceProxy("/robust/classify_image", ClassifyImage)(image=req)
+                results.append("ok")
+            except rospy.ServiceException as exc:
+                results.append(str(exc))
+
+        threads = [threading.Thread(target=call) for _ in range(20)]
+        for t in threads:
+            t.start()
+        live = []
+        for _ in range(3):
+            t0 = time.monotonic()
+            self.classify(FRAMES.frame(0), FRAMES.boxes(0))
+            live.append(time.monotonic() - t0)
+        for t in threads:
+            t.join(60)
+        busy = [r for r in results if "busy" in r]
+        rospy.loginfo(f"classify_image x20: {results.count('ok')} answered, {len(busy)} busy; live pairs took "
+                      f"{', '.join(f'{t:.2f}' for t in live)} s meanwhile")
+        self.assertEqual(len(results), 20)
+        self.assertGreaterEqual(len(busy), 1, results)
+        self.assertGreaterEqual(results.count("ok"), 1, results)
+        self.assertLess(max(live), 10.0, f"live pairs took {live} s during the calls")
+        got = self.diag.wait(CLS, lambda st, v: int(v.get("service_busy", 0)) >= len(busy), timeout=5)
+        self.assertGreaterEqual(int(got[1].get("service_busy", 0)), len(busy), got[1])
+
+    def test_38_compressed_image_bombs(self):
+        """A 74-byte PNG declaring 60000 x 60000, and a 30000 x 30000 all-zero PNG (~900 kB): refused from
+        the header (skipped, counted), never decoded: the node's peak memory stays under 1.5 GB."""
+        self.processed(self.pub_c, compressed(FRAMES.frame(1), "jpg"), self.faces_c)  # fresh: WARN, not stale ERROR
+        for data in (png_bomb(60000, 60000), png_bomb(30000, 30000, zero_rows=True)):
+            got = self.skipped(DETC, self.pub_c, CompressedImage(format="png", data=data), self.faces_c)
+            self.assertIn("too large", got[1]["last_bad_input"])
+        self.processed(self.pub_c, compressed(FRAMES.frame(1), "jpg"), self.faces_c)  # still works
+        self.assertLess(node_peak_rss_mb(DETC), 1500.0)
+
+    # -- emotion_speech
+    def emotion(self, face_id, emotion="happy", confidence=0.9, masked=False, stamp=None):
+        m = EmotionStamped(face_id=face_id, emotion=emotion, confidence=confidence, masked=masked)
+        m.header.stamp = rospy.Time.now() if stamp is None else stamp
+        return m
+
+    def test_40_speech_storm_still_speaks(self):
+        """100 face ids as fast as they can be published for 20 s (observe races decide): the policy timer
+        survives, errors stay 0, and afterwards a new stable face is still spoken about."""
+        end = time.monotonic() + 20.0
+        n = 0
+        while time.monotonic() < end:
+            for fid in range(100):
+                self.pub_emo.publish(self.emotion(1000 + fid, "happy" if fid % 2 else "sad"))
+                n += 1
+            time.sleep(0.002)
+        rospy.loginfo(f"storm: {n} emotions in 20 s")
+        said0 = len(self.said)
+        end = time.monotonic() + 30.0
+        want = "Even with your mask on, you look surprised!"
+        while time.monotonic() < end and want not in [t for _, t in self.said[said0:]]:
+            self.pub_emo.publish(self.emotion(5000, "surprise", 0.95, True))
+            time.sleep(0.05)
+        self.assertIn(want, [t for _, t in self.said[said0:]], "the speech node went mute after the storm")
+        st, v, _ = self.diag.wait(SPEECH, lambda st, v: True)
+        self.assertEqual(int(v.get("errors", -1)), 0, v)
+        self.assertEqual(int(v.get("timer_restarts", -1)), 0, v)
+
+    def test_41_speech_far_future_stamps_and_many_ids(self):
+        """3,000 new face ids stamped 10^6 s in the future: the policy holds at most max_faces (128), and they
+        are all forgotten a window (3 s) later by the node's own clock."""
+        received0 = int(self.diag.get(SPEECH)[1].get("emotions_received", 0))
+        future = rospy.Time.from_sec(rospy.Time.now().to_sec() + 1e6)
+        for fid in range(3000):
+            self.pub_emo.publish(self.emotion(100000 + fid, stamp=future))
+            if fid % 200 == 0:
+                time.sleep(0.01)
+        time.sleep(1.5)  # the subscriber queue (50) may drop some: what arrived is enough
+        got = self.diag.wait(SPEECH, lambda st, v: int(v.get("emotions_received", 0)) > received0 + 64, timeout=TIMEOUT)
+        self.assertGreater(int(got[1].get("emotions_received", 0)), received0 + 64)
+        self.assertLessEqual(int(got[1].get("policy_faces", 10 ** 9)), 128, got[1])
+        self.assertLessEqual(int(got[1].get("policy_observations", 10 ** 9)), 128 * 256, got[1])
+        got = self.diag.wait(SPEECH, lambda st, v: int(v.get("policy_faces", 10 ** 9)) == 0, timeout=15)
+        self.assertEqual(int(got[1].get("policy_faces", -1)), 0, f"far-future observations kept: {got[1]}")
+
+    def test_42_speech_unknown_and_huge_emotion_names(self):
+        """300 messages with an unknown emotion name at ~100 Hz and one 100 kB name: counted as bad input,
+        diagnostics WARN, at most a few throttled log lines and no traceback."""
+        n_log = len(self.rosout.lines)
+        for _ in range(300):
+            self.pub_emo.publish(self.emotion(7, "klingon_rage"))
+            time.sleep(0.01)
+        self.pub_emo.publish(self.emotion(7, "x" * 100000))
+        got = self.diag.wait(SPEECH, lambda st, v: int(v.get("bad_input", 0)) >= 301, timeout=TIMEOUT)
+        self.assertEqual(int(got[1].get("bad_input", 0)), 301, got[1])
+        self.assertEqual(got[0].level, DiagnosticStatus.WARN, got[0].message)
+        self.assertLess(len(got[1]["last_bad_input"]), 300)
+        time.sleep(1.0)
+        lines = self.rosout.since(n_log, SPEECH)
+        self.assertLessEqual(len(lines), 6, lines[:3])
+        self.assertFalse([t for _, t in lines if "Traceback" in t or len(t) > 2000], lines[:1])
+
+    def test_43_detector_label_map_is_bounded(self):
+        """3,000 unique face ids on the detector's emotions topic (and a 100 kB name): it keeps at most 256
+        labels, and ignores (counts) unknown names."""
+        for fid in range(3000):
+            self.pub_det_emo.publish(self.emotion(200000 + fid))
+            if fid % 200 == 0:
+                time.sleep(0.01)
+        self.pub_det_emo.publish(self.emotion(7, "x" * 100000))
+        got = self.diag.wait(DET, lambda st, v: int(v.get("bad_emotions", 0)) >= 1, timeout=TIMEOUT)
+        self.assertGreaterEqual(int(got[1].get("bad_emotions", 0)), 1, got[1])
+        self.assertLessEqual(int(got[1].get("labels_kept", 10 ** 9)), 256, got[1])
+
     # -- configuration: refused at start-up with one clear line
     def test_30_unknown_language(self):
         self.refused("emotion_speech", "language", backend="log", language="klingon")
@@ -468,9 +690,12 @@ class RobustnessTest(unittest.TestCase):
             done = int(v["processed"]) + int(v["dropped"]) + int(v["bad_input"])
             self.assertLessEqual(received - done, 1, f"{name}: a queue grew: {v}")
             self.assertEqual(int(v["bad_input"]), self.expected_bad[name], v)
+        st, v, at = self.diag.wait(SPEECH, lambda st, v: True)
+        self.assertLess(time.monotonic() - at, 3.0, "emotion_speech: diagnostics stopped (node dead?)")
+        self.assertEqual(int(v.get("errors", -1)), 0, v)
         import rosnode  # noqa: PLC0415
 
-        for name in (DET, DETC, CLS):
+        for name in (DET, DETC, CLS, SPEECH):
             self.assertTrue(rosnode.rosnode_ping(name, max_count=1), f"{name} does not answer")
 
     def model(self):

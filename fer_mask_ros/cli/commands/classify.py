@@ -21,6 +21,7 @@ from typing import Iterator, List, Sequence, Tuple
 
 import numpy as np
 
+from fer_mask_ros.cli.output import open_csv_output
 from fer_mask_ros.errors import CommandError, ImageReadError
 from fer_mask_ros.imaging import list_image_files, read_image, to_bgr
 from fer_mask_ros.labels import EMOTIONS
@@ -107,13 +108,9 @@ def classify_crops(args) -> int:
         raise CommandError("--batch-size must be at least 1")
     classifier = load_classifier(args.model, args.threads, args.backend)
     to_stdout = args.output == "-"
-    if not to_stdout:
-        out_dir = os.path.dirname(os.path.abspath(args.output))
-        if not os.path.isdir(out_dir):
-            raise CommandError(f"output folder does not exist: {out_dir}")
     threshold = float(getattr(classifier, "mask_threshold", MASK_THRESHOLD))
     n_done, skipped = 0, []
-    handle = sys.stdout if to_stdout else open(args.output, "w", newline="", encoding="utf-8")
+    handle, _ = open_csv_output(args.output)
     try:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(CSV_HEADER)
@@ -166,9 +163,9 @@ def classify_photos(args) -> int:
             raise CommandError(f"--annotate-dir {annotate_dir} exists and is not a folder")
         os.makedirs(annotate_dir, exist_ok=True)
     pipeline = build_pipeline(args.model, args.threads, getattr(args, "detector_model", None),
-                              getattr(args, "score_threshold", None))
+                              getattr(args, "score_threshold", None), backend=getattr(args, "backend", "auto"))
     n_faces, no_face, skipped, names = 0, 0, 0, {}
-    handle = sys.stdout if to_stdout else open(args.output, "w", newline="", encoding="utf-8")
+    handle, _ = open_csv_output(args.output)
     try:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(PHOTO_CSV_HEADER)

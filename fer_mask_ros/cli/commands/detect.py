@@ -91,13 +91,9 @@ def run(args) -> int:
     except ImportError:  # pragma: no cover
         tqdm = None
 
-    if args.output == "-":
-        handle = sys.stdout
-    else:
-        parent = os.path.dirname(os.path.abspath(args.output))
-        if not os.path.isdir(parent):
-            raise CommandError(f"output folder does not exist: {parent}")
-        handle = open(args.output, "w", newline="", encoding="utf-8")
+    from fer_mask_ros.cli.output import open_csv_output
+
+    handle, must_close = open_csv_output(args.output)
     unreadable = 0
     n_read = 0
     n_faces = 0
@@ -109,11 +105,11 @@ def run(args) -> int:
         for path, rel in iterator:
             try:
                 image = read_image(path, "color")
-            except ImageReadError:
-                image = None
+            except ImageReadError as exc:
+                image, reason = None, str(exc)
             if image is None:
                 unreadable += 1
-                message = f"warning: cannot read image {path}"
+                message = f"warning: cannot read image {reason if path in reason else path}"
                 if show:
                     iterator.write(message, file=sys.stderr)
                 else:
@@ -138,7 +134,7 @@ def run(args) -> int:
                 if not cv2.imwrite(target, annotate(image, detections)):
                     cv2.imwrite(os.path.splitext(target)[0] + ".png", annotate(image, detections))
     finally:
-        if handle is not sys.stdout:
+        if must_close:
             handle.close()
         else:
             handle.flush()

@@ -37,6 +37,10 @@ class QiBackend(SpeechBackend):
     def dropped(self) -> int:
         return self.speech.dropped
 
+    @property
+    def last_drop(self) -> str:
+        return self.speech.last_drop
+
     def say(self, text: str) -> None:
         self.speech.say(text)
 

@@ -161,3 +161,61 @@ def test_espeak_command_is_an_argument_list(tmp_path):
     assert out[0] == "-v it --stdin"
     assert out[1] == "ciao; rm -rf / $(echo x)"
     b.close()
+
+
+def test_observe_and_decide_from_two_threads():
+    """A subscriber thread observing 100 face ids while a timer thread decides (issue #17: the timer died
+    with "deque mutated during iteration")."""
+    import threading
+    import time
+
+    policy = SpeechPolicy(window_s=3.0, cooldown_s=0.0, repeat_after_s=0.0)
+    stop, errors = threading.Event(), []
+
+    def observe():
+        t = 0.0
+        while not stop.is_set():
+            for fid in range(100):
+                policy.observe(fid, "happy" if fid % 2 else "sad", 0.9, False, t)
+            t += 0.001
+
+    def decide():
+        try:
+            while not stop.is_set():
+                policy.decide(1.0)
+        except Exception as exc:  # noqa: BLE001 - the failure under test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=observe), threading.Thread(target=decide)]
+    for th in threads:
+        th.start()
+    time.sleep(3.0)
+    stop.set()
+    for th in threads:
+        th.join()
+    assert errors == []
+
+
+def test_memory_is_bounded_by_count_and_by_the_callers_clock():
+    policy = SpeechPolicy(window_s=3.0, max_faces=8, max_observations=5)
+    for fid in range(100):  # stamps 10^6 s in the future, clamped to now=10
+        for _ in range(20):
+            policy.observe(fid, "happy", 0.9, False, 1e6, now=10.0)
+    faces, observations = policy.sizes()
+    assert faces == 8 and observations == 8 * 5 and policy.rejected == 92 * 20
+    assert {f.face_id for f in policy.faces(10.0)} == set(range(8))  # the faces held keep their history
+    policy.decide(13.5)  # a window later by the caller's clock: all forgotten
+    assert policy.sizes() == (0, 0)
+    policy.observe(99, "sad", 0.9, False, 14.0, now=14.0)  # room again
+    assert policy.sizes() == (1, 1)
+
+
+def test_unknown_or_huge_emotion_names_raise_a_short_value_error():
+    policy = SpeechPolicy()
+    with pytest.raises(ValueError, match="klingon"):
+        policy.observe(1, "klingon", 0.9, False, 0.0)
+    with pytest.raises(ValueError) as info:
+        policy.observe(1, "x" * 100000, 0.9, False, 0.0)
+    assert len(str(info.value)) < 200
+    with pytest.raises(ValueError):
+        SpeechPolicy(max_faces=0)

@@ -282,3 +282,50 @@ def test_widen_keeps_the_function_and_refuses_narrowing():
         widen(narrow, (4, 4, 8))
     with pytest.raises(ValueError, match="widen"):
         widen(narrow, (4, 8))
+
+
+class _Crafted(torch.nn.Module):
+    """An ONNX copy with the right hash stamp but wrong outputs: 3 classes, or NaN."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+
+    def forward(self, x):
+        pooled = x.mean(dim=(1, 2, 3)).unsqueeze(1)
+        if self.kind == "shape":
+            return pooled.repeat(1, 3), pooled
+        nan = pooled * float("nan")
+        return nan.repeat(1, 7), nan
+
+
+@pytest.mark.parametrize("kind", ["shape", "nan"])
+def test_crafted_onnx_copy_with_the_right_stamp_is_refused(tiny_model_copy, kind, caplog):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from fer_mask_ros.learning.export import _stamp_source
+
+    onnx_file = onnx_path_for(tiny_model_copy)
+    torch.onnx.export(_Crafted(kind), torch.zeros(2, 1, 48, 48), onnx_file, input_names=["image"],
+                      output_names=["emotion_logits", "mask_logit"], dynamic_axes={"image": {0: "batch"}},
+                      opset_version=17, dynamo=False)
+    _stamp_source(onnx_file, tiny_model_copy)
+    with caplog.at_level("WARNING", logger="fer_mask_ros.perception.classifier"):
+        clf = EmotionClassifier(tiny_model_copy)  # auto: falls back to torch, saying why
+    assert clf.backend == "torch"
+    assert any(onnx_file in r.getMessage() for r in caplog.records), caplog.text
+    p, m = clf.predict_batch(np.stack([fake_face(i) for i in range(3)]))
+    assert p.shape == (3, 7) and np.all(np.isfinite(p)) and np.all(np.isfinite(m))
+    with pytest.raises(ModelError, match="NaN" if kind == "nan" else "shapes"):
+        EmotionClassifier(tiny_model_copy, backend="onnxruntime")  # explicit: fails loudly
+
+
+def test_unloadable_onnx_copy_is_reported(tiny_model_copy, caplog):
+    pytest.importorskip("onnxruntime")
+    with open(onnx_path_for(tiny_model_copy), "wb") as f:
+        f.write(b"not an onnx file")
+    with caplog.at_level("WARNING", logger="fer_mask_ros.perception.classifier"):
+        assert EmotionClassifier(tiny_model_copy).backend == "torch"
+    assert "cannot load" in caplog.text
+    with pytest.raises(ModelError, match="cannot load"):
+        EmotionClassifier(tiny_model_copy, backend="onnxruntime")

@@ -144,6 +144,20 @@ def test_state_changes_logged_once_not_per_retry(caplog):
     assert caplog.text.count("connecting") == 1
 
 
+def test_wrong_address_warns_once_per_period(caplog):
+    """A wrong nao_ip is never silent: one WARN per warn_every_s (60 s by default) while not connected."""
+    conn = NaoConnection("tcp://127.0.0.1:1", min_backoff=0.02, max_backoff=0.05, connect_timeout=0.5,
+                         warn_every_s=0.3)
+    with caplog.at_level(logging.INFO, logger="fer_mask_ros.robot"):
+        conn.start()
+        time.sleep(1.0)
+        conn.close()
+    warnings = [r for r in caplog.records if "still not connected" in r.getMessage()]
+    assert 2 <= len(warnings) <= 4, caplog.text
+    assert all(r.levelno == logging.WARNING and "attempts" in r.getMessage() for r in warnings)
+    assert NaoConnection("tcp://127.0.0.1:1").warn_every_s == 60.0
+
+
 # --- real qi round trips against FakeNao ---------------------------------------------------
 
 RED = (220, 20, 20)
@@ -272,6 +286,30 @@ def test_reconnect_after_robot_restart_on_same_port():
     finally:
         c.close()
         second.stop()
+
+
+def test_heartbeat_answers_and_call_timeouts(conn):
+    """The heartbeat gets answers from a live robot; a call that does not answer in time is a NaoTimeout
+    and marks the robot hung: the connection is dropped and made again (generation + 1)."""
+    from fer_mask_ros.errors import NaoTimeout
+
+    assert conn.ping() and conn.heartbeat_ms == conn.heartbeat_ms  # answered, a number
+    gen = conn.generation
+
+    class _Never:
+        def value(self, timeout_ms):
+            time.sleep(timeout_ms / 1000.0)
+            raise RuntimeError("Future timeout.")
+
+        def cancel(self):
+            pass
+
+    with pytest.raises(NaoTimeout, match="robot not answering"):
+        conn.call(lambda _async: _Never(), timeout=0.05, what="stuck")
+    end = time.monotonic() + 10
+    while conn.generation == gen and time.monotonic() < end:
+        time.sleep(0.05)
+    assert conn.generation == gen + 1 and conn.hangs == 1 and conn.connected
 
 
 def test_nao_side_never_imports_rospy():

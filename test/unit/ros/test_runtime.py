@@ -37,3 +37,32 @@ def test_missing_default_names_the_file():
     with pytest.raises(KeyError, match="config/face_detector.yaml sets no 'no_such_param'"):
         node_default("face_detector", "no_such_param")
     assert node_default("face_detector", "diag/stale_warn_s") == 2.0
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_latest_worker_survives_a_failing_error_handler():
+    """A worker whose on_error raises ends its thread; ensure_alive() starts a new one and counts it."""
+    import time
+
+    from fer_mask_ros.ros.runtime import LatestWorker
+
+    done = []
+
+    def handler(item):
+        if item == "bad":
+            raise ValueError("bad item")
+        done.append(item)
+
+    def on_error(exc):
+        raise RuntimeError("the error handler fails too")
+
+    w = LatestWorker(handler, on_error)
+    w.put("bad")
+    time.sleep(0.3)
+    assert not w.ensure_alive() and w.restarts == 1 and w.restarted_at is not None
+    w.put("good")
+    end = time.monotonic() + 5
+    while not done and time.monotonic() < end:
+        time.sleep(0.01)
+    assert done == ["good"] and w.ensure_alive()
+    w.stop()
