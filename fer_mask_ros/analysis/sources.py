@@ -20,6 +20,7 @@ from fer_mask_ros.imaging import walk_files
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg")
 DEFAULT_TOPIC = "/naoqi_driver/camera/front/image_raw"
 FALLBACK_FPS = 30.0
+MAX_BAD_RUN = 300  # consecutive undecodable frames after which the rest of a video counts as unreadable
 
 # file extension -> (module, class, what to install when the module cannot be imported)
 READERS: Dict[str, Tuple[str, str, str]] = {}
@@ -92,6 +93,7 @@ class VideoSource:
         self.frames_read = 0
         self.notes: List[str] = [] if self.fps_known else [f"frame rate unknown, assumed {FALLBACK_FPS:g} fps"]
         self.skipped_bad = 0
+        self.frames_unreadable = 0  # frames the container declares that could not be decoded
 
     @property
     def duration(self) -> float:
@@ -103,7 +105,11 @@ class VideoSource:
         return min(fps, 1.0 / self.sampler.period) if self.sampler.period else fps
 
     def __iter__(self) -> Iterator[Frame]:
-        cap, i = self._cap, 0
+        """Frames in order; a frame that does not decode before the declared end is skipped (seeking past
+        it), counted in frames_unreadable and reported in the notes: data loss is never silent."""
+        import cv2
+
+        cap, i, decoded, bad = self._cap, 0, 0, []
         try:
             while True:
                 t = i / self.fps
@@ -112,15 +118,51 @@ class VideoSource:
                 else:
                     ok, image = cap.grab(), None
                 if not ok:
-                    break
+                    if self.total is None or i >= self.total:
+                        break
+                    bad.append(i)  # declared but unreadable: try the next one
+                    i += 1
+                    if len(bad) >= MAX_BAD_RUN and bad[-MAX_BAD_RUN] == i - MAX_BAD_RUN:
+                        bad.extend(range(i, self.total))  # a long unreadable stretch: give up on the rest
+                        i = self.total
+                        break
+                    cap.set(cv2.CAP_PROP_POS_FRAMES, i)
+                    continue
+                decoded += 1
                 self.frames_read = i + 1
                 if image is not None:
                     yield Frame(index=i, time=t, stamp=t, image=image)
                 i += 1
         finally:
             cap.release()
-        if i == 0:
+            if bad and bad == list(range(bad[0], bad[0] + len(bad))) and bad[-1] == (self.total or 0) - 1 \
+                    and len(bad) <= max(2, (self.total or 0) // 100):
+                self.notes.append(f"the video has {bad[0]} frames, its container estimated {self.total}")
+                self.total, bad = bad[0], []  # an estimated count that was a little off, not data loss
+            self.frames_unreadable = len(bad)
+            if bad:
+                self.frames_read = max(self.frames_read, i)
+                where = _ranges(bad)
+                self.notes.append(f"{len(bad)} of the {self.total} declared frames ({len(bad) / self.fps:.1f} s of "
+                                  f"the declared {self.total / self.fps:.1f} s) could not be decoded: frames {where}")
+        if decoded == 0:
             raise AnalysisError(f"{self.path}: no frames could be decoded (zero-length or unreadable video)")
+        if self.total is not None and decoded < self.total and not bad:
+            self.notes.append(f"the video ended after {decoded} of its {self.total} declared frames")
+
+
+def _ranges(indices: List[int], limit: int = 6) -> str:
+    """[3, 4, 5, 9] -> '3-5, 9' (at most `limit` ranges)."""
+    out: List[str] = []
+    start = prev = indices[0]
+    for k in indices[1:] + [None]:
+        if k is not None and k == prev + 1:
+            prev = k
+            continue
+        out.append(f"{start}" if start == prev else f"{start}-{prev}")
+        if k is not None:
+            start = prev = k
+    return ", ".join(out[:limit]) + (f", ... ({len(out) - limit} more ranges)" if len(out) > limit else "")
 
 
 def open_source(path: str, topic: str = DEFAULT_TOPIC, faces_topic: Optional[str] = "auto",

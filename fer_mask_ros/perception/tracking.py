@@ -172,7 +172,7 @@ class Tracker:
         self.appearance_rejects = 0  # matches refused because the face looked different
 
     @classmethod
-    def from_settings(cls, settings: Optional[Dict[str, float]] = None) -> "Tracker":
+    def from_settings(cls, settings: Optional[Dict[str, float]] = None) -> Tracker:
         """A tracker from a dict like config/face_detector.yaml's ``tracker`` group (missing keys: defaults)."""
         unknown = set(settings or {}) - set(TRACKER_DEFAULTS)
         if unknown:
