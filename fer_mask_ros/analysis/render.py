@@ -97,8 +97,8 @@ def _segments(times: np.ndarray, gap: float) -> List[slice]:
 def timeline_png(series: Dict[int, Tuple[np.ndarray, np.ndarray]], events: Sequence = (),
                  duration: Optional[float] = None, title: str = "", max_faces: int = 8) -> bytes:
     """PNG bytes: one subplot per face: stacked smoothed probabilities per emotion, the top-emotion
-    confidence as a black line, events as bars on top.  Every face with an event is shown (in order
-    of first appearance); faces without events fill up to max_faces rows, most seen first.
+    confidence as a black line, events as bars on top.  Every face with an event is shown; faces
+    without events fill up to max_faces rows, most seen first; rows in order of first appearance.
 
     series: {face_id: (times (N,), probs (N, 7))}.
     """
@@ -112,6 +112,7 @@ def timeline_png(series: Dict[int, Tuple[np.ndarray, np.ndarray]], events: Seque
     others = sorted((f for f in series if f not in with_events), key=lambda fid: (-len(series[fid][0]), fid))
     faces = sorted(with_events, key=lambda fid: (float(np.min(series[fid][0])), fid))
     faces += others[:max(0, max_faces - len(faces))]
+    faces.sort(key=lambda fid: (float(np.min(series[fid][0])), fid))  # rows in order of first appearance
     n = max(1, len(faces))
     fig = Figure(figsize=(10, 1.2 + 1.7 * n), dpi=90)
     axes = [fig.add_subplot(n, 1, i + 1) for i in range(n)]

@@ -59,8 +59,9 @@ _SIG_H, _SIG_S, _SIG_V = 8, 3, 8
 
 
 def appearance_signature(image_bgr: np.ndarray, box: Tuple[float, float, float, float]) -> Optional[np.ndarray]:
-    """A cheap appearance signature of the face in `box`: hue x saturation (8 x 3) and value (8)
-    histograms of the box, each normalised to sum 1 (None when the box is outside the image)."""
+    """A cheap appearance signature of the face in `box`: for the upper and the lower half of the box
+    (eyes and hair; mouth or mask), hue x saturation (8 x 3) and value (8) histograms, each normalised
+    (the whole sums to 1); None when the box is outside the image."""
     import cv2
 
     if (not isinstance(image_bgr, np.ndarray) or image_bgr.ndim != 3 or image_bgr.shape[2] != 3
@@ -73,11 +74,14 @@ def appearance_signature(image_bgr: np.ndarray, box: Tuple[float, float, float, 
     if x1 - x0 < 4 or y1 - y0 < 4:
         return None
     crop = cv2.resize(image_bgr[y0:y1, x0:x1], (24, 24), interpolation=cv2.INTER_AREA)
-    hsv = cv2.cvtColor(crop, cv2.COLOR_BGR2HSV).reshape(-1, 3).astype(np.int32)
-    hs = np.bincount((hsv[:, 0] * _SIG_H // 180) * _SIG_S + hsv[:, 1] * _SIG_S // 256,
-                     minlength=_SIG_H * _SIG_S).astype(np.float64)
-    v = np.bincount(hsv[:, 2] * _SIG_V // 256, minlength=_SIG_V).astype(np.float64)
-    return np.concatenate([hs / hs.sum(), v / v.sum()]) * 0.5
+    hsv = cv2.cvtColor(crop, cv2.COLOR_BGR2HSV).astype(np.int32)
+    parts = []
+    for half in (hsv[:12].reshape(-1, 3), hsv[12:].reshape(-1, 3)):
+        hs = np.bincount((half[:, 0] * _SIG_H // 180) * _SIG_S + half[:, 1] * _SIG_S // 256,
+                         minlength=_SIG_H * _SIG_S).astype(np.float64)
+        v = np.bincount(half[:, 2] * _SIG_V // 256, minlength=_SIG_V).astype(np.float64)
+        parts += [hs / hs.sum(), v / v.sum()]
+    return np.concatenate(parts) * 0.25
 
 
 def appearance_distance(a: Optional[np.ndarray], b: Optional[np.ndarray]) -> float:
