@@ -105,10 +105,8 @@ class VideoSource:
         return min(fps, 1.0 / self.sampler.period) if self.sampler.period else fps
 
     def __iter__(self) -> Iterator[Frame]:
-        """Frames in order; a frame that does not decode before the declared end is skipped (seeking past
-        it), counted in frames_unreadable and reported in the notes: data loss is never silent."""
-        import cv2
-
+        """Frames in order. A frame that does not decode before the declared end is skipped (reading on),
+        counted in frames_unreadable and reported in the notes: data loss is never silent."""
         cap, i, decoded, bad = self._cap, 0, 0, []
         try:
             while True:
@@ -126,8 +124,7 @@ class VideoSource:
                         bad.extend(range(i, self.total))  # a long unreadable stretch: give up on the rest
                         i = self.total
                         break
-                    cap.set(cv2.CAP_PROP_POS_FRAMES, i)
-                    continue
+                    continue  # read on: the demuxer moves past a frame that does not decode (seeking is worse)
                 decoded += 1
                 self.frames_read = i + 1
                 if image is not None:

@@ -43,6 +43,43 @@ def _pick_topic(topics: Dict[str, Any], msg_type: str, wanted: Optional[str], ne
     raise AnalysisError(f"{path}: several {msg_type} topics ({', '.join(found)}); choose one with --{what}-topic")
 
 
+def _deserialize(raw: Tuple) -> Optional[Any]:
+    """A message from rosbag's raw tuple. A topic may carry both image types: when the bytes do not
+    fit the connection's type (a bag written with both on one connection), the other image type is
+    tried; None when neither fits."""
+    datatype, data, _, _, pytype = raw[:5]
+    classes = [pytype]
+    try:
+        from sensor_msgs.msg import CompressedImage, Image
+
+        classes += [c for c in (Image, CompressedImage) if c._type != datatype]
+    except ImportError:
+        pass
+    for k, cls in enumerate(classes):
+        msg = cls()
+        try:
+            msg.deserialize(data)
+        except Exception:  # genpy.DeserializationError, struct.error, UnicodeDecodeError, ...
+            continue
+        if msg._type == "sensor_msgs/Image" and len(msg.data) != msg.height * msg.step:
+            continue
+        if k == 0 or _fits(msg, len(data)):
+            return msg
+    return None
+
+
+def _fits(msg: Any, size: int) -> bool:
+    """Did deserialising consume the whole buffer (a wrong type rarely does)?"""
+    import io
+
+    buf = io.BytesIO()
+    try:
+        msg.serialize(buf)
+    except Exception:
+        return False
+    return len(buf.getvalue()) == size
+
+
 class BagSource:
     kind = "rosbag"
 
@@ -104,7 +141,7 @@ class BagSource:
     def _decode(self, msg: Any) -> Optional[np.ndarray]:
         import cv2
 
-        if self.msg_type == "sensor_msgs/CompressedImage":
+        if getattr(msg, "_type", self.msg_type) == "sensor_msgs/CompressedImage":
             data = np.frombuffer(bytes(msg.data), np.uint8)
             image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
             if image is None:
@@ -139,8 +176,14 @@ class BagSource:
         slop_ns = int(round(self.sync_slop * 1e9))
         first = None
         try:
-            for i, (_, msg, bag_time) in enumerate(self._bag.read_messages(topics=[self.topic])):
+            for i, (_, raw, bag_time) in enumerate(self._bag.read_messages(topics=[self.topic], raw=True)):
                 self.frames_read = i + 1
+                msg = _deserialize(raw)
+                if msg is None:
+                    self.skipped_bad += 1
+                    if self.skipped_bad == 1:
+                        self._first_bad = f"message {i}: neither a sensor_msgs/Image nor a CompressedImage"
+                    continue
                 stamp_msg = msg.header.stamp if _stamp_ns(msg.header.stamp) else bag_time
                 key = _stamp_ns(stamp_msg)
                 stamp = float(stamp_msg.secs) + 1e-9 * float(stamp_msg.nsecs)  # as the nodes' stamp_to_sec
