@@ -94,6 +94,16 @@ def _segments(times: np.ndarray, gap: float) -> List[slice]:
     return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
+def timeline_faces(series: Dict[int, Tuple[np.ndarray, np.ndarray]], events: Sequence = (),
+                   max_faces: int = 8) -> List[int]:
+    """The faces the timeline shows: every face with an event, then the most seen others up to max_faces;
+    in order of first appearance."""
+    with_events = {ev.face_id for ev in events if ev.face_id in series}
+    others = sorted((f for f in series if f not in with_events), key=lambda fid: (-len(series[fid][0]), fid))
+    faces = sorted(with_events) + others[:max(0, max_faces - len(with_events))]
+    return sorted(faces, key=lambda fid: (float(np.min(series[fid][0])) if len(series[fid][0]) else 0.0, fid))
+
+
 def timeline_png(series: Dict[int, Tuple[np.ndarray, np.ndarray]], events: Sequence = (),
                  duration: Optional[float] = None, title: str = "", max_faces: int = 8) -> bytes:
     """PNG bytes: one subplot per face: stacked smoothed probabilities per emotion, the top-emotion
@@ -108,11 +118,7 @@ def timeline_png(series: Dict[int, Tuple[np.ndarray, np.ndarray]], events: Seque
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
-    with_events = {ev.face_id for ev in events if ev.face_id in series}
-    others = sorted((f for f in series if f not in with_events), key=lambda fid: (-len(series[fid][0]), fid))
-    faces = sorted(with_events, key=lambda fid: (float(np.min(series[fid][0])), fid))
-    faces += others[:max(0, max_faces - len(faces))]
-    faces.sort(key=lambda fid: (float(np.min(series[fid][0])), fid))  # rows in order of first appearance
+    faces = timeline_faces(series, events, max_faces)
     n = max(1, len(faces))
     fig = Figure(figsize=(10, 1.2 + 1.7 * n), dpi=90)
     axes = [fig.add_subplot(n, 1, i + 1) for i in range(n)]
