@@ -25,6 +25,13 @@ def add_analysis_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--analyze-film", action="store_true",
                        help="face ids against people on a synthetic multi-person film with shot cuts")
     group.add_argument("--analyze-film-keep", default=None, metavar="FILE", help="also keep the film as FILE")
+    group.add_argument("--analyze-batch", action="store_true",
+                       help="`analyze DIR --jobs J` on several QVGA videos: x real time per --jobs value")
+    group.add_argument("--analyze-batch-inputs", type=int, default=4, metavar="N", help="videos (default 4)")
+    group.add_argument("--analyze-batch-seconds", type=float, default=60.0, metavar="S",
+                       help="seconds per video (default 60)")
+    group.add_argument("--analyze-batch-fps", type=float, default=30.0, metavar="F", help="frame rate (default 30)")
+    group.add_argument("--analyze-batch-jobs", default="1,2", metavar="J,J", help="--jobs values (default 1,2)")
 
 
 def write_test_video(path: str, seconds: float, fps: float = 30.0, width: int = 320, height: int = 240,
@@ -218,4 +225,56 @@ def run_film_bench(args) -> int:
     for name, s, cuts in rows:
         print(f"| {name} | {s['ids']} | {s['all_ids']} | {s['ideal']} | {s['mixed']} | {cuts} "
               f"| {100 * s['recall']:.0f} % |")
+    return 0
+
+
+# ----------------------------------------------------------------------------- batches on all cores
+
+
+def _batch_outputs(root: str) -> dict:
+    out = {}
+    for name in sorted(os.listdir(root)):
+        sub = os.path.join(root, name)
+        if os.path.isdir(sub):
+            out[name] = tuple(open(os.path.join(sub, f), encoding="utf-8").read() for f in ("frames.csv", "events.csv"))
+    return out
+
+
+def run_batch_bench(args) -> int:
+    """`bench --analyze-batch`: `python -m fer_mask_ros analyze DIR --jobs J` on N QVGA videos, as a user runs it
+    (a subprocess: start-up, model loading and writing the outputs included); x real time = video seconds / wall."""
+    import subprocess
+    import sys
+    import time
+
+    jobs_list = [int(v) for v in str(args.analyze_batch_jobs).split(",") if v.strip()]
+    n, seconds, fps = args.analyze_batch_inputs, args.analyze_batch_seconds, args.analyze_batch_fps
+    rows, reference = [], None
+    with tempfile.TemporaryDirectory() as tmp:
+        videos = os.path.join(tmp, "videos")
+        os.makedirs(videos)
+        for k in range(n):
+            write_test_video(os.path.join(videos, f"session{k}.avi"), seconds, fps, faces=1 + k % 2)
+        for jobs in jobs_list:
+            out = os.path.join(tmp, f"out_j{jobs}")
+            load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+            t0 = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-m", "fer_mask_ros", "analyze", videos, "--output", out,
+                                   "--jobs", str(jobs), "--no-progress"], capture_output=True, text=True)
+            wall = time.perf_counter() - t0
+            if proc.returncode != 0:
+                print(proc.stderr[-2000:], file=sys.stderr)
+                return 1
+            outputs = _batch_outputs(out)
+            reference = outputs if reference is None else reference
+            rows.append((jobs, wall, load, "yes" if outputs == reference else "NO"))
+    total = n * seconds
+    print(f"offline analysis, batches: {n} videos of {seconds:g} s, 320x240 at {fps:g} fps (1-2 masked faces), "
+          f"{os.cpu_count()} CPUs here; `python -m fer_mask_ros analyze DIR --jobs J` as a subprocess")
+    print("| --jobs | video s | wall s | x real time | frames/s | per-frame results identical to the first row "
+          "| load average at start |")
+    print("|---|---|---|---|---|---|---|")
+    for jobs, wall, load, same in rows:
+        print(f"| {jobs} | {total:g} | {wall:.1f} | {total / wall:.2f}x | {total * fps / wall:.0f} | {same} "
+              f"| {load:.1f} |")
     return 0
