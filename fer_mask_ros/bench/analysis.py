@@ -25,6 +25,8 @@ def add_analysis_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--analyze-film", action="store_true",
                        help="face ids against people on a synthetic multi-person film with shot cuts")
     group.add_argument("--analyze-film-keep", default=None, metavar="FILE", help="also keep the film as FILE")
+    group.add_argument("--analyze-film-picture", default=None, metavar="PNG",
+                       help="also draw one frame per shot with the ids of the new and the old tracker")
     group.add_argument("--analyze-batch", action="store_true",
                        help="`analyze DIR --jobs J` on several QVGA videos: x real time per --jobs value")
     group.add_argument("--analyze-batch-inputs", type=int, default=4, metavar="N", help="videos (default 4)")
@@ -185,6 +187,39 @@ def film_scores(records, truth, min_track_frames: int) -> dict:
             "recall": found / max(1, sum(len(t) for t in truth))}
 
 
+def _shot_frames(film: str, records, n_frames: int) -> list:
+    """The middle frame of every shot (and of each half of a shot with a switch), drawn with its ids."""
+    from fer_mask_ros.analysis.render import draw_faces
+    from fer_mask_ros.imaging import read_video
+
+    frames = read_video(film)
+    per_shot = n_frames // len(FILM_SHOTS)
+    picks = []
+    for k, (_, _, switch) in enumerate(FILM_SHOTS):
+        start = k * per_shot
+        picks += [start + per_shot // 4, start + 3 * per_shot // 4] if switch else [start + per_shot // 2]
+    out = []
+    for i in picks:
+        recs = [r for r in records if r.frame == i]
+        out.append(draw_faces(frames[i], recs, bars=False, time_s=i / 25.0))
+    return out
+
+
+def _film_picture(path: str, pictures) -> None:
+    """Rows of shot frames (one row per tracker), 2/5 scale, titled."""
+    import cv2
+
+    rows = []
+    for name, frames in pictures:
+        small = [cv2.resize(f, (f.shape[1] * 2 // 5, f.shape[0] * 2 // 5), interpolation=cv2.INTER_AREA)
+                 for f in frames]
+        strip = np.hstack([np.pad(f, ((0, 0), (0, 4), (0, 0)), constant_values=255) for f in small])
+        title = np.full((26, strip.shape[1], 3), 255, np.uint8)
+        cv2.putText(title, name, (6, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+        rows += [title, strip]
+    cv2.imwrite(path, np.vstack(rows))
+
+
 def run_film_bench(args) -> int:
     """`bench --analyze-film`: ids of the synthetic film, with this tracker and with the old one."""
     import cv2
@@ -200,7 +235,7 @@ def run_film_bench(args) -> int:
     classifier = load_classifier(getattr(args, "classifier_model", None), 1)
     detector = FaceDetector(num_threads=1)
     min_frames = 10
-    rows = []
+    rows, pictures = [], []
     with tempfile.TemporaryDirectory() as tmp:
         film = os.path.join(tmp, "film.avi")
         truth = write_film(film)
@@ -216,6 +251,10 @@ def run_film_bench(args) -> int:
             result = analyse(open_source(film), pipeline, progress=False)
             scores = film_scores(result.records, truth, min_frames)
             rows.append((name, scores, result.shot_cuts))
+            if getattr(args, "analyze_film_picture", None) and name != "no shot cuts":
+                pictures.append((name, _shot_frames(film, result.records, len(truth))))
+        if pictures:
+            _film_picture(args.analyze_film_picture, pictures)
     n_people = len({p for _, people, sw in FILM_SHOTS for p, *_ in people} | {sw[1] for *_, sw in FILM_SHOTS if sw})
     print(f"synthetic film: {len(FILM_SHOTS)} shots (hard cuts), {n_people} people (the clip's faces), "
           f"{len(truth)} frames at 640x360; one person replaces another in place within a shot")
@@ -243,6 +282,7 @@ def _batch_outputs(root: str) -> dict:
 def run_batch_bench(args) -> int:
     """`bench --analyze-batch`: `python -m fer_mask_ros analyze DIR --jobs J` on N QVGA videos, as a user runs it
     (a subprocess: start-up, model loading and writing the outputs included); x real time = video seconds / wall."""
+    import json
     import subprocess
     import sys
     import time
@@ -267,14 +307,21 @@ def run_batch_bench(args) -> int:
                 return 1
             outputs = _batch_outputs(out)
             reference = outputs if reference is None else reference
-            rows.append((jobs, wall, load, "yes" if outputs == reference else "NO"))
+            frames = cpu = 0.0
+            for name in os.listdir(out):
+                summary_path = os.path.join(out, name, "summary.json")
+                if os.path.isfile(summary_path):
+                    with open(summary_path, encoding="utf-8") as handle:
+                        summary = json.load(handle)
+                    frames, cpu = frames + summary["frames"], cpu + summary["cpu_s"]
+            rows.append((jobs, wall, load, "yes" if outputs == reference else "NO", frames / max(cpu, 1e-9)))
     total = n * seconds
     print(f"offline analysis, batches: {n} videos of {seconds:g} s, 320x240 at {fps:g} fps (1-2 masked faces), "
           f"{os.cpu_count()} CPUs here; `python -m fer_mask_ros analyze DIR --jobs J` as a subprocess")
     print("| --jobs | video s | wall s | x real time | frames/s | per-frame results identical to the first row "
-          "| load average at start |")
-    print("|---|---|---|---|---|---|---|")
-    for jobs, wall, load, same in rows:
+          "| load average at start | frames per CPU-second (analysis only) | x real time if J cores were free |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for jobs, wall, load, same, per_cpu in rows:
         print(f"| {jobs} | {total:g} | {wall:.1f} | {total / wall:.2f}x | {total * fps / wall:.0f} | {same} "
-              f"| {load:.1f} |")
+              f"| {load:.1f} | {per_cpu:.0f} | {jobs * per_cpu / fps:.2f}x |")
     return 0
