@@ -88,6 +88,7 @@ class Analysis:
     thumbnails: Dict[int, Tuple[float, float, int, np.ndarray]] = field(
         default_factory=dict)  # face -> (quality, time, frame, face crop BGR): the best view of each face
     video_codec: Optional[str] = None
+    processed_frames: List[int] = field(default_factory=list)  # frame numbers, in order
 
     @property
     def fps_processed(self) -> float:
@@ -200,7 +201,7 @@ def analyse(source, pipeline, render_path: Optional[str] = None, play: bool = Fa
     live = getattr(source, "live", {})
     t_start, cpu_start = time.perf_counter(), time.process_time()
     cuts_before = pipeline.shot_cuts.cuts if getattr(pipeline, "shot_cuts", None) is not None else 0
-    reported = 0
+    reported = (getattr(source, "frame_range", None) or (0, 0))[0]  # a time chunk starts later
     try:
         for frame in source:
             if frame.faces is not None:  # frames and face ids from the recorded FaceArray
@@ -214,6 +215,7 @@ def analyse(source, pipeline, render_path: Optional[str] = None, play: bool = Fa
             result.records.extend(recs)
             _keep_thumbnails(result, frame, recs)
             result.frames += 1
+            result.processed_frames.append(frame.index)
             if live and frame.key is not None:
                 for r in recs:
                     answer = live.get((frame.key, r.face_id))
@@ -289,6 +291,10 @@ def _keep_thumbnails(result: Analysis, frame: Frame, recs: List[FaceRecord], sid
         result.thumbnails[r.face_id] = (quality, r.time, r.frame, crop)
 
 
+#: Candidate key frames kept at most (the strongest); the report shows up to 12.
+MAX_KEY_FRAMES = 256
+
+
 def _keep_key_frames(result: Analysis, frame: Frame, recs: List[FaceRecord], side: int) -> None:
     """Per (face, top emotion), keep a small copy of the frame where its confidence was highest."""
     small, scale = None, 1.0
@@ -306,6 +312,8 @@ def _keep_key_frames(result: Analysis, frame: Frame, recs: List[FaceRecord], sid
                                                                interpolation=cv2.INTER_AREA)
             small = small.copy()
         result.key_frames[(r.face_id, r.emotion)] = (r.confidence, frame.index, small, recs, scale)
+        if len(result.key_frames) > MAX_KEY_FRAMES:  # a long film with many ids: keep memory bounded
+            del result.key_frames[min(result.key_frames, key=lambda k: result.key_frames[k][0])]
 
 
 # ----------------------------------------------------------------------------- outputs

@@ -73,11 +73,14 @@ class Sampler:
 class VideoSource:
     kind = "video"
 
-    def __init__(self, path: str, sampler: Optional[Sampler] = None) -> None:
+    def __init__(self, path: str, sampler: Optional[Sampler] = None,
+                 frame_range: Optional[Tuple[int, int]] = None) -> None:
+        """frame_range = (first, stop): only frames first .. stop - 1 (a time chunk; see analysis/chunks.py)."""
         import cv2
 
         self.path = path
         self.sampler = sampler or Sampler()
+        self.frame_range = frame_range
         if not os.path.isfile(path):
             raise AnalysisError(f"{path}: no such file")
         if os.path.getsize(path) == 0:
@@ -108,21 +111,32 @@ class VideoSource:
         """Frames in order. A frame that does not decode before the declared end is skipped (reading on),
         counted in frames_unreadable and reported in the notes: data loss is never silent."""
         cap, i, decoded, bad = self._cap, 0, 0, []
+        first, stop = self.frame_range or (0, None)
+        end = self.total if stop is None else (min(stop, self.total) if self.total else stop)
+        if first > 0:
+            import cv2
+
+            cap.set(cv2.CAP_PROP_POS_FRAMES, first)
+            if int(round(cap.get(cv2.CAP_PROP_POS_FRAMES))) != first:  # no exact seek: read up to it
+                cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                while i < first and cap.grab():
+                    i += 1
+            i = first
         try:
-            while True:
+            while stop is None or i < stop:
                 t = i / self.fps
                 if self.sampler.keep(i, t):
                     ok, image = cap.read()
                 else:
                     ok, image = cap.grab(), None
                 if not ok:
-                    if self.total is None or i >= self.total:
+                    if end is None or i >= end:
                         break
                     bad.append(i)  # declared but unreadable: try the next one
                     i += 1
                     if len(bad) >= MAX_BAD_RUN and bad[-MAX_BAD_RUN] == i - MAX_BAD_RUN:
-                        bad.extend(range(i, self.total))  # a long unreadable stretch: give up on the rest
-                        i = self.total
+                        bad.extend(range(i, end))  # a long unreadable stretch: give up on the rest
+                        i = end
                         break
                     continue  # read on: the demuxer moves past a frame that does not decode (seeking is worse)
                 decoded += 1
@@ -144,8 +158,8 @@ class VideoSource:
                                   f"the declared {self.total / self.fps:.1f} s) could not be decoded: frames {where}")
         if decoded == 0:
             raise AnalysisError(f"{self.path}: no frames could be decoded (zero-length or unreadable video)")
-        if self.total is not None and decoded < self.total and not bad:
-            self.notes.append(f"the video ended after {decoded} of its {self.total} declared frames")
+        if end is not None and decoded < end - first and not bad:
+            self.notes.append(f"the video ended after {decoded} of its {end - first} declared frames")
 
 
 def _ranges(indices: List[int], limit: int = 6) -> str:

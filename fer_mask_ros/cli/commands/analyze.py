@@ -77,6 +77,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "task); output sub-folders are named as in the full run; then --summarize DIR")
     g.add_argument("--resume", action="store_true",
                    help="skip inputs whose sub-folder already holds a finished analysis (summary.json)")
+    g.add_argument("--chunk-seconds", type=float, default=0.0, metavar="S",
+                   help="one long video: analyse time chunks of S seconds on --jobs workers and stitch them "
+                        "(ids matched in the overlap; numbers close to, not always equal to, one pass; default off)")
+    g.add_argument("--chunk-overlap", type=float, default=5.0, metavar="S",
+                   help="seconds each chunk starts earlier to warm up the tracker and smoothing (default 5)")
     g.add_argument("--summarize", default=None, metavar="DIR",
                    help="only write DIR/summary.csv (and print the table) from DIR's finished sub-folders")
     g = parser.add_argument_group("display")
@@ -94,6 +99,10 @@ def _check_args(args) -> None:
         raise CommandError("--min-track-frames must be at least 1")
     if args.jobs is not None and args.jobs < 1:
         raise CommandError("--jobs must be at least 1")
+    if args.chunk_seconds < 0 or args.chunk_overlap < 0:
+        raise CommandError("--chunk-seconds and --chunk-overlap must be >= 0")
+    if args.chunk_seconds and (args.render or args.play or args.max_fps):
+        raise CommandError("--chunk-seconds cannot be combined with --render, --play or --max-fps")
     if args.every < 1:
         raise CommandError("--every must be at least 1")
     if args.max_fps is not None and args.max_fps <= 0:
@@ -262,6 +271,75 @@ def _worker_run(path: str, out_dir: str):
     return path, summary, error, lines, None
 
 
+def _worker_chunk(path: str, frame_range):
+    """One time chunk of a video, analysed in a worker: (Analysis or None, error)."""
+    from fer_mask_ros.analysis.analyse import analyse
+    from fer_mask_ros.analysis.sources import Sampler, VideoSource
+    from fer_mask_ros.errors import AnalysisError
+
+    if "error" in _WORKER:
+        return None, _WORKER["error"], None
+    args, queue = _WORKER["args"], _WORKER["queue"]
+    try:
+        source = VideoSource(path, Sampler(args.every, None), frame_range=tuple(frame_range))
+        result = analyse(source, _new_pipeline(*_WORKER["models"], args), progress=False,
+                         on_frames=lambda n: queue.put(n))
+    except AnalysisError as exc:
+        return None, str(exc), None
+    return result, None, _WORKER["models"][1].model_path
+
+
+def _run_chunked(path: str, args) -> int:
+    """--chunk-seconds: one video in time chunks on --jobs workers, stitched (analysis/chunks.py)."""
+    import multiprocessing as mp
+    import queue as queue_mod
+    from concurrent.futures import ProcessPoolExecutor
+
+    from fer_mask_ros.analysis import batch, chunks
+    from fer_mask_ros.analysis.events import EventParams
+    from fer_mask_ros.analysis.report import write_outputs
+    from fer_mask_ros.analysis.sources import VideoSource
+
+    probe = VideoSource(path)
+    n_frames, fps = probe.total or 0, probe.fps
+    probe._cap.release()
+    plan = chunks.plan(n_frames, fps, args.chunk_seconds, args.chunk_overlap)
+    jobs = args.jobs or batch.default_jobs(len(plan), args.threads)[0]
+    print(f"{path}: {len(plan)} chunks of {args.chunk_seconds:g} s (+{args.chunk_overlap:g} s overlap) "
+          f"on {jobs} jobs", file=sys.stderr)
+    progress = _Progress(n_frames + sum(start - warm for warm, start, _ in plan), len(plan), not args.no_progress)
+    ctx = mp.get_context("spawn")
+    frames_queue = ctx.Queue()
+    try:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
+                                 initargs=(args, frames_queue)) as pool:
+            futures = [pool.submit(_worker_chunk, path, (warm, stop)) for warm, _, stop in plan]
+            parts, model = [], None
+            for future in futures:
+                while not future.done():
+                    try:
+                        progress.frames(frames_queue.get(timeout=0.5))
+                    except queue_mod.Empty:
+                        pass
+                result, error, model = future.result()
+                if error:
+                    raise CommandError(error)
+                parts.append(result)
+                progress.done()
+    finally:
+        progress.close()
+    result = chunks.stitch(parts, plan)
+    params = EventParams(enter=args.enter, exit=args.exit, min_duration=args.min_duration, merge_gap=args.merge_gap)
+    sampling = {"every": args.every, "max_fps": None, "chunk_seconds": args.chunk_seconds,
+                "chunk_overlap": args.chunk_overlap}
+    summary = write_outputs(args.output, result, model, params, sampling, args.min_track_frames)
+    for note in result.notes:
+        print(f"note: {path}: {note}", file=sys.stderr)
+    print(f"{path}: {result.frames} frames in {len(plan)} chunks, {summary['faces']} faces, {summary['events']} "
+          f"events -> {args.output}", file=sys.stderr)
+    return 0
+
+
 def _analyse_or_error(path, out_dir, detector, classifier, args, on_frames, log):
     """(summary, None) or (None, one-line error); failed.json marks a failed input."""
     from fer_mask_ros.analysis import batch
@@ -349,6 +427,8 @@ def run(args) -> int:
         if args.resume and batch.finished_summary(args.output, inputs[0]) is not None:
             print(f"{inputs[0]}: already analysed in {args.output} (--resume)", file=sys.stderr)
             return 0
+        if args.chunk_seconds and _declared_frames(inputs[0]):
+            return _run_chunked(inputs[0], args)
         detector, classifier = _load_models(args)
         try:
             analyse_one(inputs[0], args.output, detector, classifier, args)

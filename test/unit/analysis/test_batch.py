@@ -287,3 +287,19 @@ def test_a_bag_topic_with_both_image_types_is_read(clip, tiny_model_path, tmp_pa
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["frames"] == 12 and not summary["notes"]
     assert sorted({int(r["frame"]) for r in rows(tmp_path / "out" / "frames.csv")}) == list(range(12))
+
+
+def test_one_video_in_time_chunks_matches_one_pass(clip, tiny_model_path, tmp_path, capsys):
+    video = write_video(tmp_path / "long.avi", clip[:150])  # 15 s: three people one after the other
+    common = ["--model", tiny_model_path, "--min-track-frames", "3"]
+    assert analyze(video, "--output", tmp_path / "one", *common) == 0
+    assert analyze(video, "--output", tmp_path / "chunks", "--chunk-seconds", "4", "--chunk-overlap", "2",
+                   "--jobs", "2", *common) == 0
+    assert "4 chunks of 4 s" in capsys.readouterr().err
+    one, chunked = rows(tmp_path / "one" / "frames.csv"), rows(tmp_path / "chunks" / "frames.csv")
+    assert [(r["frame"], r["face_id"]) for r in chunked] == [(r["frame"], r["face_id"]) for r in one]
+    assert [r["emotion"] for r in chunked] == [r["emotion"] for r in one]
+    diff = max(abs(float(a[c]) - float(b[c])) for a, b in zip(one, chunked) for c in a if c.startswith("p_"))
+    assert diff < 1e-3
+    summary = json.loads((tmp_path / "chunks" / "summary.json").read_text())
+    assert summary["frames"] == 150 and not summary["notes"]
