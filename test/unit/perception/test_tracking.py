@@ -175,3 +175,15 @@ def test_shot_cut_detector_sees_cuts_not_motion():
         assert not cuts.update(scene_a)
         assert cuts.update(after) is cut
         assert cuts.cuts == int(cut)
+
+
+def test_the_messages_say_what_the_tracker_does():
+    """Face.msg / EmotionStamped.msg: ids from 1, 0 = not tracked (issue #16, item 5)."""
+    import os
+
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "..", "msg")
+    for name in ("Face.msg", "EmotionStamped.msg"):
+        with open(os.path.join(root, name), encoding="utf-8") as handle:
+            text = handle.read()
+        assert "0 = not tracked" in text and "from 1" in text, name
+    assert Tracker().update([det(0, 0)], 0.0)[0].track_id == 1
