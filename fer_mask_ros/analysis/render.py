@@ -251,8 +251,9 @@ def report_html(summary: dict, events: Sequence, timeline: Optional[bytes],
                    else "<div style='height:112px'>no view</div>")
             parts.append(f"<figure>{img}<figcaption><b>face {p['face_id']}</b><br>{p['frames']} frames, "
                          f"{p['first']:.1f} - {p['last']:.1f} s<br>mostly {e(p['top_emotion'])}, "
-                         f"{p['events']} events</figcaption></figure>")
+                         f"{p['events']} event{'' if p['events'] == 1 else 's'}</figcaption></figure>")
         parts.append("</div>")
+    parts.append(_legend(bool(video)))
     if timeline:
         parts.append(f"<h2>Timeline</h2><img alt='timeline' src='{data_uri(timeline, 'image/png')}'>")
     shares = summary.get("emotion_shares") or {}
@@ -276,10 +277,10 @@ def report_html(summary: dict, events: Sequence, timeline: Optional[bytes],
         if ext in _BROWSER_VIDEO:
             parts.append(f"<h2>Annotated video</h2><video controls preload='metadata' style='max-width:100%'>"
                          f"<source src='{e(video)}' type='{_BROWSER_VIDEO[ext]}'></video>"
-                         f"<p><a href='{e(video)}'>{e(video)}</a> ({codec})</p>")
+                         f"<p><a href='{e(video)}'>{e(video)}</a>, codec: {codec}</p>")
         else:
-            parts.append(f"<h2>Annotated video</h2><p><a href='{e(video)}'>{e(video)}</a> ({codec}; browsers do "
-                         "not play it, open it with a video player)</p>")
+            parts.append(f"<h2>Annotated video</h2><p><a href='{e(video)}'>{e(video)}</a>, codec: {codec} (browsers "
+                         "do not play it; open it with a video player)</p>")
     parts.append(f"<h2>Events ({len(events)})</h2>")
     if events:
         parts.append("<table><tr><th>start (s)</th><th>end (s)</th><th>face</th><th class='l'>emotion</th>"
@@ -294,7 +295,6 @@ def report_html(summary: dict, events: Sequence, timeline: Optional[bytes],
             parts.append(f"<p>{len(events) - max_events} more events in events.csv</p>")
     else:
         parts.append("<p>No events (see the thresholds below).</p>")
-    parts.append(_legend(bool(video)))
     params = summary.get("event_params")
     if params:
         parts.append("<h2>Settings</h2><pre>" + e(json.dumps({"event_params": params,
