@@ -37,7 +37,7 @@ _FONT = cv2.FONT_HERSHEY_SIMPLEX
 def draw_faces(frame_bgr: np.ndarray, faces: Sequence, bars: bool = True, time_s: Optional[float] = None,
                highlight: Optional[int] = None) -> np.ndarray:
     """A copy of the frame with a box, "#id emotion conf (mask)" and 7 confidence bars per face.
-    `highlight`: this face id gets a thick white frame around its box and the others a thin box only."""
+    `highlight`: this face id gets a thick black and white frame around its box and the others a thin box only."""
     out = np.ascontiguousarray(frame_bgr).copy()
     h_img, w_img = out.shape[:2]
     scale = max(0.35, min(1.0, w_img / 900.0))
@@ -48,8 +48,9 @@ def draw_faces(frame_bgr: np.ndarray, faces: Sequence, bars: bool = True, time_s
         if highlight is not None and f.face_id != highlight:
             cv2.rectangle(out, (x, y), (x + w, y + h), colour, 1)
             continue
-        if highlight is not None:
-            cv2.rectangle(out, (x - 4, y - 4), (x + w + 4, y + h + 4), (255, 255, 255), 3)
+        if highlight is not None:  # a black and white frame: visible on light and dark backgrounds
+            cv2.rectangle(out, (x - 5, y - 5), (x + w + 5, y + h + 5), (0, 0, 0), 5)
+            cv2.rectangle(out, (x - 5, y - 5), (x + w + 5, y + h + 5), (255, 255, 255), 2)
         cv2.rectangle(out, (x, y), (x + w, y + h), colour, 2)
         text = f"#{f.face_id} {f.emotion} {float(f.confidence):.2f}" + (" mask" if f.masked else "")
         (tw, th), base = cv2.getTextSize(text, _FONT, scale, 1)
@@ -208,7 +209,7 @@ def _legend(video: bool) -> str:
              "Key frames" + (" and the video" if video else "") + ": each face has a box in the colour of its "
              "top emotion, labelled <code>#id emotion confidence</code> (+ <code>mask</code> when it wears one), "
              "and seven small bars under it: the probabilities of " + ", ".join(EMOTIONS) + ", in that order. "
-             "In a key frame the face of the event has a white frame; other faces only a thin box.",
+             "In a key frame the face of the event has a black and white frame; other faces only a thin box.",
              "People: the best view of each face id (highest detector score, large enough), with its "
              "frames, when it was seen and its most frequent emotion."]
     return "<h2>Legend</h2><ul class='legend'>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"

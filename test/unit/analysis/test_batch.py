@@ -134,7 +134,7 @@ def test_report_has_a_thumbnail_per_face_marked_key_frames_a_legend_and_a_browse
     for fid in summary["face_ids"]:
         assert re.search(rf"<img alt='face {fid}' src='data:image/jpeg;base64,", page), fid
     assert "<h2>Legend</h2>" in page and "confidence of the top emotion" in page
-    assert "Key frames" in page and "white frame" in page
+    assert "Key frames" in page and "black and white frame" in page
     name = summary["outputs"][-1]
     assert name.startswith("annotated.") and summary["video_codec"]
     if name.endswith((".mp4", ".webm")):
