@@ -11,6 +11,9 @@ from fer_mask_ros.analysis.analyse import Analysis, FaceRecord, face_frame_count
 from fer_mask_ros.analysis.events import Event, EventParams, detect_events
 from fer_mask_ros.labels import EMOTIONS
 
+#: Face ids seen in fewer processed frames are short (flicker) tracks: no events, share, timeline row, thumbnail.
+DEFAULT_MIN_TRACK_FRAMES = 10
+
 FRAMES_HEADER = (["time", "frame", "face_id", "x", "y", "w", "h", "emotion", "confidence"]
                  + [f"p_{e}" for e in EMOTIONS] + ["masked", "mask_probability"])
 EVENTS_HEADER = ["start", "end", "face_id", "emotion", "peak_confidence", "mean_confidence", "frames"]

@@ -234,7 +234,9 @@ def run_film_bench(args) -> int:
     cv2.setNumThreads(1)
     classifier = load_classifier(getattr(args, "classifier_model", None), 1)
     detector = FaceDetector(num_threads=1)
-    min_frames = 10
+    from fer_mask_ros.analysis.report import DEFAULT_MIN_TRACK_FRAMES
+
+    min_frames = DEFAULT_MIN_TRACK_FRAMES
     rows, pictures = [], []
     with tempfile.TemporaryDirectory() as tmp:
         film = os.path.join(tmp, "film.avi")

@@ -19,11 +19,10 @@ import sys
 from typing import Callable, Dict, List, Optional
 
 from fer_mask_ros.analysis.events import DEFAULTS
+from fer_mask_ros.analysis.report import DEFAULT_MIN_TRACK_FRAMES
 from fer_mask_ros.cli.commands.classify import add_backend_argument
 from fer_mask_ros.errors import CommandError
 from fer_mask_ros.perception.tracking import DEFAULT_SMOOTHING_ALPHA, DEFAULT_SMOOTHING_TIMEOUT_S
-
-DEFAULT_MIN_TRACK_FRAMES = 10
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
