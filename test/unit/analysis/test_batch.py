@@ -303,3 +303,12 @@ def test_one_video_in_time_chunks_matches_one_pass(clip, tiny_model_path, tmp_pa
     assert diff < 1e-3
     summary = json.loads((tmp_path / "chunks" / "summary.json").read_text())
     assert summary["frames"] == 150 and not summary["notes"]
+
+
+def test_batch_progress_says_inputs_done_rate_and_eta(four_videos, tiny_model_path, tmp_path, capsys):
+    assert main(["analyze", str(four_videos), "--output", str(tmp_path / "p"), "--model", tiny_model_path,
+                 "--jobs", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "with 1 job (--jobs)" in err
+    assert "4/4 inputs" in err and "frame/s" in err and "<" in err  # tqdm: rate and remaining time
+    assert "64/64" in err  # the frames the videos declare (4 x 16)
