@@ -191,6 +191,31 @@ def open_source(path: str, topic: str = DEFAULT_TOPIC, faces_topic: Optional[str
     return VideoSource(path, sampler)
 
 
+def declared_frames(path: str, topic: str = DEFAULT_TOPIC) -> int:
+    """How many frames an input says it has, cheaply (0 when unknown): the batch progress bar's total.
+    Videos: the container's count; other readers: their `declared_frames(path, topic)` if they have one."""
+    ext = os.path.splitext(path)[1].lower()
+    if not os.path.isfile(path):
+        return 0
+    if ext in READERS:
+        module, cls, _ = READERS[ext]
+        try:
+            reader = getattr(importlib.import_module(module), cls)
+            count = getattr(reader, "declared_frames", None)
+            return int(count(path, topic)) if count else 0
+        except Exception:  # unreadable: reported when it is analysed
+            return 0
+    if not ext or ext not in VIDEO_EXTENSIONS:
+        return 0
+    import cv2
+
+    cap = cv2.VideoCapture(path)
+    try:
+        return max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
+    finally:
+        cap.release()
+
+
 def expand_inputs(paths: Sequence[str]) -> Tuple[List[str], bool]:
     """Files and folders -> input files (folders: videos and bags, recursively, sorted); batch flag.
 

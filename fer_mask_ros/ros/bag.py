@@ -129,6 +129,15 @@ class BagSource:
         if self.faces_topic and self.sampler.active:
             self.notes.append("--every/--max-fps ignored: the recorded FaceArray decides which frames are processed")
 
+    @staticmethod
+    def declared_frames(path: str, topic: str = DEFAULT_TOPIC) -> int:
+        """Messages on `topic` by the bag's index (no message is read)."""
+        import rosbag
+
+        with rosbag.Bag(path, "r") as bag:
+            info = bag.get_type_and_topic_info().topics.get(topic)
+        return int(info.message_count) if info is not None else 0
+
     @property
     def duration(self) -> float:
         return self._last_time

@@ -231,21 +231,6 @@ class _Progress:
         self.bar.close()
 
 
-def _declared_frames(path: str) -> int:
-    """The frame count a video declares (0 when unknown or not a video): the batch bar's total."""
-    import cv2
-
-    from fer_mask_ros.analysis.sources import VIDEO_EXTENSIONS
-
-    if not path.lower().endswith(VIDEO_EXTENSIONS) or not os.path.isfile(path):
-        return 0
-    cap = cv2.VideoCapture(path)
-    try:
-        return max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
-    finally:
-        cap.release()
-
-
 _WORKER: dict = {}
 
 
@@ -399,7 +384,7 @@ def _run_batch(todo: List[str], out_dirs: Dict[str, str], args, jobs: int, progr
 def run(args) -> int:
     from fer_mask_ros.analysis import batch
     from fer_mask_ros.analysis.report import batch_row, write_batch_table
-    from fer_mask_ros.analysis.sources import expand_inputs
+    from fer_mask_ros.analysis.sources import VIDEO_EXTENSIONS, declared_frames, expand_inputs
     from fer_mask_ros.errors import AnalysisError
 
     if args.summarize:
@@ -426,7 +411,7 @@ def run(args) -> int:
         if args.resume and batch.finished_summary(args.output, inputs[0]) is not None:
             print(f"{inputs[0]}: already analysed in {args.output} (--resume)", file=sys.stderr)
             return 0
-        if args.chunk_seconds and _declared_frames(inputs[0]):
+        if args.chunk_seconds and inputs[0].lower().endswith(VIDEO_EXTENSIONS) and declared_frames(inputs[0]):
             return _run_chunked(inputs[0], args)
         detector, classifier = _load_models(args)
         try:
@@ -451,7 +436,7 @@ def run(args) -> int:
     if todo:
         print(f"analysing {len(todo)} inputs" + (f" (shard {shard[0]}/{shard[1]} of {len(inputs)})" if shard else "")
               + f" with {jobs} job{'s' if jobs > 1 else ''} ({why})", file=sys.stderr)
-    progress = _Progress(sum(_declared_frames(p) for p in todo), len(todo), not args.no_progress)
+    progress = _Progress(sum(declared_frames(p, args.topic) for p in todo), len(todo), not args.no_progress)
     try:
         results = _run_batch(todo, out_dirs, args, jobs, progress)
     finally:

@@ -286,6 +286,9 @@ def test_a_bag_topic_with_both_image_types_is_read(clip, tiny_model_path, tmp_pa
     assert analyze(path, "--output", tmp_path / "out", "--model", tiny_model_path) == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["frames"] == 12 and not summary["notes"]
+    from fer_mask_ros.analysis.sources import declared_frames
+
+    assert declared_frames(str(path)) == 12 and declared_frames(str(path), "/other/topic") == 0
     assert sorted({int(r["frame"]) for r in rows(tmp_path / "out" / "frames.csv")}) == list(range(12))
 
 
