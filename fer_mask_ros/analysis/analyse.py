@@ -48,6 +48,7 @@ class FaceRecord:
     probabilities: np.ndarray
     masked: bool
     mask_probability: float
+    score: float = 1.0  # detector score (not in frames.csv)
 
     def row(self) -> List[str]:
         x, y, w, h = self.box
@@ -81,6 +82,13 @@ class Analysis:
     start_stamp: Optional[float] = None
     faces_topic: Optional[str] = None
     topic: Optional[str] = None
+    frames_declared: Optional[int] = None  # what the container says (videos), or the bag's message count
+    frames_unreadable: int = 0
+    shot_cuts: int = 0
+    thumbnails: Dict[int, Tuple[float, float, int, np.ndarray]] = field(
+        default_factory=dict)  # face -> (quality, time, frame, face crop BGR): the best view of each face
+    video_codec: Optional[str] = None
+    processed_frames: List[int] = field(default_factory=list)  # frame numbers, in order
 
     @property
     def fps_processed(self) -> float:
@@ -130,23 +138,57 @@ class _Player:
                 pass
 
 
+#: Annotated-video formats, best first: (extension, fourcc, name, plays in browsers).
+VIDEO_FORMATS = ((".mp4", "avc1", "H.264 (mp4)", True), (".webm", "VP80", "VP8 (WebM)", True),
+                 (".avi", "MJPG", "Motion JPEG (avi)", False))
+_PROBED: Dict[str, bool] = {}
+
+
+def _format_works(ext: str, fourcc: str) -> bool:
+    """Can this OpenCV build write (and read back) `fourcc` in `ext`? Probed once per process."""
+    import tempfile
+
+    import cv2
+
+    key = ext + fourcc
+    if key not in _PROBED:
+        ok = False
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "probe" + ext)
+            writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), 10.0, (64, 48))
+            if writer.isOpened():
+                for i in range(3):
+                    writer.write(np.full((48, 64, 3), 60 * i, np.uint8))
+                writer.release()
+                cap = cv2.VideoCapture(path)
+                ok = bool(cap.isOpened() and cap.read()[0])
+                cap.release()
+        _PROBED[key] = ok
+    return _PROBED[key]
+
+
+def video_format(path_stem: str) -> Tuple[str, str, str, bool]:
+    """The best format this OpenCV writes: (path, fourcc, name, browser-playable)."""
+    for ext, fourcc, name, web in VIDEO_FORMATS:
+        if _format_works(ext, fourcc):
+            return os.path.splitext(path_stem)[0] + ext, fourcc, name, web
+    raise AnalysisError(f"this OpenCV build cannot write any of {', '.join(v[2] for v in VIDEO_FORMATS)}")
+
+
 def _open_writer(path_stem: str, fps: float, size: Tuple[int, int]):
     import cv2
 
-    for ext, fourcc in ((".mp4", "mp4v"), (".avi", "MJPG")):
-        if path_stem.endswith(".avi") and ext == ".mp4":
-            continue
-        path = os.path.splitext(path_stem)[0] + ext
-        writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), max(1.0, float(fps)), size)
-        if writer.isOpened():
-            return writer, path
-        writer.release()
-    raise AnalysisError(f"cannot open a video writer for {path_stem}")
+    path, fourcc, name, _ = video_format(path_stem)
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), max(1.0, float(fps)), size)
+    if not writer.isOpened():
+        raise AnalysisError(f"cannot open a video writer for {path}")
+    return writer, path, name
 
 
 def analyse(source, pipeline, render_path: Optional[str] = None, play: bool = False,
-            progress: bool = True, key_frame_side: int = 480) -> Analysis:
-    """Run every sampled frame of `source` through `pipeline`; collect records (and key frames)."""
+            progress: bool = True, key_frame_side: int = 480, on_frames=None) -> Analysis:
+    """Run every sampled frame of `source` through `pipeline`; collect records (and key frames).
+    `on_frames(n)` is called now and then with the number of input frames read since the last call."""
     from tqdm import tqdm
 
     from fer_mask_ros.analysis.render import draw_faces
@@ -158,6 +200,8 @@ def analyse(source, pipeline, render_path: Optional[str] = None, play: bool = Fa
                disable=not progress, dynamic_ncols=True, leave=False)
     live = getattr(source, "live", {})
     t_start, cpu_start = time.perf_counter(), time.process_time()
+    cuts_before = pipeline.shot_cuts.cuts if getattr(pipeline, "shot_cuts", None) is not None else 0
+    reported = (getattr(source, "frame_range", None) or (0, 0))[0]  # a time chunk starts later
     try:
         for frame in source:
             if frame.faces is not None:  # frames and face ids from the recorded FaceArray
@@ -167,9 +211,11 @@ def analyse(source, pipeline, render_path: Optional[str] = None, play: bool = Fa
             recs = [FaceRecord(frame.time, frame.index, int(r.track_id), tuple(float(v) for v in r.detection.box),
                                r.prediction.emotion, float(r.prediction.confidence),
                                np.asarray(r.prediction.probabilities, np.float64), bool(r.prediction.masked),
-                               float(r.prediction.mask_probability)) for r in results]
+                               float(r.prediction.mask_probability), float(r.detection.score)) for r in results]
             result.records.extend(recs)
+            _keep_thumbnails(result, frame, recs)
             result.frames += 1
+            result.processed_frames.append(frame.index)
             if live and frame.key is not None:
                 for r in recs:
                     answer = live.get((frame.key, r.face_id))
@@ -185,17 +231,22 @@ def analyse(source, pipeline, render_path: Optional[str] = None, play: bool = Fa
                 if render_path:
                     if writer is None:
                         h, w = annotated.shape[:2]
-                        writer, render_path = _open_writer(render_path, source.output_fps, (w, h))
+                        writer, render_path, result.video_codec = _open_writer(render_path, source.output_fps, (w, h))
                     writer.write(annotated)
                 if player and not player.show(annotated, frame.time):
                     result.stopped_early = True
                     break
             bar.update(max(0, source.frames_read - bar.n))
+            if on_frames is not None and source.frames_read - reported >= 25:
+                on_frames(source.frames_read - reported)
+                reported = source.frames_read
             if result.frames % 20 == 0:
                 bar.set_postfix(fps=f"{result.frames / max(1e-9, time.perf_counter() - t_start):.1f}", refresh=False)
     finally:
         result.wall_s = time.perf_counter() - t_start
         result.cpu_s = time.process_time() - cpu_start
+        if on_frames is not None and source.frames_read > reported:
+            on_frames(source.frames_read - reported)
         bar.close()
         if writer is not None:
             writer.release()
@@ -206,11 +257,42 @@ def analyse(source, pipeline, render_path: Optional[str] = None, play: bool = Fa
     result.source_fps = getattr(source, "fps", None)
     result.notes.extend(source.notes)
     result.start_stamp = getattr(source, "start_stamp", None)
+    result.frames_declared = getattr(source, "total", None)
+    result.frames_unreadable = int(getattr(source, "frames_unreadable", 0))
+    if getattr(pipeline, "shot_cuts", None) is not None:
+        result.shot_cuts = pipeline.shot_cuts.cuts - cuts_before
     result.render_path = render_path  # type: ignore[attr-defined]
     if result.frames == 0 and not result.stopped_early:
         raise AnalysisError(f"{source.path}: no frame could be processed"
                             + (f" ({'; '.join(source.notes)})" if source.notes else ""))
     return result
+
+
+def _keep_thumbnails(result: Analysis, frame: Frame, recs: List[FaceRecord], side: int = 112) -> None:
+    """Per face, keep a crop of its best view: detector score x size (capped at 120 px)."""
+    import cv2
+
+    h_img, w_img = frame.image.shape[:2]
+    for r in recs:
+        x, y, w, h = r.box
+        quality = r.score * min(1.0, max(w, h) / 120.0)
+        best = result.thumbnails.get(r.face_id)
+        if best is not None and best[0] >= quality:
+            continue
+        m = 0.15 * max(w, h)
+        x0, y0 = max(0, int(x - m)), max(0, int(y - m))
+        x1, y1 = min(w_img, int(x + w + m)), min(h_img, int(y + h + m))
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            continue
+        crop = frame.image[y0:y1, x0:x1]
+        scale = side / float(max(crop.shape[:2]))
+        crop = cv2.resize(crop, (max(1, int(round(crop.shape[1] * scale))), max(1, int(round(crop.shape[0] * scale)))),
+                          interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        result.thumbnails[r.face_id] = (quality, r.time, r.frame, crop)
+
+
+#: Candidate key frames kept at most (the strongest); the report shows up to 12.
+MAX_KEY_FRAMES = 256
 
 
 def _keep_key_frames(result: Analysis, frame: Frame, recs: List[FaceRecord], side: int) -> None:
@@ -230,6 +312,8 @@ def _keep_key_frames(result: Analysis, frame: Frame, recs: List[FaceRecord], sid
                                                                interpolation=cv2.INTER_AREA)
             small = small.copy()
         result.key_frames[(r.face_id, r.emotion)] = (r.confidence, frame.index, small, recs, scale)
+        if len(result.key_frames) > MAX_KEY_FRAMES:  # a long film with many ids: keep memory bounded
+            del result.key_frames[min(result.key_frames, key=lambda k: result.key_frames[k][0])]
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -247,17 +331,29 @@ def emotion_shares(records: Sequence[FaceRecord]) -> Dict[str, Dict[str, float]]
     return out
 
 
+def face_frame_counts(records: Sequence[FaceRecord]) -> Dict[int, int]:
+    counts: Dict[int, int] = {}
+    for r in records:
+        counts[r.face_id] = counts.get(r.face_id, 0) + 1
+    return counts
+
+
 def summarise(result: Analysis, events: Sequence[Event], model_path: str, params: EventParams,
-              sampling: Dict[str, Any]) -> Dict[str, Any]:
-    faces = sorted({r.face_id for r in result.records})
-    frames_per_face = {str(f): 0 for f in faces}
-    for r in result.records:
-        frames_per_face[str(r.face_id)] += 1
+              sampling: Dict[str, Any], min_track_frames: int = 1) -> Dict[str, Any]:
+    """summary.json; faces seen in fewer than `min_track_frames` frames are counted as short tracks only."""
+    from fer_mask_ros.perception.tracking import TRACKER_DEFAULTS
+
+    counts = face_frame_counts(result.records)
+    faces = sorted(f for f, n in counts.items() if n >= min_track_frames)
+    kept = set(faces)
+    short = {f: n for f, n in counts.items() if f not in kept}
     summary: Dict[str, Any] = {
         "input": result.input,
         "kind": result.kind,
         "frames": result.frames,
         "frames_read": result.frames_read,
+        "frames_declared": result.frames_declared,
+        "frames_unreadable": result.frames_unreadable,
         "duration": round(result.duration, 4),
         "source_fps": result.source_fps,
         "fps_processed": round(result.fps_processed, 2),
@@ -267,16 +363,21 @@ def summarise(result: Analysis, events: Sequence[Event], model_path: str, params
         "fps_per_cpu_second": round(result.frames / result.cpu_s, 2) if result.cpu_s > 0 else None,
         "faces": len(faces),
         "face_ids": faces,
-        "frames_per_face": frames_per_face,
+        "frames_per_face": {str(f): counts[f] for f in faces},
+        "short_tracks": {"min_track_frames": min_track_frames, "tracks": len(short), "frames": sum(short.values())},
+        "shot_cuts": result.shot_cuts,
         "events": len(events),
-        "emotion_shares": emotion_shares(result.records),
+        "emotion_shares": emotion_shares([r for r in result.records if r.face_id in kept]),
         "model": model_path,
+        "tracker": dict(TRACKER_DEFAULTS),
         "event_params": {"enter": params.enter, "exit": params.exit, "min_duration": params.min_duration,
                          "merge_gap": params.merge_gap, "break_gap": params.break_gap},
         "sampling": sampling,
         "stopped_early": result.stopped_early,
         "notes": result.notes,
     }
+    if result.video_codec:
+        summary["video_codec"] = result.video_codec
     if result.kind == "rosbag":
         summary.update(topic=result.topic, faces_topic=result.faces_topic, start_stamp=result.start_stamp)
         if result.live_compared:

@@ -34,14 +34,23 @@ EMOTION_BGR = {e: _bgr(c) for e, c in EMOTION_HEX.items()}
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
-def draw_faces(frame_bgr: np.ndarray, faces: Sequence, bars: bool = True, time_s: Optional[float] = None) -> np.ndarray:
-    """A copy of the frame with a box, "#id emotion conf (mask)" and 7 confidence bars per face."""
+def draw_faces(frame_bgr: np.ndarray, faces: Sequence, bars: bool = True, time_s: Optional[float] = None,
+               highlight: Optional[int] = None) -> np.ndarray:
+    """A copy of the frame with a box, "#id emotion conf (mask)" and 7 confidence bars per face.
+    `highlight`: this face id gets a thick black and white frame around its box and the others a thin box only."""
     out = np.ascontiguousarray(frame_bgr).copy()
     h_img, w_img = out.shape[:2]
     scale = max(0.35, min(1.0, w_img / 900.0))
+    faces = sorted(faces, key=lambda f: f.face_id == highlight)  # the highlighted face drawn last, on top
     for f in faces:
         x, y, w, h = (int(round(float(v))) for v in f.box)
         colour = EMOTION_BGR.get(f.emotion, (0, 255, 0))
+        if highlight is not None and f.face_id != highlight:
+            cv2.rectangle(out, (x, y), (x + w, y + h), colour, 1)
+            continue
+        if highlight is not None:  # a black and white frame: visible on light and dark backgrounds
+            cv2.rectangle(out, (x - 5, y - 5), (x + w + 5, y + h + 5), (0, 0, 0), 5)
+            cv2.rectangle(out, (x - 5, y - 5), (x + w + 5, y + h + 5), (255, 255, 255), 2)
         cv2.rectangle(out, (x, y), (x + w, y + h), colour, 2)
         text = f"#{f.face_id} {f.emotion} {float(f.confidence):.2f}" + (" mask" if f.masked else "")
         (tw, th), base = cv2.getTextSize(text, _FONT, scale, 1)
@@ -86,10 +95,21 @@ def _segments(times: np.ndarray, gap: float) -> List[slice]:
     return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
+def timeline_faces(series: Dict[int, Tuple[np.ndarray, np.ndarray]], events: Sequence = (),
+                   max_faces: int = 8) -> List[int]:
+    """The faces the timeline shows: every face with an event, then the most seen others up to max_faces;
+    in order of first appearance."""
+    with_events = {ev.face_id for ev in events if ev.face_id in series}
+    others = sorted((f for f in series if f not in with_events), key=lambda fid: (-len(series[fid][0]), fid))
+    faces = sorted(with_events) + others[:max(0, max_faces - len(with_events))]
+    return sorted(faces, key=lambda fid: (float(np.min(series[fid][0])) if len(series[fid][0]) else 0.0, fid))
+
+
 def timeline_png(series: Dict[int, Tuple[np.ndarray, np.ndarray]], events: Sequence = (),
                  duration: Optional[float] = None, title: str = "", max_faces: int = 8) -> bytes:
-    """PNG bytes: one subplot per face (most-seen first, at most max_faces): stacked smoothed
-    probabilities per emotion, the top-emotion confidence as a black line, events as bars on top.
+    """PNG bytes: one subplot per face: stacked smoothed probabilities per emotion, the top-emotion
+    confidence as a black line, events as bars on top.  Every face with an event is shown; faces
+    without events fill up to max_faces rows, most seen first; rows in order of first appearance.
 
     series: {face_id: (times (N,), probs (N, 7))}.
     """
@@ -99,7 +119,7 @@ def timeline_png(series: Dict[int, Tuple[np.ndarray, np.ndarray]], events: Seque
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
-    faces = sorted(series, key=lambda fid: (-len(series[fid][0]), fid))[:max_faces]
+    faces = timeline_faces(series, events, max_faces)
     n = max(1, len(faces))
     fig = Figure(figsize=(10, 1.2 + 1.7 * n), dpi=90)
     axes = [fig.add_subplot(n, 1, i + 1) for i in range(n)]
@@ -136,12 +156,17 @@ def timeline_png(series: Dict[int, Tuple[np.ndarray, np.ndarray]], events: Seque
         axes[0].set_yticks([])
     axes[-1].set_xlabel("time (s)")
     hidden = len(series) - len(faces)
-    head = title + (f"  ({hidden} more faces not shown)" if hidden > 0 else "")
+    head = title + (f"  ({hidden} more faces without events not shown)" if hidden > 0 else "")
     if head:
         axes[0].set_title(head, fontsize=10)
-    fig.legend(handles=[Patch(color=EMOTION_HEX[e], label=e) for e in EMOTIONS], loc="lower center",
-               ncol=len(EMOTIONS), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.06 if n > 1 else 0.1, 1, 1))
+    from matplotlib.lines import Line2D
+
+    handles = [Patch(color=EMOTION_HEX[e], label=e) for e in EMOTIONS]
+    handles += [Line2D([], [], color="black", linewidth=0.8, label="confidence of the top emotion"),
+                Patch(facecolor="white", edgecolor="black", label="bar on top: an event (its emotion's colour)")]
+    fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=8, frameon=False)
+    bottom = min(0.3, 0.55 / (1.2 + 1.7 * n))
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
@@ -167,26 +192,69 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding
 th{background:#f3f3f3}td.l,th.l{text-align:left}img{max-width:100%}
 .frames{display:flex;flex-wrap:wrap;gap:12px}.frames figure{margin:0;max-width:340px}
 figcaption{font-size:.85em;color:#555}.sw{display:inline-block;width:.9em;height:.9em;vertical-align:middle}
+.people{display:flex;flex-wrap:wrap;gap:10px}.people figure{margin:0;width:130px;text-align:center}
+.people img{width:112px;height:112px;object-fit:contain;background:#eee;border:3px solid #ccc}
+.legend li{margin:.2em 0}
 """
+
+_BROWSER_VIDEO = {".mp4": "video/mp4", ".webm": "video/webm"}
+
+
+def _legend(video: bool) -> str:
+    swatches = " ".join(f"<span class='sw' style='background:{EMOTION_HEX[m]}'></span> {m}" for m in EMOTIONS)
+    items = [f"Colours, everywhere in this report: {swatches}.",
+             "Timeline: one row per face; the coloured areas are the smoothed probability of each emotion "
+             "(stacked, they sum to 1); the black line is the confidence of the top emotion; a bar above the "
+             "row is an event, in its emotion's colour, from its start to its end.",
+             "Key frames" + (" and the video" if video else "") + ": each face has a box in the colour of its "
+             "top emotion, labelled <code>#id emotion confidence</code> (+ <code>mask</code> when it wears one), "
+             "and seven small bars under it: the probabilities of " + ", ".join(EMOTIONS) + ", in that order. "
+             "In a key frame the face of the event has a black and white frame; other faces only a thin box.",
+             "People: the best view of each face id (highest detector score, large enough), with its "
+             "frames, when it was seen and its most frequent emotion."]
+    return "<h2>Legend</h2><ul class='legend'>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
 
 
 def report_html(summary: dict, events: Sequence, timeline: Optional[bytes],
-                key_frames: Sequence[Tuple[str, bytes]] = (), max_events: int = 200) -> str:
-    """One self-contained HTML page (images as base64 data URIs)."""
+                key_frames: Sequence[Tuple[str, bytes]] = (), max_events: int = 200,
+                people: Sequence[dict] = (), video: Optional[str] = None) -> str:
+    """One self-contained HTML page (images as base64 data URIs; the annotated video, if any, by file name)."""
     e = html.escape
     parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'>",
              f"<title>fer_mask_ros analysis: {e(str(summary.get('input', '')))}</title>",
              f"<style>{_CSS}</style></head><body>",
              f"<h1>Emotion analysis</h1><p><b>{e(str(summary.get('input', '')))}</b></p>"]
+    short = summary.get("short_tracks") or {}
     facts = [("frames processed", summary.get("frames")), ("duration (s)", summary.get("duration")),
-             ("processing speed (frames/s)", summary.get("fps_processed")), ("faces", summary.get("faces")),
-             ("events", summary.get("events")), ("model", summary.get("model"))]
+             ("processing speed (frames/s)", summary.get("fps_processed")), ("faces", summary.get("faces"))]
+    if short.get("tracks"):
+        facts.append(("short tracks left out", f"{short['tracks']} face ids seen in fewer than "
+                      f"{short['min_track_frames']} frames ({short['frames']} face-frames, still in frames.csv)"))
+    if summary.get("shot_cuts"):
+        facts.append(("shot cuts (every track ends)", summary.get("shot_cuts")))
+    if summary.get("frames_unreadable"):
+        facts.append(("unreadable frames", f"{summary['frames_unreadable']} of {summary.get('frames_declared')} "
+                      "declared"))
+    facts += [("events", summary.get("events")), ("model", summary.get("model"))]
     if summary.get("faces_topic"):
         facts.append(("frames and face ids from", summary.get("faces_topic")))
     if summary.get("live_agreement") is not None:
         facts.append(("agreement with the live graph", json.dumps(summary.get("live_agreement"))))
     parts.append("<table>" + "".join(f"<tr><th class='l'>{e(k)}</th><td class='l'>{e(str(v))}</td></tr>"
                                      for k, v in facts) + "</table>")
+    for note in summary.get("notes") or []:
+        parts.append(f"<p><b>Note:</b> {e(str(note))}</p>")
+    if people:
+        parts.append(f"<h2>People ({len(people)} face ids)</h2><div class='people'>")
+        for p in people:
+            img = (f"<img alt='face {p['face_id']}' src='{data_uri(p['thumbnail'], 'image/jpeg')}' "
+                   f"style='border-color:{EMOTION_HEX.get(p['top_emotion'], '#ccc')}'>" if p.get("thumbnail")
+                   else "<div style='height:112px'>no view</div>")
+            parts.append(f"<figure>{img}<figcaption><b>face {p['face_id']}</b><br>{p['frames']} frames, "
+                         f"{p['first']:.1f} - {p['last']:.1f} s<br>mostly {e(p['top_emotion'])}, "
+                         f"{p['events']} event{'' if p['events'] == 1 else 's'}</figcaption></figure>")
+        parts.append("</div>")
+    parts.append(_legend(bool(video)))
     if timeline:
         parts.append(f"<h2>Timeline</h2><img alt='timeline' src='{data_uri(timeline, 'image/png')}'>")
     shares = summary.get("emotion_shares") or {}
@@ -204,6 +272,16 @@ def report_html(summary: dict, events: Sequence, timeline: Optional[bytes],
             parts.append(f"<figure><img alt='{e(caption)}' src='{data_uri(jpeg, 'image/jpeg')}'>"
                          f"<figcaption>{e(caption)}</figcaption></figure>")
         parts.append("</div>")
+    if video:
+        ext = video[video.rfind("."):].lower() if "." in video else ""
+        codec = e(str(summary.get("video_codec") or ""))
+        if ext in _BROWSER_VIDEO:
+            parts.append(f"<h2>Annotated video</h2><video controls preload='metadata' style='max-width:100%'>"
+                         f"<source src='{e(video)}' type='{_BROWSER_VIDEO[ext]}'></video>"
+                         f"<p><a href='{e(video)}'>{e(video)}</a>, codec: {codec}</p>")
+        else:
+            parts.append(f"<h2>Annotated video</h2><p><a href='{e(video)}'>{e(video)}</a>, codec: {codec} (browsers "
+                         "do not play it; open it with a video player)</p>")
     parts.append(f"<h2>Events ({len(events)})</h2>")
     if events:
         parts.append("<table><tr><th>start (s)</th><th>end (s)</th><th>face</th><th class='l'>emotion</th>"
@@ -221,7 +299,9 @@ def report_html(summary: dict, events: Sequence, timeline: Optional[bytes],
     params = summary.get("event_params")
     if params:
         parts.append("<h2>Settings</h2><pre>" + e(json.dumps({"event_params": params,
-                                                               "sampling": summary.get("sampling")}, indent=1))
+                                                               "sampling": summary.get("sampling"),
+                                                               "short_tracks": summary.get("short_tracks"),
+                                                               "tracker": summary.get("tracker")}, indent=1))
                      + "</pre>")
     parts.append("</body></html>")
     return "\n".join(parts)

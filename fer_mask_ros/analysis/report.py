@@ -7,9 +7,12 @@ import json
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from fer_mask_ros.analysis.analyse import Analysis, FaceRecord, summarise
+from fer_mask_ros.analysis.analyse import Analysis, FaceRecord, face_frame_counts, summarise
 from fer_mask_ros.analysis.events import Event, EventParams, detect_events
 from fer_mask_ros.labels import EMOTIONS
+
+#: Face ids seen in fewer processed frames are short (flicker) tracks: no events, share, timeline row, thumbnail.
+DEFAULT_MIN_TRACK_FRAMES = 10
 
 FRAMES_HEADER = (["time", "frame", "face_id", "x", "y", "w", "h", "emotion", "confidence"]
                  + [f"p_{e}" for e in EMOTIONS] + ["masked", "mask_probability"])
@@ -32,12 +35,19 @@ def write_events_csv(path: str, events: Sequence[Event]) -> None:
                              f"{e.mean_confidence:.4f}", e.frames])
 
 
-def key_frame_images(result: Analysis, events: Sequence[Event], limit: int = 6) -> List[Tuple[str, bytes]]:
-    """Annotated JPEGs of the peak frames of the strongest events (one per face and emotion)."""
+def key_frame_images(result: Analysis, events: Sequence[Event], limit: int = 12) -> List[Tuple[str, bytes]]:
+    """Annotated JPEGs of the peak frames of the strongest events (one per face and emotion; first the
+    strongest event of every face, then the others), the event's face marked."""
     from fer_mask_ros.analysis.render import draw_faces, encode_jpeg
 
+    ranked = sorted(events, key=lambda e: -e.peak_confidence)
+    firsts, seen_faces = [], set()
+    for ev in ranked:
+        if ev.face_id not in seen_faces:
+            seen_faces.add(ev.face_id)
+            firsts.append(ev)
     out, seen = [], set()
-    for ev in sorted(events, key=lambda e: -e.peak_confidence):
+    for ev in firsts + ranked:
         pair = (ev.face_id, ev.emotion)
         if pair in seen or pair not in result.key_frames:
             continue
@@ -47,21 +57,56 @@ def key_frame_images(result: Analysis, events: Sequence[Event], limit: int = 6) 
                              r.probabilities, r.masked, r.mask_probability) for r in recs]
         t = recs[0].time if recs else 0.0
         caption = f"face {ev.face_id} {ev.emotion} {conf:.2f} at {t:.2f} s (frame {index})"
-        out.append((caption, encode_jpeg(draw_faces(small, scaled, time_s=t))))
+        out.append((caption, encode_jpeg(draw_faces(small, scaled, time_s=t, highlight=ev.face_id))))
         if len(out) >= limit:
             break
     return out
 
 
+def people(result: Analysis, faces: Sequence[int], events: Sequence[Event]) -> List[Dict[str, Any]]:
+    """One entry per kept face: best-view thumbnail (JPEG), frames, first/last seen, top emotion, events."""
+    from fer_mask_ros.analysis.render import encode_jpeg
+
+    counts = face_frame_counts(result.records)
+    spans: Dict[int, List[float]] = {}
+    tops: Dict[int, Dict[str, int]] = {}
+    for r in result.records:
+        span = spans.setdefault(r.face_id, [r.time, r.time])
+        span[0], span[1] = min(span[0], r.time), max(span[1], r.time)
+        top = tops.setdefault(r.face_id, {})
+        top[r.emotion] = top.get(r.emotion, 0) + 1
+    out = []
+    for fid in faces:
+        thumb = result.thumbnails.get(fid)
+        out.append({"face_id": fid, "frames": counts.get(fid, 0), "first": spans[fid][0], "last": spans[fid][1],
+                    "top_emotion": max(sorted(tops[fid]), key=lambda e: tops[fid][e]),
+                    "events": sum(1 for e in events if e.face_id == fid),
+                    "thumbnail": encode_jpeg(thumb[3]) if thumb is not None else None,
+                    "thumbnail_at": (thumb[1], thumb[2]) if thumb is not None else None})
+    return out
+
+
+def _write_atomic(path: str, text: str) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
 def write_outputs(out_dir: str, result: Analysis, model_path: str, params: EventParams,
-                  sampling: Dict[str, Any]) -> Dict[str, Any]:
-    """frames.csv, events.csv, timeline.png, summary.json, report.html into out_dir; returns the summary."""
+                  sampling: Dict[str, Any], min_track_frames: int = 1) -> Dict[str, Any]:
+    """frames.csv, events.csv, timeline.png, report.html, then summary.json (last: its presence marks a
+    finished input, see analysis/batch.py) into out_dir; returns the summary.
+
+    Faces seen in fewer than `min_track_frames` processed frames (flicker tracks) keep their rows in
+    frames.csv but get no events, no share, no timeline row and no thumbnail."""
     from fer_mask_ros.analysis.render import report_html, timeline_png
 
     os.makedirs(out_dir, exist_ok=True)
-    series = result.series()
+    counts = face_frame_counts(result.records)
+    series = {f: s for f, s in result.series().items() if counts[f] >= min_track_frames}
     events = detect_events(series, params)
-    summary = summarise(result, events, model_path, params, sampling)
+    summary = summarise(result, events, model_path, params, sampling, min_track_frames)
     write_frames_csv(os.path.join(out_dir, "frames.csv"), result.records)
     write_events_csv(os.path.join(out_dir, "events.csv"), events)
     png = timeline_png({f: (s[0], s[1]) for f, s in series.items()}, events, duration=result.duration or None,
@@ -73,13 +118,14 @@ def write_outputs(out_dir: str, result: Analysis, model_path: str, params: Event
     if render_path:
         outputs.append(os.path.basename(render_path))
     summary["outputs"] = outputs
-    with open(os.path.join(out_dir, "summary.json"), "w", encoding="utf-8") as handle:
-        json.dump(summary, handle, indent=1)
-        handle.write("\n")
-    page = report_html(summary, events, png, key_frame_images(result, events))
-    with open(os.path.join(out_dir, "report.html"), "w", encoding="utf-8") as handle:
-        handle.write(page)
+    page = report_html(summary, events, png, key_frame_images(result, events),
+                       people=people(result, summary["face_ids"], events),
+                       video=os.path.basename(render_path) if render_path else None)
+    _write_atomic(os.path.join(out_dir, "report.html"), page)
+    _write_atomic(os.path.join(out_dir, "summary.json"), json.dumps(summary, indent=1) + "\n")
     return summary
+
+
 BATCH_HEADER = (["input", "status", "output", "frames", "duration", "fps_processed", "faces", "events",
                  "dominant_emotion"] + [f"share_{e}" for e in EMOTIONS] + ["error"])
 
@@ -87,6 +133,8 @@ BATCH_HEADER = (["input", "status", "output", "frames", "duration", "fps_process
 def batch_row(input_path: str, out_dir: str, summary: Optional[Dict[str, Any]], error: str = "") -> Dict[str, str]:
     row = {k: "" for k in BATCH_HEADER}
     row.update(input=input_path, output=out_dir, status="ok" if summary is not None else "failed", error=error)
+    if summary is not None and summary.get("frames_unreadable"):
+        row.update(status="partial", error=f"{summary['frames_unreadable']} frames unreadable")
     if summary is not None:
         totals = {e: 0.0 for e in EMOTIONS}
         for fid, share in summary["emotion_shares"].items():

@@ -20,6 +20,7 @@ from fer_mask_ros.imaging import walk_files
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg")
 DEFAULT_TOPIC = "/naoqi_driver/camera/front/image_raw"
 FALLBACK_FPS = 30.0
+MAX_BAD_RUN = 300  # consecutive undecodable frames after which the rest of a video counts as unreadable
 
 # file extension -> (module, class, what to install when the module cannot be imported)
 READERS: Dict[str, Tuple[str, str, str]] = {}
@@ -72,11 +73,14 @@ class Sampler:
 class VideoSource:
     kind = "video"
 
-    def __init__(self, path: str, sampler: Optional[Sampler] = None) -> None:
+    def __init__(self, path: str, sampler: Optional[Sampler] = None,
+                 frame_range: Optional[Tuple[int, int]] = None) -> None:
+        """frame_range = (first, stop): only frames first .. stop - 1 (a time chunk; see analysis/chunks.py)."""
         import cv2
 
         self.path = path
         self.sampler = sampler or Sampler()
+        self.frame_range = frame_range
         if not os.path.isfile(path):
             raise AnalysisError(f"{path}: no such file")
         if os.path.getsize(path) == 0:
@@ -92,6 +96,7 @@ class VideoSource:
         self.frames_read = 0
         self.notes: List[str] = [] if self.fps_known else [f"frame rate unknown, assumed {FALLBACK_FPS:g} fps"]
         self.skipped_bad = 0
+        self.frames_unreadable = 0  # frames the container declares that could not be decoded
 
     @property
     def duration(self) -> float:
@@ -103,24 +108,72 @@ class VideoSource:
         return min(fps, 1.0 / self.sampler.period) if self.sampler.period else fps
 
     def __iter__(self) -> Iterator[Frame]:
-        cap, i = self._cap, 0
+        """Frames in order. A frame that does not decode before the declared end is skipped (reading on),
+        counted in frames_unreadable and reported in the notes: data loss is never silent."""
+        cap, i, decoded, bad = self._cap, 0, 0, []
+        first, stop = self.frame_range or (0, None)
+        end = self.total if stop is None else (min(stop, self.total) if self.total else stop)
+        if first > 0:
+            import cv2
+
+            cap.set(cv2.CAP_PROP_POS_FRAMES, first)
+            if int(round(cap.get(cv2.CAP_PROP_POS_FRAMES))) != first:  # no exact seek: read up to it
+                cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                while i < first and cap.grab():
+                    i += 1
+            i = first
         try:
-            while True:
+            while stop is None or i < stop:
                 t = i / self.fps
                 if self.sampler.keep(i, t):
                     ok, image = cap.read()
                 else:
                     ok, image = cap.grab(), None
                 if not ok:
-                    break
+                    if end is None or i >= end:
+                        break
+                    bad.append(i)  # declared but unreadable: try the next one
+                    i += 1
+                    if len(bad) >= MAX_BAD_RUN and bad[-MAX_BAD_RUN] == i - MAX_BAD_RUN:
+                        bad.extend(range(i, end))  # a long unreadable stretch: give up on the rest
+                        i = end
+                        break
+                    continue  # read on: the demuxer moves past a frame that does not decode (seeking is worse)
+                decoded += 1
                 self.frames_read = i + 1
                 if image is not None:
                     yield Frame(index=i, time=t, stamp=t, image=image)
                 i += 1
         finally:
             cap.release()
-        if i == 0:
+            if bad and bad == list(range(bad[0], bad[0] + len(bad))) and bad[-1] == (self.total or 0) - 1 \
+                    and len(bad) <= max(2, (self.total or 0) // 100):
+                self.notes.append(f"the video has {bad[0]} frames, its container estimated {self.total}")
+                self.total, bad = bad[0], []  # an estimated count that was a little off, not data loss
+            self.frames_unreadable = len(bad)
+            if bad:
+                self.frames_read = max(self.frames_read, i)
+                where = _ranges(bad)
+                self.notes.append(f"{len(bad)} of the {self.total} declared frames ({len(bad) / self.fps:.1f} s of "
+                                  f"the declared {self.total / self.fps:.1f} s) could not be decoded: frames {where}")
+        if decoded == 0:
             raise AnalysisError(f"{self.path}: no frames could be decoded (zero-length or unreadable video)")
+        if end is not None and decoded < end - first and not bad:
+            self.notes.append(f"the video ended after {decoded} of its {end - first} declared frames")
+
+
+def _ranges(indices: List[int], limit: int = 6) -> str:
+    """[3, 4, 5, 9] -> '3-5, 9' (at most `limit` ranges)."""
+    out: List[str] = []
+    start = prev = indices[0]
+    for k in indices[1:] + [None]:
+        if k is not None and k == prev + 1:
+            prev = k
+            continue
+        out.append(f"{start}" if start == prev else f"{start}-{prev}")
+        if k is not None:
+            start = prev = k
+    return ", ".join(out[:limit]) + (f", ... ({len(out) - limit} more ranges)" if len(out) > limit else "")
 
 
 def open_source(path: str, topic: str = DEFAULT_TOPIC, faces_topic: Optional[str] = "auto",
@@ -136,6 +189,31 @@ def open_source(path: str, topic: str = DEFAULT_TOPIC, faces_topic: Optional[str
             raise AnalysisError(f"{path}: reading {ext} files needs {needs or module} ({exc})") from None
         return reader(path, topic, faces_topic, sampler, sync_slop)
     return VideoSource(path, sampler)
+
+
+def declared_frames(path: str, topic: str = DEFAULT_TOPIC) -> int:
+    """How many frames an input says it has, cheaply (0 when unknown): the batch progress bar's total.
+    Videos: the container's count; other readers: their `declared_frames(path, topic)` if they have one."""
+    ext = os.path.splitext(path)[1].lower()
+    if not os.path.isfile(path):
+        return 0
+    if ext in READERS:
+        module, cls, _ = READERS[ext]
+        try:
+            reader = getattr(importlib.import_module(module), cls)
+            count = getattr(reader, "declared_frames", None)
+            return int(count(path, topic)) if count else 0
+        except Exception:  # unreadable: reported when it is analysed
+            return 0
+    if not ext or ext not in VIDEO_EXTENSIONS:
+        return 0
+    import cv2
+
+    cap = cv2.VideoCapture(path)
+    try:
+        return max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
+    finally:
+        cap.release()
 
 
 def expand_inputs(paths: Sequence[str]) -> Tuple[List[str], bool]:

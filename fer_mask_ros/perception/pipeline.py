@@ -7,7 +7,7 @@ analysis compute the same thing from the same frames and stamps.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import numpy as np
 
@@ -16,7 +16,7 @@ from fer_mask_ros.learning.network import INPUT_SIZE
 from fer_mask_ros.perception.alignment import aligned_crop
 from fer_mask_ros.perception.classifier import EmotionClassifier, Prediction
 from fer_mask_ros.perception.detection import DEFAULT_NMS_THRESHOLD, Detection, FaceDetector, nms
-from fer_mask_ros.perception.tracking import ProbabilitySmoother, Tracker
+from fer_mask_ros.perception.tracking import ProbabilitySmoother, ShotCutDetector, Tracker
 
 
 @dataclass
@@ -56,6 +56,10 @@ class FacePipeline:
     their predicted boxes (`FaceDetector.detect_near`, about a quarter of the cost at QVGA).  A face that
     is not re-found, a backwards stamp, or too many faces for the window budget trigger a full scan on
     the same frame, and new faces are picked up at the next full scan.  0 scans every frame.
+
+    shot_cuts: a `ShotCutDetector` (default: config/face_detector.yaml's settings; None = off); a cut
+    ends every track before the frame is scanned in full, so no id passes across a cut.  `detect`
+    gives the tracker the frame, so it also compares appearance signatures.
     """
 
     def __init__(
@@ -66,10 +70,12 @@ class FacePipeline:
         smoother: Optional[ProbabilitySmoother] = None,
         crop_size: int = INPUT_SIZE,
         full_scan_interval: float = DEFAULT_FULL_SCAN_INTERVAL,
+        shot_cuts: Any = "default",
     ) -> None:
         self.detector = detector
         self.classifier = classifier
         self.tracker = tracker if tracker is not None else Tracker()
+        self.shot_cuts = ShotCutDetector() if isinstance(shot_cuts, str) else shot_cuts
         self.smoother = smoother if smoother is not None else ProbabilitySmoother()
         self.mask_smoother = ProbabilitySmoother(alpha=self.smoother.alpha, timeout_s=self.smoother.timeout_s)
         self.crop_size = crop_size
@@ -103,6 +109,8 @@ class FacePipeline:
             raise RuntimeError("this pipeline has no detector")
         stamp = float(stamp)
         detections = None
+        if self.shot_cuts is not None and self.shot_cuts.update(image_bgr):
+            self.tracker.split()  # no tracks left: this frame gets a full scan
         expected = self._expected_boxes(image_bgr, stamp)
         if expected is not None:
             found = self.detector.detect_near(image_bgr, expected)
@@ -114,7 +122,8 @@ class FacePipeline:
             self._last_full_scan = stamp
             self.full_scans += 1
         self._last_stamp = stamp
-        tracks = self.tracker.update(detections, stamp)
+        image = image_bgr if isinstance(image_bgr, np.ndarray) else None
+        tracks = self.tracker.update(detections, stamp, image)
         return [TrackedFace(t.track_id, d) for t, d in zip(tracks, detections)]
 
     def crops(self, image_bgr: np.ndarray, faces: List[TrackedFace]) -> np.ndarray:
@@ -148,5 +157,7 @@ class FacePipeline:
     def reset(self) -> None:
         self._last_full_scan = self._last_stamp = None
         self.tracker.reset()
+        if self.shot_cuts is not None:
+            self.shot_cuts.reset()
         self.smoother.reset()
         self.mask_smoother.reset()

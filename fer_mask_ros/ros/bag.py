@@ -44,6 +44,43 @@ def _pick_topic(topics: Dict[str, Any], msg_type: str, wanted: Optional[str], ne
     raise AnalysisError(f"{path}: several {msg_type} topics ({', '.join(found)}); choose one with --{what}-topic")
 
 
+def _deserialize(raw: Tuple) -> Optional[Any]:
+    """A message from rosbag's raw tuple. A topic may carry both image types: when the bytes do not
+    fit the connection's type (a bag written with both on one connection), the other image type is
+    tried; None when neither fits."""
+    datatype, data, _, _, pytype = raw[:5]
+    classes = [pytype]
+    try:
+        from sensor_msgs.msg import CompressedImage, Image
+
+        classes += [c for c in (Image, CompressedImage) if c._type != datatype]
+    except ImportError:
+        pass
+    for k, cls in enumerate(classes):
+        msg = cls()
+        try:
+            msg.deserialize(data)
+        except Exception:  # genpy.DeserializationError, struct.error, UnicodeDecodeError, ...
+            continue
+        if msg._type == "sensor_msgs/Image" and len(msg.data) != msg.height * msg.step:
+            continue
+        if k == 0 or _fits(msg, len(data)):
+            return msg
+    return None
+
+
+def _fits(msg: Any, size: int) -> bool:
+    """Did deserialising consume the whole buffer (a wrong type rarely does)?"""
+    import io
+
+    buf = io.BytesIO()
+    try:
+        msg.serialize(buf)
+    except Exception:
+        return False
+    return len(buf.getvalue()) == size
+
+
 class BagSource:
     kind = "rosbag"
 
@@ -99,6 +136,15 @@ class BagSource:
         if self.faces_topic and self.sampler.active:
             self.notes.append("--every/--max-fps ignored: the recorded FaceArray decides which frames are processed")
 
+    @staticmethod
+    def declared_frames(path: str, topic: str = DEFAULT_TOPIC) -> int:
+        """Messages on `topic` by the bag's index (no message is read)."""
+        import rosbag
+
+        with rosbag.Bag(path, "r") as bag:
+            info = bag.get_type_and_topic_info().topics.get(topic)
+        return int(info.message_count) if info is not None else 0
+
     @property
     def duration(self) -> float:
         return self._last_time
@@ -109,7 +155,7 @@ class BagSource:
         return self._rate or 10.0
 
     def _decode(self, msg: Any) -> Optional[np.ndarray]:
-        if self.msg_type == "sensor_msgs/CompressedImage":
+        if getattr(msg, "_type", self.msg_type) == "sensor_msgs/CompressedImage":
             from fer_mask_ros.ros.convert import compressed_to_bgr  # size checked in the header first
 
             return compressed_to_bgr(msg)
@@ -142,8 +188,14 @@ class BagSource:
         slop_ns = int(round(self.sync_slop * 1e9))
         first = None
         try:
-            for i, (_, msg, bag_time) in enumerate(self._bag.read_messages(topics=[self.topic])):
+            for i, (_, raw, bag_time) in enumerate(self._bag.read_messages(topics=[self.topic], raw=True)):
                 self.frames_read = i + 1
+                msg = _deserialize(raw)
+                if msg is None:
+                    self.skipped_bad += 1
+                    if self.skipped_bad == 1:
+                        self._first_bad = f"message {i}: neither a sensor_msgs/Image nor a CompressedImage"
+                    continue
                 stamp_msg = msg.header.stamp if _stamp_ns(msg.header.stamp) else bag_time
                 key = _stamp_ns(stamp_msg)
                 stamp = float(stamp_msg.secs) + 1e-9 * float(stamp_msg.nsecs)  # as the nodes' stamp_to_sec

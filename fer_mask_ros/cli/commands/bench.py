@@ -52,6 +52,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     status = 0
+    if getattr(args, "analyze_batch", False):
+        from fer_mask_ros.bench.analysis import run_batch_bench
+
+        status = int(run_batch_bench(args) or 0)
+        if not (args.analyze or args.graph or args.detector or args.classifier or args.analyze_film):
+            return status
+    if getattr(args, "analyze_film", False):
+        from fer_mask_ros.bench.analysis import run_film_bench
+
+        status = int(run_film_bench(args) or 0)
+        if not (args.analyze or args.graph or args.detector or args.classifier):
+            return status
     if args.analyze:
         from fer_mask_ros.bench.analysis import run_analysis_bench
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fer_mask_ros.perception.detection import Detection
-from fer_mask_ros.perception.tracking import ProbabilitySmoother, Tracker
+from fer_mask_ros.perception.tracking import TRACKER_DEFAULTS, ProbabilitySmoother, ShotCutDetector, Tracker
 
 DT = 1.0 / 15
 
@@ -63,7 +63,7 @@ def test_returns_one_track_per_detection_in_order():
     tracker.update([det(0, 0), det(200, 0)], 0.0)
     tracks = tracker.update([det(202, 0), det(2, 0), det(400, 400)], DT)
     assert [t.detection.box[0] for t in tracks] == [202, 2, 400]
-    assert tracks[0].track_id == 1 and tracks[1].track_id == 0 and tracks[2].track_id == 2
+    assert tracks[0].track_id == 2 and tracks[1].track_id == 1 and tracks[2].track_id == 3
 
 
 def test_timeout_drops_track():
@@ -117,3 +117,73 @@ def test_smoother_rejects_bad_input():
     sm = ProbabilitySmoother()
     with pytest.raises(ValueError):
         sm.update(0, np.array([np.nan, 1.0]), 0.0)
+
+
+def test_ids_start_at_one():
+    """0 means "not tracked" in Face.msg / EmotionStamped.msg."""
+    tracker = Tracker()
+    assert [t.track_id for t in tracker.update([det(0, 0), det(200, 0)], 0.0)] == [1, 2]
+
+
+def test_split_ends_every_track_and_ids_go_on():
+    tracker = Tracker()
+    a = tracker.update([det(100, 100)], 0.0)[0].track_id
+    tracker.split()
+    b = tracker.update([det(100, 100)], DT)[0].track_id
+    assert b == a + 1 and len(tracker.tracks) == 1
+
+
+def _face_image(colour, seed=0):
+    """A textured patch of one colour (a face-sized box at 100..160) on grey."""
+    image = np.full((240, 320, 3), 40, np.uint8)
+    texture = np.random.default_rng(seed).integers(-40, 40, (60, 60, 1))
+    image[100:160, 100:160] = np.clip(np.array(colour)[None, None, :] + texture, 0, 255)
+    return image
+
+
+def test_a_different_looking_face_in_the_same_place_gets_a_new_id():
+    tracker = Tracker()
+    red, blue = _face_image((0, 0, 220)), _face_image((220, 60, 0))
+    ids = [tracker.update([det(100, 100)], i * DT, red)[0].track_id for i in range(5)]
+    assert len(set(ids)) == 1
+    other = tracker.update([det(102, 100)], 5 * DT, blue)[0].track_id
+    assert other != ids[0] and tracker.appearance_rejects >= 1
+    # the same look with a little noise keeps its id
+    noisy = np.clip(blue.astype(int) + np.random.default_rng(1).integers(-10, 10, blue.shape), 0, 255).astype(np.uint8)
+    assert tracker.update([det(102, 100)], 6 * DT, noisy)[0].track_id == other
+
+
+def test_tracker_defaults_come_from_the_node_config():
+    from fer_mask_ros.config import node_default
+
+    tracker = Tracker()
+    assert tracker.iou_threshold == float(node_default("face_detector", "tracker/iou_threshold"))
+    assert tracker.appearance_threshold == TRACKER_DEFAULTS["appearance_threshold"]
+    assert Tracker.from_settings({"max_missed": 3}).max_missed == 3
+    with pytest.raises(ValueError):
+        Tracker.from_settings({"nonsense": 1})
+
+
+def test_shot_cut_detector_sees_cuts_not_motion():
+    rng = np.random.default_rng(1)
+    scene_a = rng.integers(0, 120, (240, 320, 3)).astype(np.uint8)
+    scene_a = np.repeat(np.repeat(scene_a[::8, ::8], 8, 0), 8, 1)
+    scene_b = (255 - scene_a) // 2 + 100
+    brighter = np.clip(scene_a.astype(int) + 20, 0, 255).astype(np.uint8)
+    for after, cut in ((np.roll(scene_a, 6, axis=1), False), (brighter, False), (scene_b, True)):  # pan, light, cut
+        cuts = ShotCutDetector()
+        assert not cuts.update(scene_a)
+        assert cuts.update(after) is cut
+        assert cuts.cuts == int(cut)
+
+
+def test_the_messages_say_what_the_tracker_does():
+    """Face.msg / EmotionStamped.msg: ids from 1, 0 = not tracked (issue #16, item 5)."""
+    import os
+
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "..", "msg")
+    for name in ("Face.msg", "EmotionStamped.msg"):
+        with open(os.path.join(root, name), encoding="utf-8") as handle:
+            text = handle.read()
+        assert "0 = not tracked" in text and "from 1" in text, name
+    assert Tracker().update([det(0, 0)], 0.0)[0].track_id == 1

@@ -1,0 +1,135 @@
+"""Batch analysis helpers: output names, shards, finished inputs, the batch summary, how many jobs.
+
+A batch writes DIR/<input name>/ per input. An input is finished when its summary.json exists (it is
+written last, atomically) and names that input; a failed input leaves DIR/<input name>/failed.json.
+`collect` rebuilds DIR/summary.csv from those files, so shards run anywhere (a Slurm array, several
+machines on a shared disk) are summarised afterwards with `analyze --summarize DIR`.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from fer_mask_ros.analysis.report import batch_row, write_batch_table
+
+FAILED_FILE = "failed.json"
+#: Memory one analysis worker needs (models, one QVGA-VGA frame pipeline, key frames), with a margin.
+WORKER_MEMORY_MB = 600
+
+
+def out_names(inputs: Sequence[str]) -> Dict[str, str]:
+    """Input path -> sub-folder name (file name without extension, _2, _3 ... on clashes, in list order)."""
+    names, used = {}, set()
+    for path in inputs:
+        base = os.path.splitext(os.path.basename(os.path.normpath(path)))[0] or "input"
+        name, n = base, 2
+        while name in used:
+            name, n = f"{base}_{n}", n + 1
+        used.add(name)
+        names[path] = name
+    return names
+
+
+def parse_shard(text: str) -> Tuple[int, int]:
+    """'K/N' -> (K, N) with 1 <= K <= N."""
+    try:
+        k, n = (int(v) for v in str(text).split("/"))
+    except ValueError:
+        raise ValueError(f"--shard: expected K/N such as 1/4, got {text!r}") from None
+    if not 1 <= k <= n:
+        raise ValueError(f"--shard: need 1 <= K <= N, got {text!r}")
+    return k, n
+
+
+def shard(inputs: Sequence[str], k: int, n: int) -> List[str]:
+    """The K-th of N deterministic slices of the sorted inputs (every N-th, from the K-th)."""
+    return sorted(inputs)[k - 1::n]
+
+
+def finished_summary(out_dir: str, input_path: str) -> Optional[Dict[str, Any]]:
+    """The summary of a finished analysis of `input_path` in out_dir, else None."""
+    try:
+        with open(os.path.join(out_dir, "summary.json"), encoding="utf-8") as handle:
+            summary = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    if os.path.abspath(str(summary.get("input", ""))) != os.path.abspath(input_path):
+        return None
+    return summary
+
+
+def mark_failed(out_dir: str, input_path: str, error: str) -> None:
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, FAILED_FILE), "w", encoding="utf-8") as handle:
+        json.dump({"input": input_path, "error": error}, handle)
+        handle.write("\n")
+
+
+def clear_failed(out_dir: str) -> None:
+    try:
+        os.remove(os.path.join(out_dir, FAILED_FILE))
+    except OSError:
+        pass
+
+
+def collect(out_root: str) -> Tuple[List[Dict[str, str]], int]:
+    """Rows of every sub-folder of out_root with a summary.json or failed.json, sorted by input; and how
+    many failed."""
+    rows, failed = [], 0
+    for name in sorted(os.listdir(out_root)) if os.path.isdir(out_root) else []:
+        sub = os.path.join(out_root, name)
+        if not os.path.isdir(sub):
+            continue
+        for fname in ("summary.json", FAILED_FILE):
+            try:
+                with open(os.path.join(sub, fname), encoding="utf-8") as handle:
+                    data = json.load(handle)
+            except (OSError, ValueError):
+                continue
+            if fname == "summary.json":
+                rows.append(batch_row(str(data.get("input", name)), sub, data))
+            else:
+                failed += 1
+                rows.append(batch_row(str(data.get("input", name)), sub, None, str(data.get("error", ""))))
+            break
+    rows.sort(key=lambda r: r["input"])
+    return rows, failed
+
+
+def summarize(out_root: str) -> Tuple[str, int, int]:
+    """Write out_root/summary.csv from its finished sub-folders; (markdown table, rows, failed)."""
+    rows, failed = collect(out_root)
+    table = write_batch_table(os.path.join(out_root, "summary.csv"), rows)
+    return table, len(rows), failed
+
+
+def available_cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def available_memory_mb() -> Optional[float]:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def default_jobs(n_inputs: int, threads: int = 1) -> Tuple[int, str]:
+    """Workers for n_inputs: the cores available (/ threads per worker), at most one per input, and no
+    more than the available memory holds (WORKER_MEMORY_MB each); with the reason."""
+    cpus = max(1, available_cpus() // max(1, threads))
+    jobs, why = min(cpus, max(1, n_inputs)), f"{available_cpus()} cores available"
+    mem = available_memory_mb()
+    if mem is not None:
+        fit = max(1, int(mem // WORKER_MEMORY_MB))
+        if fit < jobs:
+            jobs, why = fit, f"memory guard: {mem:.0f} MB available, {WORKER_MEMORY_MB} MB per job"
+    return jobs, why
