@@ -4,34 +4,17 @@ not UTF-8 in one batch. Each command skips the bombs with a counted warning, wri
 from __future__ import annotations
 
 import os
-import struct
 import subprocess
 import sys
-import zlib
 
 import cv2
 import pytest
+from conftest import png_bomb
 
 from fer_mask_ros.simulation.face_frames import FaceFrames
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 ODD_NAME = b"caf\xe9 \xff.png"  # Latin-1 bytes: not UTF-8
-
-
-def png_bomb(width: int, height: int, zero_rows: bool = False) -> bytes:
-    """An 8-bit grey PNG declaring width x height: no pixel data (~70 bytes), or all rows zero."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    z = zlib.compressobj(9)
-    idat = b""
-    if zero_rows:
-        block = bytes((width + 1) * 256)
-        for start in range(0, height, 256):
-            idat += z.compress(block[: (width + 1) * min(256, height - start)])
-    idat += z.flush()
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
 
 
 @pytest.fixture(scope="module")

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import sys
 
 import cv2
 import pytest
+from conftest import png_bomb
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "cli"))
-from test_hostile_files import png_bomb  # noqa: E402
-
-from fer_mask_ros.cli import main  # noqa: E402
-from fer_mask_ros.simulation.face_frames import FaceFrames  # noqa: E402
+from fer_mask_ros.cli import main
+from fer_mask_ros.simulation.face_frames import FaceFrames
 
 
 def test_bag_with_png_bombs(tmp_path, tiny_model_path):
