@@ -37,9 +37,16 @@ class NamespacesTest(unittest.TestCase):
         self.assertTrue(said1.snapshot(), "robot1's graph said nothing within 120 s")
 
         # every node of both graphs is alive under its own name (no "new node registered with same name")
+        # (a node is listed once it has registered a topic: on a loaded machine that can take a while)
         master = rosgraph.Master(rospy.get_name())
-        pubs, subs, _ = master.getSystemState()
-        nodes = {n for _, ns in pubs + subs for n in ns}
+        expected = {f"/{robot}/{node}" for robot in ("robot1", "robot2") for node in NODES}
+        deadline = time.time() + 60.0
+        while True:
+            pubs, subs, _ = master.getSystemState()
+            nodes = {n for _, ns in pubs + subs for n in ns}
+            if expected <= nodes or time.time() > deadline:
+                break
+            time.sleep(0.5)
         for robot in ("robot1", "robot2"):
             for node in NODES:
                 self.assertIn(f"/{robot}/{node}", nodes)
