@@ -56,8 +56,8 @@ def predict_photos(paths: Sequence[str], pipeline, conditions: Sequence[str], se
     """Photo pipeline per photo and condition -> ({condition: probs}, {condition: mask_prob}, {condition: files}).
 
     Masks are placed from the landmarks the detector finds on the unmasked photo; a photo without a
-    face there has no masked version (it counts as a miss in every condition). With keep_images, the
-    masked photos are written there (PNG) so a peer can read the same pixels.
+    face there has no masked version (it counts as a miss in every masked condition; its file is None).
+    With keep_images, the masked photos are written there (PNG) so a peer can read the same pixels.
     """
     import cv2
 
@@ -68,7 +68,7 @@ def predict_photos(paths: Sequence[str], pipeline, conditions: Sequence[str], se
     n = len(paths)
     probs = {c: np.full((n, 7), np.nan) for c in conditions}
     mask_prob = {c: np.full(n, np.nan) for c in conditions}
-    files: Dict[str, List[str]] = {c: list(paths) for c in conditions}
+    files: Dict[str, List[Optional[str]]] = {c: list(paths) for c in conditions}
     for i in (progress or (lambda it, **_: it))(range(n), total=n):
         try:
             bgr = to_bgr(read_image(paths[i]))
@@ -80,6 +80,7 @@ def predict_photos(paths: Sequence[str], pipeline, conditions: Sequence[str], se
             if condition == "unmasked":
                 found = results
             elif landmarks is None:
+                files[condition][i] = None  # no face to place a mask on: a miss, for the peer too
                 continue
             else:
                 image = masked_copy(bgr, condition, np.random.default_rng([seed, i, CONDITIONS.index(condition)]),

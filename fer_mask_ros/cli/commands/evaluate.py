@@ -187,11 +187,12 @@ def _evaluate_photos(path: str, name: str, classifier, args) -> dict:
                                        mask_true=(condition != "unmasked"))
             out["conditions"][condition] = res
             _confusion(res, args.output, name, condition)
-            if args.peer_python:
-                peer = run_peer(args.peer_python, [{"path": f, "crop": False} for f in files[condition]], tmp)
-                if condition != "unmasked":  # no masked copy without our landmarks: a miss for both
-                    peer[~np.isfinite(probs[condition]).all(axis=1) & ~np.isfinite(probs["unmasked"]).all(axis=1)] \
-                        = np.nan
+            if args.peer_python:  # the same files; no masked copy (no face for our landmarks) is a miss for both
+                peer = np.full((len(labels), len(EMOTIONS)), np.nan)
+                placed = [k for k, f in enumerate(files[condition]) if f is not None]
+                if placed:
+                    peer[placed] = run_peer(args.peer_python, [{"path": files[condition][k], "crop": False}
+                                                               for k in placed], tmp)
                 out["peer"][condition] = evaluate_predictions(labels, peer)
     return out
 
