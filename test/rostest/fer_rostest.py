@@ -1,7 +1,8 @@
-"""Helpers shared by the rostest scripts: clip truth, box matching, message collection."""
+"""Helpers shared by the rostest scripts: clip truth, box matching, message collection, diagnostics."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter, defaultdict
 from typing import Dict, List, Optional
 
@@ -75,3 +76,37 @@ def score_emotions(msgs, clip_time) -> Dict:
             "match_rate": matched / judged if judged else 0.0,
             "faces": len(majority), "faces_right": faces_right,
             "majority": {f"{k[0]}/{k[1]} {k[2]}": v for k, v in sorted(majority.items())}}
+
+
+class Diag:
+    """/diagnostics by status name: the latest status of each, and the whole history."""
+
+    def __init__(self, poll_s: float = 0.02):
+        import rospy
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        self.latest, self.history = {}, []
+        self.poll_s = poll_s
+        self.lock = threading.Lock()
+        self.sub = rospy.Subscriber("/diagnostics", DiagnosticArray, self._cb, queue_size=50)
+
+    def _cb(self, msg):
+        with self.lock:
+            for s in msg.status:
+                entry = (s, {kv.key: kv.value for kv in s.values}, time.monotonic())
+                self.latest[s.name] = entry
+                self.history.append(entry)
+
+    def wait(self, name, pred, timeout):
+        """The latest (status, values, time) of `name` once pred(status, values) holds, else the latest."""
+        import rospy
+
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and not rospy.is_shutdown():
+            with self.lock:
+                got = self.latest.get(name)
+            if got is not None and pred(got[0], got[1]):
+                return got
+            time.sleep(self.poll_s)
+        with self.lock:
+            return self.latest.get(name)

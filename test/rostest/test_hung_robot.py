@@ -19,7 +19,8 @@ import unittest
 
 import rospy
 import rostest
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from fer_rostest import Diag
+from diagnostic_msgs.msg import DiagnosticStatus
 from std_msgs.msg import String
 
 from fer_mask_ros.msg import EmotionStamped
@@ -30,31 +31,6 @@ CAM, SPK = "/nao_camera", "/fer_mask/emotion_speech"
 HANG_S = 15.0
 DETECT_S = 5.0  # the target
 SLACK_S = 1.0
-
-
-class Diag:
-    def __init__(self):
-        self.latest, self.history = {}, []
-        self.lock = threading.Lock()
-        self.sub = rospy.Subscriber("/diagnostics", DiagnosticArray, self._cb, queue_size=50)
-
-    def _cb(self, msg):
-        with self.lock:
-            for s in msg.status:
-                entry = (s, {kv.key: kv.value for kv in s.values}, time.monotonic())
-                self.latest[s.name] = entry
-                self.history.append(entry)
-
-    def wait(self, name, pred, timeout):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and not rospy.is_shutdown():
-            with self.lock:
-                got = self.latest.get(name)
-            if got is not None and pred(got[0], got[1]):
-                return got
-            time.sleep(0.02)
-        with self.lock:
-            return self.latest.get(name)
 
 
 def port_open(port: int) -> bool:

@@ -25,7 +25,8 @@ import unittest
 
 import rospy
 import rostest
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from fer_rostest import Diag
+from diagnostic_msgs.msg import DiagnosticStatus
 from rosgraph_msgs.msg import Log
 from sensor_msgs.msg import Image
 
@@ -33,31 +34,6 @@ PKG = "fer_mask_ros"
 CAM, DET, SPK = "/nao_camera", "/fer_mask/face_detector", "/fer_mask/emotion_speech"
 RECONNECT_S = 5.0  # the target
 SLACK_S = 1.0      # image period + a busy machine
-
-
-class Diag:
-    def __init__(self):
-        self.latest, self.history = {}, []
-        self.lock = threading.Lock()
-        self.sub = rospy.Subscriber("/diagnostics", DiagnosticArray, self._cb, queue_size=50)
-
-    def _cb(self, msg):
-        with self.lock:
-            for s in msg.status:
-                entry = (s, {kv.key: kv.value for kv in s.values}, time.monotonic())
-                self.latest[s.name] = entry
-                self.history.append(entry)
-
-    def wait(self, name, pred, timeout):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and not rospy.is_shutdown():
-            with self.lock:
-                got = self.latest.get(name)
-            if got is not None and pred(got[0], got[1]):
-                return got
-            time.sleep(0.05)
-        with self.lock:
-            return self.latest.get(name)
 
 
 class Recorder:
@@ -114,7 +90,7 @@ class ReconnectTest(unittest.TestCase):
     def test_reconnect(self):
         self.port = int(rospy.get_param("~port", 19571))
         secret = "pw-reconnect-test-7f3a9c"
-        diag = Diag()
+        diag = Diag(poll_s=0.05)
         images = Recorder("/naoqi_driver/camera/front/image_raw", Image)
         rosout = Recorder("/rosout", Log)
         # the nodes start without a robot: alive, the robot reported as not connected
