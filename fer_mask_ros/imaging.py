@@ -148,8 +148,8 @@ def header_size(data: bytes) -> Optional[Tuple[int, int]]:
     b = bytes(data[:8192])
     if b.startswith(b"\x89PNG\r\n\x1a\n") and len(b) >= 24 and b[12:16] == b"IHDR":
         return _u32(b, 16, "big"), _u32(b, 20, "big")
-    if b.startswith(b"\xff\xd8"):
-        return _jpeg_size(b)
+    if b.startswith(b"\xff\xd8"):  # the frame header follows any APP segments (EXIF, ICC: often > 8 kB)
+        return _jpeg_size(memoryview(data).cast("B"))
     if b.startswith(b"BM") and len(b) >= 26:
         if _u32(b, 14, "little") == 12:
             return _u16(b, 18, "little"), _u16(b, 20, "little")
@@ -210,7 +210,7 @@ def decode_image(data: Union[bytes, np.ndarray], mode: str = "unchanged",
     buf = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data.reshape(-1)
     if buf.size == 0:
         raise ValueError("empty image data")
-    check_header_size(buf[:8192].tobytes(), max_pixels)
+    check_header_size(buf, max_pixels)
     try:
         image = cv2.imdecode(buf, READ_MODES[mode])
     except cv2.error as exc:  # e.g. a header OpenCV itself refuses

@@ -37,6 +37,19 @@ def test_progressive_jpeg_and_exif_segments():
     assert header_size(data[:2] + app1 + data[2:]) == (34, 21)
 
 
+def test_jpeg_whose_frame_header_follows_large_exif_segments(tmp_path):
+    """Camera JPEGs carry EXIF thumbnails and ICC profiles (tens of kB) before the frame header: the
+    header check must walk past them, not give up at a fixed prefix (real photos were refused)."""
+    img = np.full((21, 34, 3), 90, np.uint8)
+    data = cv2.imencode(".jpg", img)[1].tobytes()
+    app1 = b"\xff\xe1" + (2 + 60000).to_bytes(2, "big") + b"E" * 60000
+    app2 = b"\xff\xe2" + (2 + 30000).to_bytes(2, "big") + b"I" * 30000
+    path = tmp_path / "camera.jpg"
+    path.write_bytes(data[:2] + app1 + app2 + data[2:])
+    assert header_size(path.read_bytes()) == (34, 21)
+    assert read_image(str(path)).shape[:2] == (21, 34)
+
+
 def test_bombs_and_unknown_formats_are_refused_before_decoding(tmp_path):
     import zlib
 
