@@ -28,9 +28,11 @@ def main(argv=None) -> int:
 
     import torch
 
+    from fer_mask_ros.labels import EMOTIONS
     from fer_mask_ros.learning.datasets import load_dataset
+    from fer_mask_ros.learning.evaluation import classification_metrics
     from fer_mask_ros.learning.masking import mask_images
-    from fer_mask_ros.learning.training import balanced_accuracy, photo_source_crops
+    from fer_mask_ros.learning.training import photo_source_crops
     from fer_mask_ros.learning.weights import interpolate, shift_prior
     from fer_mask_ros.perception.classifier import load_model, save_model
 
@@ -67,7 +69,8 @@ def main(argv=None) -> int:
                 pred = (raw + alpha * log_prior).argmax(1)
                 if found is not None:
                     pred = np.where(found, pred, -1)
-                scores.append(float((pred == labels).mean()) if metric == "acc" else balanced_accuracy(labels, pred))
+                metrics = classification_metrics(labels, pred, EMOTIONS)
+                scores.append(metrics["accuracy"] if metric == "acc" else metrics["balanced_accuracy"])
             score = float(np.mean(scores))
             cells = " | ".join(f"{100 * s:.1f}" for s in scores)
             print(f"| {lam:.2f} | {alpha:.2f} | {cells} | {100 * score:.2f} |", flush=True)

@@ -23,7 +23,9 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from fer_mask_ros.labels import EMOTIONS
 from fer_mask_ros.learning.datasets import FaceDataset, load_dataset
+from fer_mask_ros.learning.evaluation import classification_metrics
 from fer_mask_ros.learning.masking import apply_mask
 
 
@@ -115,48 +117,37 @@ def fit_schedule(epochs: int, swa_start: int, done: int, epoch_seconds: float, s
     return fit, swa_start
 
 
-def load_mask_photos(root: str, size: int = 48, aligned: bool = False) -> Tuple[np.ndarray, np.ndarray, List[str]]:
-    """Real photos under root/with_mask and root/without_mask -> crops, 0/1 labels, paths.
+def load_mask_photos(root: str, size: int = 48) -> Tuple[np.ndarray, np.ndarray, List[str], np.ndarray]:
+    """Real photos under root/with_mask and root/without_mask -> crops, 0/1 labels, paths, aligned flags.
 
-    Each photo gives its whole frame squeezed to a crop (what `classify --crops` sees); with `aligned`,
-    also the live graph's aligned crop of its detected face (what photo mode and the live graph see).
+    Each photo gives its whole frame squeezed to a crop (what `classify --crops` sees) and, when the
+    detector finds its face, the live graph's aligned crop (what photo mode and the live graph see);
+    `aligned` is True for the latter.
     """
-    images, labels, paths = [], [], []
-    if aligned:
-        from fer_mask_ros.learning.photo_sources import photo_crops
-        from fer_mask_ros.perception.detection import FaceDetector
+    from fer_mask_ros.imaging import read_image, square_resize, to_grey, walk_files
+    from fer_mask_ros.learning.photo_sources import photo_crops
+    from fer_mask_ros.perception.detection import FaceDetector
 
-        detector = FaceDetector(num_threads=2)
+    detector = FaceDetector(num_threads=2)
+    images, labels, paths, aligned = [], [], [], []
     for sub, flag in (("with_mask", 1), ("without_mask", 0)):
         folder = os.path.join(root, sub)
         if not os.path.isdir(folder):
             raise FileNotFoundError(f"{folder}: expected with_mask/ and without_mask/ under {root}")
-        from fer_mask_ros.imaging import read_image, square_resize, to_grey, walk_files
-
         files = walk_files(folder)
+        cut = photo_crops(files, detector, size=size)
         for path in files:
             images.append(square_resize(to_grey(read_image(path)), size))
             labels.append(flag)
             paths.append(path)
-        if aligned:
-            cut = photo_crops(files, detector, size=size)
-            for path, crop, found in zip(files, cut.crops, cut.found):
-                if found:
-                    images.append(crop)
-                    labels.append(flag)
-                    paths.append(path)
-    return np.stack(images), np.asarray(labels, dtype=np.float32), paths
-
-
-def _aligned_entries(paths: List[str]) -> np.ndarray:
-    """True for the entries of load_mask_photos(aligned=True) that are aligned crops: a path's second
-    appearance (the whole-frame copy comes first)."""
-    seen = set()
-    out = np.zeros(len(paths), dtype=bool)
-    for i, path in enumerate(paths):
-        out[i] = path in seen
-        seen.add(path)
-    return out
+            aligned.append(False)
+        for path, crop, found in zip(files, cut.crops, cut.found):
+            if found:
+                images.append(crop)
+                labels.append(flag)
+                paths.append(path)
+                aligned.append(True)
+    return np.stack(images), np.asarray(labels, dtype=np.float32), paths, np.asarray(aligned, dtype=bool)
 
 
 def transfer_real_masks(images: np.ndarray, masked_crops: np.ndarray, rng: np.random.Generator,
@@ -309,12 +300,6 @@ def photo_source_crops(roots, detector=None):
     return out
 
 
-def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray, classes: int = 7) -> float:
-    """Mean recall over the classes present in y_true."""
-    recalls = [float((y_pred[y_true == c] == c).mean()) for c in range(classes) if (y_true == c).any()]
-    return float(np.mean(recalls)) if recalls else 0.0
-
-
 def logit_adjusted_loss(logits, targets, log_prior, tau: float, label_smoothing: float = 0.0):
     """Cross-entropy on logits + tau * log(class prior): the net's own logits then rank classes as if
     they were balanced, so rare expressions (disgust, fear) are predicted when they are shown."""
@@ -371,11 +356,11 @@ class Trainer:
         self.train_set: FaceDataset = train
         self.val_set: FaceDataset = val
         masked = masked_variants(train.images, cfg.mask_variants, cfg.seed, cfg.workers)
-        self.photo_data = load_mask_photos(cfg.mask_photos, aligned=True) if cfg.mask_photos else None
+        self.photo_data = load_mask_photos(cfg.mask_photos) if cfg.mask_photos else None
         if cfg.real_mask_transfer > 0 and self.photo_data is not None:
-            images, flags, paths = self.photo_data
-            # donors: the aligned crops (second half of each folder's entries) of training-split masked photos
-            donor = np.array([f == 1 and not held_out(p) for f, p in zip(flags, paths)]) & _aligned_entries(paths)
+            images, flags, paths, aligned = self.photo_data
+            # donors: the aligned crops of training-split masked photos
+            donor = np.array([f == 1 and not held_out(p) for f, p in zip(flags, paths)]) & aligned
             rng = np.random.default_rng([cfg.seed, 4242])
             for k in range(cfg.mask_variants):
                 transferred = transfer_real_masks(train.images, images[donor], rng, cfg.real_mask_transfer)
@@ -396,7 +381,7 @@ class Trainer:
         self.val_y = t.from_numpy(val.labels).to(dev)
         self.photos = None
         if self.photo_data is not None:
-            images, flags, paths = self.photo_data
+            images, flags, paths, _ = self.photo_data
             keep = np.array([not held_out(p) for p in paths])
             self.photos = (t.from_numpy(images[keep]).to(dev), t.from_numpy(flags[keep]).to(dev))
             self.photos_val = (t.from_numpy(images[~keep]).to(dev), t.from_numpy(flags[~keep]).to(dev))
@@ -592,7 +577,7 @@ class Trainer:
             for key, crops in (("", hx), ("masked_", hx_masked)):
                 pred = self.predict(self.torch.from_numpy(crops).to(self.device), model)[0].argmax(1)
                 pred = np.where(hfound, pred, -1)  # no face found: wrong
-                out[f"{name}_{key}bacc"] = balanced_accuracy(hy, pred)
+                out[f"{name}_{key}bacc"] = classification_metrics(hy, pred, EMOTIONS)["balanced_accuracy"]
                 out[f"{name}_{key}acc"] = float((pred == hy).mean())
         return out
 
