@@ -135,3 +135,14 @@ def png_bomb(width: int, height: int, zero_rows: bool = False) -> bytes:
     idat += z.flush()
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
             + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+def write_video(path, frames, fps: float = 10.0) -> str:
+    """An MJPG video of BGR frames (the analysis tests' input)."""
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    assert writer.isOpened()
+    for f in frames:
+        writer.write(f)
+    writer.release()
+    return str(path)

@@ -8,6 +8,7 @@ import os
 import cv2
 import numpy as np
 import pytest
+from conftest import write_video
 
 from fer_mask_ros.analysis.report import EVENTS_HEADER, FRAMES_HEADER
 from fer_mask_ros.cli import main
@@ -47,16 +48,6 @@ def lively_model(tmp_path_factory):
     model.eval()
     path = tmp_path_factory.mktemp("lively") / "lively.pt"
     save_model(model, str(path))
-    return str(path)
-
-
-def write_video(path, frames, fps=FPS):
-    h, w = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
-    assert writer.isOpened()
-    for f in frames:
-        writer.write(f)
-    writer.release()
     return str(path)
 
 

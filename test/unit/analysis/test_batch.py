@@ -10,6 +10,7 @@ import re
 import cv2
 import numpy as np
 import pytest
+from conftest import write_video
 
 from fer_mask_ros.cli import main
 from fer_mask_ros.imaging import read_video
@@ -25,16 +26,6 @@ pytestmark = pytest.mark.skipif(not os.path.isfile(CLIP), reason="bundled demo c
 @pytest.fixture(scope="module")
 def clip():
     return read_video(CLIP, max_frames=200)
-
-
-def write_video(path, frames, fps=FPS):
-    h, w = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
-    assert writer.isOpened()
-    for f in frames:
-        writer.write(f)
-    writer.release()
-    return str(path)
 
 
 def analyze(*args):
