@@ -47,6 +47,18 @@ def shard(inputs: Sequence[str], k: int, n: int) -> List[str]:
     return sorted(inputs)[k - 1::n]
 
 
+def largest_first(inputs: Sequence[str]) -> List[str]:
+    """Inputs by file size, largest first (then by name): with several jobs the long inputs start first, so
+    the batch does not end on one worker finishing a long input while the others idle (LPT scheduling)."""
+    def size(path: str) -> int:
+        try:
+            return os.path.getsize(path)
+        except OSError:
+            return 0
+
+    return sorted(inputs, key=lambda p: (-size(p), p))
+
+
 def finished_summary(out_dir: str, input_path: str) -> Optional[Dict[str, Any]]:
     """The summary of a finished analysis of `input_path` in out_dir, else None."""
     try:

@@ -7,7 +7,7 @@ from typing import Optional
 
 import numpy as np
 
-from fer_mask_ros.learning.network import INPUT_SIZE
+from fer_mask_ros.perception.alignment import INPUT_SIZE
 from fer_mask_ros.perception.classifier import SOURCE_STAMP, file_sha256, int8_path_for, load_model, onnx_path_for
 
 

@@ -10,8 +10,7 @@ import torch
 from torch import nn
 
 from fer_mask_ros.labels import EMOTIONS
-
-INPUT_SIZE = 48
+from fer_mask_ros.perception.alignment import INPUT_SIZE  # noqa: F401 (the net's input side, re-exported)
 
 
 def _conv_bn(cin: int, cout: int, stride: int = 1) -> nn.Sequential:

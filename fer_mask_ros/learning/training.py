@@ -7,7 +7,8 @@ present" from that choice, plus real photos when `mask_photos` is given (by defa
 forward pass, so BatchNorm statistics match between training and use). With `swa_start`, the
 weights of every later epoch are averaged (stochastic weight averaging) and the average competes
 for best.pt. With `teacher`, a trained model's softened outputs are a second target (with
-`teacher_flip`, averaged over each face and its mirror image). channels_last always; bf16
+`teacher_flip`, averaged over each face and its mirror image; with `photo_teacher`, photo-source
+samples take that model's targets instead, so each source is taught by its specialist). channels_last always; bf16
 autocast where the hardware runs it fast (AMX, GPU).
 """
 from __future__ import annotations
@@ -48,6 +49,7 @@ class TrainConfig:
     photo_forward: str = "joint"  # "joint": photos ride in the FER batch; "separate": own forward (phases 1-5)
     teacher: Optional[str] = None
     teacher_flip: bool = False  # the teacher's target averages its outputs on the face and its mirror image
+    photo_teacher: Optional[str] = None  # teacher of the photo-source samples (default: `teacher`)
     init: Optional[str] = None  # start from this model file's weights (fine-tuning, a second schedule)
     kd_alpha: float = 0.6
     kd_temperature: float = 4.0
@@ -316,6 +318,9 @@ class Trainer:
             raise ValueError(f"photo_forward must be 'joint' or 'separate', got {cfg.photo_forward!r}")
         if cfg.teacher_flip and not cfg.teacher:
             raise ValueError("teacher_flip has no teacher to flip (--teacher-flip needs --teacher)")
+        if cfg.photo_teacher and not (cfg.teacher and cfg.photo_sources):
+            raise ValueError("photo_teacher needs a teacher and a photo source (--photo-teacher needs --teacher "
+                             "and --photo-source)")
         self.cfg = cfg
         self.torch = torch
         torch.manual_seed(cfg.seed)
@@ -373,6 +378,7 @@ class Trainer:
         self.x_clean = t.from_numpy(train.images).to(dev)
         self.x_masked = t.from_numpy(masked).to(dev)
         self.y = t.from_numpy(train.labels).to(dev)
+        self.is_photo = t.from_numpy(np.asarray(train.sources) == "photo").to(dev)
         prior = np.bincount(train.labels, minlength=7).astype(np.float64) + 1.0
         self.log_prior = t.from_numpy(np.log(prior / prior.sum()).astype(np.float32)).to(dev)
         self.photo_val_masked = [masked_variants(hx, 1, cfg.val_seed, cfg.workers)[0] for _, hx, _, _ in self.photo_val]
@@ -411,6 +417,10 @@ class Trainer:
         if cfg.teacher:
             teacher, _ = load_model(cfg.teacher)
             self.teacher = teacher.to(self.device).to(memory_format=t.channels_last).eval()
+        self.photo_teacher = None
+        if cfg.photo_teacher:
+            teacher, _ = load_model(cfg.photo_teacher)
+            self.photo_teacher = teacher.to(self.device).to(memory_format=t.channels_last).eval()
         self.opt = t.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True,
                                weight_decay=cfg.weight_decay)
         self.steps_per_epoch = max(1, len(self.train_set) // cfg.batch_size)
@@ -478,7 +488,7 @@ class Trainer:
                 loss = logit_adjusted_loss(logits.float(), y, self.log_prior, cfg.logit_adjust, cfg.label_smoothing)
                 if self.teacher is not None:
                     temp = cfg.kd_temperature
-                    kd = F.kl_div(F.log_softmax(logits.float() / temp, 1), self._teacher_probs(x, temp),
+                    kd = F.kl_div(F.log_softmax(logits.float() / temp, 1), self._teacher_targets(x, idx, temp),
                                   reduction="batchmean") * temp * temp
                     loss = (1 - cfg.kd_alpha) * loss + cfg.kd_alpha * kd
                 loss = loss + cfg.mask_loss_weight * F.binary_cross_entropy_with_logits(
@@ -500,16 +510,29 @@ class Trainer:
             bar.close()
         return {"train_loss": sum_loss / sum_seen, "train_acc": sum_correct / sum_seen}
 
-    def _teacher_probs(self, x, temperature: float):
+    def _teacher_probs(self, x, temperature: float, teacher=None):
         """The teacher's softened class probabilities for `x`; with teacher_flip, averaged with the mirror
         images' (the flip test-time augmentation, distilled into a single forward pass)."""
         import torch.nn.functional as F
 
+        teacher = teacher or self.teacher
         with self.torch.no_grad():
-            probs = F.softmax(self.teacher(x)[0].float() / temperature, 1)
+            probs = F.softmax(teacher(x)[0].float() / temperature, 1)
             if self.cfg.teacher_flip:
-                mirrored = F.softmax(self.teacher(x.flip(3))[0].float() / temperature, 1)
+                mirrored = F.softmax(teacher(x.flip(3))[0].float() / temperature, 1)
                 probs = (probs + mirrored) / 2
+        return probs
+
+    def _teacher_targets(self, x, idx, temperature: float):
+        """Soft targets of the batch `x` (training indices `idx`): photo-source samples from the photo
+        teacher when there is one, all others from the teacher."""
+        if self.photo_teacher is None:
+            return self._teacher_probs(x, temperature)
+        photo = self.is_photo[idx]
+        probs = self.torch.empty((x.shape[0], len(EMOTIONS)), device=x.device)
+        for chosen, teacher in ((~photo, self.teacher), (photo, self.photo_teacher)):
+            if bool(chosen.any()):
+                probs[chosen] = self._teacher_probs(x[chosen], temperature, teacher)
         return probs
 
     def _batch(self, idx, generator):

@@ -24,7 +24,10 @@ import numpy as np
 from fer_mask_ros.imaging import to_grey
 from fer_mask_ros.perception.detection import Detection
 
-__all__ = ["CROP_CENTER_DY", "CROP_MARGIN", "MAX_ROLL_DEG", "aligned_crop", "crop_transform", "eye_angle"]
+__all__ = ["CROP_CENTER_DY", "CROP_MARGIN", "INPUT_SIZE", "MAX_ROLL_DEG", "aligned_crop", "crop_transform", "eye_angle"]
+
+#: Side of the grey square crop the expression classifier takes (aligned crops default to it).
+INPUT_SIZE = 48
 
 #: Square side = (1 + CROP_MARGIN) * box height (calibrated, docs/DETECTION.md).
 CROP_MARGIN = 0.15

@@ -27,7 +27,7 @@ from fer_mask_ros.config import model_path
 from fer_mask_ros.errors import ModelError
 from fer_mask_ros.imaging import square_resize, to_grey
 from fer_mask_ros.labels import EMOTIONS
-from fer_mask_ros.learning.network import INPUT_SIZE
+from fer_mask_ros.perception.alignment import INPUT_SIZE
 
 LOG = logging.getLogger(__name__)
 
@@ -154,7 +154,9 @@ class EmotionClassifier:
         self._session = None
         self._model = None
         self.fallback_reasons: List[str] = []  # why "auto" passed over an ONNX copy
-        model, self.meta = load_model(self.model_path)  # validates the .pt in every case
+        self._meta: Optional[dict] = None
+        if not os.path.isfile(self.model_path):
+            raise ModelError(f"model file not found: {self.model_path}")
         self.backend = "torch"
         copies = (("int8", int8_path_for(self.model_path)), ("onnxruntime", onnx_path_for(self.model_path)))
         for name, onnx_file in copies:
@@ -169,10 +171,19 @@ class EmotionClassifier:
                 raise ModelError(f"no usable {'int8 ' if name == 'int8' else ''}ONNX copy of {self.model_path} "
                                  f"at {onnx_file}; make it with `{_export_command(self.model_path, name == 'int8')}`")
         if self._session is None:
+            # an ONNX copy was vouched for by the .pt's hash; only the torch runtime loads the .pt (and torch)
+            model, self._meta = load_model(self.model_path)
             self._init_torch(model, num_threads)
             problem = self._probe()
             if problem:
                 raise ModelError(f"{self.model_path}: {problem}")
+
+    @property
+    def meta(self) -> dict:
+        """The model file's metadata (read on first use: the ONNX runtimes never need the .pt itself)."""
+        if self._meta is None:
+            self._meta = load_model(self.model_path)[1]
+        return self._meta
 
     def _probe(self) -> Optional[str]:
         """None when a probe batch gives (N, 7) + (N,) finite outputs, else what is wrong."""

@@ -360,7 +360,9 @@ def _run_batch(todo: List[str], out_dirs: Dict[str, str], args, jobs: int, progr
     frames_queue = ctx.Queue()
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
                              initargs=(args, frames_queue)) as pool:
-        pending = {pool.submit(_worker_run, path, out_dirs[path]) for path in todo}
+        from fer_mask_ros.analysis.batch import largest_first
+
+        pending = {pool.submit(_worker_run, path, out_dirs[path]) for path in largest_first(todo)}
         while pending:
             finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             while True:

@@ -26,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--teacher-flip", action="store_true",
                         help="distil the teacher's flip test-time augmentation: its target averages the face and "
                              "its mirror image")
+    parser.add_argument("--photo-teacher", metavar="MODEL",
+                        help="teacher of the --photo-source samples (default: --teacher), e.g. a model fine-tuned on "
+                             "them while --teacher is the FER2013 specialist")
     parser.add_argument("--init", help="start from this model file's weights (a second, shorter schedule)")
     parser.add_argument("--kd-alpha", type=float, default=0.6,
                         help="weight of the teacher's soft targets against the labels (default 0.6)")
@@ -78,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
         data=args.data, output=args.output, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         widths=widths, mask_variants=args.mask_variants, mask_prob=args.mask_prob, aug_strength=args.aug_strength,
         mask_photos=args.mask_photos, photo_forward=args.photo_forward,
-        teacher=args.teacher, teacher_flip=args.teacher_flip, init=args.init, kd_alpha=args.kd_alpha, seed=args.seed,
+        teacher=args.teacher, teacher_flip=args.teacher_flip, photo_teacher=args.photo_teacher, init=args.init,
+        kd_alpha=args.kd_alpha, seed=args.seed,
         device=args.device, workers=args.workers,
         limit=args.limit, resume=args.resume, time_budget=args.time_budget, progress=not args.no_progress,
         swa_start=args.swa_start, swa_lr=args.swa_lr, photo_sources=tuple(args.photo_source),

@@ -225,6 +225,18 @@ def test_shards_partition_the_sorted_inputs():
     assert len(set(names.values())) == len(inputs) and names["other/a.avi"] == "a_2"
 
 
+def test_largest_inputs_start_first(tmp_path):
+    from fer_mask_ros.analysis.batch import largest_first
+
+    paths = []
+    for name, size in (("a.avi", 10), ("b.avi", 30), ("c.avi", 20), ("d.avi", 30)):
+        (tmp_path / name).write_bytes(b"x" * size)
+        paths.append(str(tmp_path / name))
+    missing = str(tmp_path / "gone.avi")
+    assert [os.path.basename(p) for p in largest_first(paths + [missing])] == ["b.avi", "d.avi", "c.avi", "a.avi",
+                                                                                "gone.avi"]
+
+
 def test_default_jobs_respects_memory(monkeypatch):
     from fer_mask_ros.analysis import batch
 

@@ -229,6 +229,35 @@ def test_teacher_flip_distils_the_mean_over_the_mirror_image(tmp_path):
     assert np.isfinite(trainer.train_epoch(0)["train_loss"])
 
 
+def test_photo_teacher_teaches_the_photo_samples_and_the_teacher_the_rest(tmp_path):
+    from fer_mask_ros.learning.network import MaskedFERNet
+    from fer_mask_ros.perception.classifier import save_model
+
+    with pytest.raises(ValueError, match="--photo-teacher needs --teacher and --photo-source"):
+        Trainer(_config(str(tmp_path), tmp_path / "run", teacher=str(tmp_path / "t.pt"), photo_teacher="p.pt"))
+    root = make_fer_folder(tmp_path / "fer", per_class_train=2, per_class_test=2)
+    torch.manual_seed(1)
+    teacher, photo_teacher = tmp_path / "teacher.pt", tmp_path / "photo_teacher.pt"
+    save_model(MaskedFERNet((4, 8)), str(teacher))
+    save_model(MaskedFERNet((4, 8)), str(photo_teacher))
+    trainer = Trainer(_config(root, tmp_path / "run", epochs=1, limit=10, teacher=str(teacher)))
+    trainer.load_data()
+    trainer.build()
+    assert trainer.photo_teacher is None and not bool(trainer.is_photo.any())
+    x = torch.rand(4, 1, 48, 48)
+    idx = torch.tensor([0, 1, 2, 3])
+    from_teacher = trainer._teacher_probs(x, 4.0)
+    assert torch.allclose(trainer._teacher_targets(x, idx, 4.0), from_teacher)
+    trainer.photo_teacher = MaskedFERNet((4, 8)).eval()
+    trainer.is_photo = torch.tensor([False, True, False, True] + [False] * (len(trainer.y) - 4))
+    mixed = trainer._teacher_targets(x, idx, 4.0)
+    from_photo_teacher = trainer._teacher_probs(x, 4.0, trainer.photo_teacher)
+    assert not torch.allclose(from_teacher, from_photo_teacher)
+    assert torch.allclose(mixed[[0, 2]], from_teacher[[0, 2]], atol=1e-6)
+    assert torch.allclose(mixed[[1, 3]], from_photo_teacher[[1, 3]], atol=1e-6)
+    assert np.isfinite(trainer.train_epoch(0)["train_loss"])
+
+
 def test_time_budget_shrinks_the_schedule_and_keeps_the_averaging_share():
     from fer_mask_ros.learning.training import fit_schedule
 

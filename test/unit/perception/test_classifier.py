@@ -329,3 +329,20 @@ def test_unloadable_onnx_copy_is_reported(tiny_model_copy, caplog):
     assert "cannot load" in caplog.text
     with pytest.raises(ModelError, match="cannot load"):
         EmotionClassifier(tiny_model_copy, backend="onnxruntime")
+
+
+def test_the_onnx_runtimes_never_import_torch():
+    """Start-up cost of every analysis worker and node: a fresh ONNX copy is vouched for by the .pt's hash,
+    so the shipped model (int8) loads and classifies without importing torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            "from fer_mask_ros.perception.classifier import EmotionClassifier\n"
+            "c = EmotionClassifier()\n"
+            "c.predict([np.zeros((60, 60), np.uint8)])\n"
+            "print(c.backend, 'torch' in sys.modules)\n"
+            "c.meta\n"
+            "print('torch' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["int8", "False", "True"]  # the metadata, asked for, is read from the .pt (with torch)
