@@ -12,8 +12,7 @@ from typing import Any, List, Optional
 import numpy as np
 
 from fer_mask_ros.config import node_default
-from fer_mask_ros.perception.alignment import INPUT_SIZE
-from fer_mask_ros.perception.alignment import aligned_crop
+from fer_mask_ros.perception.alignment import INPUT_SIZE, aligned_crop
 from fer_mask_ros.perception.classifier import EmotionClassifier, Prediction
 from fer_mask_ros.perception.detection import DEFAULT_NMS_THRESHOLD, Detection, FaceDetector, nms
 from fer_mask_ros.perception.tracking import ProbabilitySmoother, ShotCutDetector, Tracker
