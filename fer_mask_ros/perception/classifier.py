@@ -7,6 +7,9 @@ from the same .pt (checked by hash): it is about 1.7x faster at batch 1 on one c
 copy (`<stem>.int8.onnx`, `quantize_onnx`: convolutions in int8, calibrated on face crops) is
 faster again (about 1.5x on an AVX2 core) and is preferred by backend "auto" when it is fresh.
 
+Each face is classified together with its mirror image and the two answers are averaged (FLIP_AVERAGE,
+`flip_average=False` to turn it off): about 1 point of accuracy for one more crop in the same batch.
+
 A copy is trusted only after a probe batch at load time gives the right output shapes ((N, 7) and
 (N,)) and finite values; so is the torch model. An explicit backend (int8, onnxruntime) fails with
 ModelError when its copy is missing, stale, unloadable or fails the probe; "auto" falls back to the
@@ -116,6 +119,8 @@ def load_model(path: str):
 
 
 CLASSIFIER_BACKENDS = ("auto", "int8", "onnxruntime", "torch")
+#: Classify each face and its mirror image and average (test-time augmentation; about 2x the network time).
+FLIP_AVERAGE = True
 SOURCE_STAMP = "source_sha256"  # ONNX metadata key: the hash of the .pt a copy was exported from
 
 
@@ -146,8 +151,9 @@ class EmotionClassifier:
     """Classify face crops: 7 emotion probabilities plus a mask-present probability."""
 
     def __init__(self, model_path: Optional[str] = None, num_threads: Optional[int] = None, backend: str = "auto",
-                 mask_threshold: float = 0.5) -> None:
+                 mask_threshold: float = 0.5, flip_average: bool = FLIP_AVERAGE) -> None:
         self.model_path = os.path.abspath(model_path or DEFAULT_MODEL)
+        self.flip_average = bool(flip_average)
         self.mask_threshold = float(mask_threshold)
         if backend not in CLASSIFIER_BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(CLASSIFIER_BACKENDS)}, got {backend!r}")
@@ -253,6 +259,18 @@ class EmotionClassifier:
         self._model = fold_batchnorm(model).to(memory_format=torch.channels_last)
 
     def _raw_forward(self, batch: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        if not self.flip_average:
+            return self._net_forward(batch)
+        # each face and its mirror image in one batch; the answer is the mean of their log-probabilities
+        n = len(batch)
+        logits, mask_logit = self._net_forward(np.concatenate([batch, batch[:, :, ::-1]]))
+        logits = np.asarray(logits, dtype=np.float64)
+        log_probs = logits - logits.max(axis=1, keepdims=True)
+        log_probs -= np.log(np.exp(log_probs).sum(axis=1, keepdims=True))
+        mask_logit = np.asarray(mask_logit, dtype=np.float64).reshape(-1)
+        return (log_probs[:n] + log_probs[n:]) / 2, (mask_logit[:n] + mask_logit[n:]) / 2
+
+    def _net_forward(self, batch: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         x = batch.astype(np.float32)[:, None, :, :] / 255.0
         if self._session is not None:
             logits, mask_logit = self._session.run(None, {"image": x})[:2]

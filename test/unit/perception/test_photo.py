@@ -113,8 +113,34 @@ class PaddingOnlyDetector:
 
 def test_a_face_that_fills_the_photo_is_found_on_a_padded_canvas():
     detector = PaddingOnlyDetector()
-    found = detect_photo_faces(detector, np.zeros((100, 80, 3), np.uint8), pad=0.5)[0]
+    found = detect_photo_faces(detector, np.zeros((100, 80, 3), np.uint8), pad=0.5, small_side=0)[0]
     assert detector.calls == [(100, 80, 3), (200, 160, 3)]
     # the padded canvas' box (40, 50, 80, 100) maps back to the photo's own pixels
     assert found.box == pytest.approx((0.0, 0.0, 80.0, 100.0))
     assert found.landmarks[0] == pytest.approx((24.0, 30.0))
+
+
+class LargeImageOnlyDetector:
+    """Finds a face only in images at least 300 px high (as CenterFace and a 12 px face in a thumbnail)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def detect(self, image):
+        self.calls.append(image.shape)
+        h, w = image.shape[:2]
+        if h < 300:
+            return []
+        return [Detection((w * 0.5, h * 0.25, w * 0.1, h * 0.2), 0.8, np.array([[w * 0.5, h * 0.3]] * 5))]
+
+
+def test_a_small_face_in_a_thumbnail_is_found_on_the_enlarged_photo():
+    detector = LargeImageOnlyDetector()
+    found = detect_photo_faces(detector, np.zeros((100, 80, 3), np.uint8))
+    assert detector.calls == [(100, 80, 3), (200, 160, 3), (400, 320, 3)]
+    assert found[0].box == pytest.approx((40.0, 25.0, 8.0, 20.0))  # in the thumbnail's own pixels
+    assert found[0].landmarks[0] == pytest.approx((40.0, 30.0))
+    # a photo that is not small is not enlarged: no face is the answer
+    detector = LargeImageOnlyDetector()
+    assert detect_photo_faces(detector, np.zeros((250, 500, 3), np.uint8), pad=0) == []
+    assert detector.calls == [(250, 500, 3)]
