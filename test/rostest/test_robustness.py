@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import os
 import pickle
-import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import unittest
-import zlib
 
 import cv2
 import numpy as np
@@ -33,6 +31,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 
 from fer_mask_ros.simulation.face_frames import FaceFrames
+from fer_mask_ros.simulation.hostile_images import png_bomb
 from fer_mask_ros.msg import EmotionArray, EmotionStamped, Face, FaceArray
 from fer_mask_ros.srv import ClassifyImage
 from fer_mask_ros.ros.convert import array_to_image
@@ -172,23 +171,6 @@ def face_array(boxes, width, height) -> FaceArray:
                        x + 0.35 * w, y + 0.75 * h, x + 0.65 * w, y + 0.75 * h]
         fa.faces.append(f)
     return fa
-
-
-def png_bomb(width: int, height: int, zero_rows: bool = False) -> bytes:
-    """A PNG (8-bit grey) whose header declares width x height: no pixel data (a few dozen bytes), or
-    every row present and zero (a few hundred kB that decode to width x height bytes)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    z = zlib.compressobj(9)
-    idat = b""
-    if zero_rows:
-        row_block = bytes((width + 1) * 256)
-        for start in range(0, height, 256):
-            idat += z.compress(row_block[: (width + 1) * min(256, height - start)])
-    idat += z.flush()
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
 
 
 def node_peak_rss_mb(name: str) -> float:

@@ -5,8 +5,6 @@ Everything is made here, in tmp paths; no test reads ../shared or /work/data.
 from __future__ import annotations
 
 import os
-import struct
-import zlib
 
 import cv2
 import numpy as np
@@ -119,22 +117,6 @@ def fer_folder(tmp_path) -> str:
 def make_face():
     """The fake-face generator: face(label=0, size=48, seed=0, colour=False) -> uint8 image."""
     return fake_face
-
-
-def png_bomb(width: int, height: int, zero_rows: bool = False) -> bytes:
-    """An 8-bit grey PNG declaring width x height: no pixel data (~70 bytes), or all rows zero."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    z = zlib.compressobj(9)
-    idat = b""
-    if zero_rows:
-        block = bytes((width + 1) * 256)
-        for start in range(0, height, 256):
-            idat += z.compress(block[: (width + 1) * min(256, height - start)])
-    idat += z.flush()
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
 
 
 def write_video(path, frames, fps: float = 10.0) -> str:

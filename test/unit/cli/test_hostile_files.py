@@ -9,9 +9,9 @@ import sys
 
 import cv2
 import pytest
-from conftest import png_bomb
 
 from fer_mask_ros.simulation.face_frames import FaceFrames
+from fer_mask_ros.simulation.hostile_images import png_bomb
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 ODD_NAME = b"caf\xe9 \xff.png"  # Latin-1 bytes: not UTF-8

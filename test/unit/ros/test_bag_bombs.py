@@ -7,10 +7,10 @@ import json
 
 import cv2
 import pytest
-from conftest import png_bomb
 
 from fer_mask_ros.cli import main
 from fer_mask_ros.simulation.face_frames import FaceFrames
+from fer_mask_ros.simulation.hostile_images import png_bomb
 
 
 def test_bag_with_png_bombs(tmp_path, tiny_model_path):
