@@ -7,8 +7,10 @@ from the same .pt (checked by hash): it is about 1.7x faster at batch 1 on one c
 copy (`<stem>.int8.onnx`, `quantize_onnx`: convolutions in int8, calibrated on face crops) is
 faster again (about 1.5x on an AVX2 core) and is preferred by backend "auto" when it is fresh.
 
-Each face is classified together with its mirror image and the two answers are averaged (FLIP_AVERAGE,
-`flip_average=False` to turn it off): about 1 point of accuracy for one more crop in the same batch.
+A still image's face is classified together with its mirror image and the two answers are averaged
+(FLIP_AVERAGE; `flip_average=False` or a call's `flip=False` turns it off): about 1 point of accuracy
+on real photos for one more crop in the same batch. Streams (FacePipeline with smoothing: the live graph,
+bag replay, `analyze`) average over frames instead and take one pass per face.
 
 A copy is trusted only after a probe batch at load time gives the right output shapes ((N, 7) and
 (N,)) and finite values; so is the torch model. An explicit backend (int8, onnxruntime) fails with
@@ -258,8 +260,8 @@ class EmotionClassifier:
             torch.set_num_threads(int(num_threads))
         self._model = fold_batchnorm(model).to(memory_format=torch.channels_last)
 
-    def _raw_forward(self, batch: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        if not self.flip_average:
+    def _raw_forward(self, batch: np.ndarray, flip: Optional[bool] = None) -> Tuple[np.ndarray, np.ndarray]:
+        if not (self.flip_average if flip is None else flip):
             return self._net_forward(batch)
         # each face and its mirror image in one batch; the answer is the mean of their log-probabilities
         n = len(batch)
@@ -283,16 +285,18 @@ class EmotionClassifier:
             logits, mask_logit = logits_t.float().numpy(), mask_t.float().numpy()
         return logits, mask_logit
 
-    def _forward(self, batch: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        logits, mask_logit = self._raw_forward(batch)
+    def _forward(self, batch: np.ndarray, flip: Optional[bool] = None) -> Tuple[np.ndarray, np.ndarray]:
+        logits, mask_logit = self._raw_forward(batch, flip)
         return _softmax(logits.astype(np.float64)), _sigmoid(mask_logit.astype(np.float64).reshape(-1))
 
     @staticmethod
     def preprocess(crop: np.ndarray) -> np.ndarray:
         return preprocess(crop)
 
-    def predict_batch(self, images: np.ndarray, batch_size: int = 256) -> Tuple[np.ndarray, np.ndarray]:
-        """(N, 48, 48) uint8 grey crops -> probabilities (N, 7) and mask probabilities (N,)."""
+    def predict_batch(self, images: np.ndarray, batch_size: int = 256,
+                      flip: Optional[bool] = None) -> Tuple[np.ndarray, np.ndarray]:
+        """(N, 48, 48) uint8 grey crops -> probabilities (N, 7) and mask probabilities (N,); `flip` (default:
+        the classifier's flip_average) averages each crop with its mirror image."""
         images = np.asarray(images)
         if images.ndim != 3 or images.shape[1:] != (INPUT_SIZE, INPUT_SIZE):
             raise ValueError(f"predict_batch needs (N, {INPUT_SIZE}, {INPUT_SIZE}) crops, got {images.shape}")
@@ -300,7 +304,7 @@ class EmotionClassifier:
             return np.zeros((0, len(EMOTIONS))), np.zeros((0,))
         probs, masks = [], []
         for start in range(0, len(images), batch_size):
-            p, m = self._forward(images[start:start + batch_size])
+            p, m = self._forward(images[start:start + batch_size], flip)
             probs.append(p)
             masks.append(m)
         return np.concatenate(probs), np.concatenate(masks)

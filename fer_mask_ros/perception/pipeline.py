@@ -137,7 +137,8 @@ class FacePipeline:
             raise RuntimeError("this pipeline has no classifier")
         if not faces:
             return []
-        probs, mask_probs = self.classifier.predict_batch(self.crops(image_bgr, faces))
+        # a stream (smoothing over frames) takes one pass per face; a still also averages the mirror image
+        probs, mask_probs = self.classifier.predict_batch(self.crops(image_bgr, faces), flip=False if smooth else None)
         results = []
         for face, p, m in zip(faces, probs, mask_probs):
             raw = self.classifier.to_prediction(p, float(m))

@@ -346,3 +346,21 @@ def test_the_onnx_runtimes_never_import_torch():
             "print('torch' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["int8", "False", "True"]  # the metadata, asked for, is read from the .pt (with torch)
+
+
+def test_flip_averages_the_log_probabilities_of_the_face_and_its_mirror_image(tiny_model_path):
+    clf = EmotionClassifier(tiny_model_path, backend="torch")
+    assert clf.flip_average  # stills get it by default
+    crops = np.stack([fake_face(i) for i in range(3)])
+    crops[:, :, :20] = 0  # not mirror-symmetric
+    one, mask_one = clf.predict_batch(crops, flip=False)
+    mirrored, mask_mirrored = clf.predict_batch(crops[:, :, ::-1].copy(), flip=False)
+    both, mask_both = clf.predict_batch(crops)
+    expected = np.sqrt(one * mirrored)
+    expected /= expected.sum(axis=1, keepdims=True)  # the mean of log-probabilities, normalised
+    assert not np.allclose(one, mirrored, rtol=0, atol=1e-6)
+    assert np.allclose(both, expected, atol=1e-6)
+    logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+    assert np.allclose(logit(mask_both), (logit(mask_one) + logit(mask_mirrored)) / 2, atol=1e-6)
+    assert np.allclose(EmotionClassifier(tiny_model_path, backend="torch", flip_average=False).predict_batch(crops)[0],
+                       one)

@@ -154,11 +154,16 @@ def test_classify_one_result_per_face_and_smoothing(classifier):
         m_expected = 0.5 * new.raw.mask_probability + 0.5 * old.raw.mask_probability
         assert new.prediction.mask_probability == pytest.approx(m_expected, abs=1e-5)
 
-    # smooth=False: the prediction is this frame alone
+    # a stream takes one pass per face
+    one_pass, _ = classifier.predict_batch(crops, flip=False)
+    assert np.allclose([r.raw.probabilities for r in first], one_pass, atol=1e-6)
+    # smooth=False (a still): the prediction is this frame alone, each face averaged with its mirror image
     third = pipe.classify(frame1, faces1, stamp=0.2, smooth=False)
-    for r, f in zip(third, first):
+    with_mirror, _ = classifier.predict_batch(crops, flip=True)
+    assert not np.allclose(with_mirror, one_pass, rtol=0, atol=1e-6)
+    for r, expected in zip(third, with_mirror):
         assert np.allclose(r.prediction.probabilities, r.raw.probabilities)
-        assert np.allclose(r.raw.probabilities, f.raw.probabilities, atol=1e-6)  # same frame, same raw output
+        assert np.allclose(r.raw.probabilities, expected, atol=1e-6)
 
     assert pipe.classify(frame1, [], stamp=0.3) == []
 
