@@ -80,8 +80,12 @@ install-test: setup _install_test
 _lint:
 	$(VENV)/bin/ruff check . nodes/* scripts/*
 
+# A native crash (exit status 128 + signal) gets one more run, announced; a failing test never does.
+# Seen once in ~10 clean-clone runs: SIGSEGV inside libqi's Session.registerService (test_fake_nao).
 _unit:
-	$(ROS_ENV) && $(PY) -m pytest test/unit
+	$(ROS_ENV) && { $(PY) -m pytest test/unit; rc=$$?; \
+	if [ $$rc -ge 128 ]; then echo "pytest died of signal $$((rc - 128)) (a native crash): running the unit tests once more"; \
+	$(PY) -m pytest test/unit; else exit $$rc; fi; }
 
 _rostest:
 	@$(ROS_ENV) && export ROS_HOME=$(WS)/ros_home && results=$(WS)/ros_home/test_results/fer_mask_ros && \
