@@ -62,15 +62,17 @@ class PhotoCrops:
     crops: np.ndarray  # (N, size, size) uint8; mid-grey where no face was found
     found: np.ndarray  # (N,) bool
     landmarks: List[Optional[np.ndarray]]
+    whole: np.ndarray  # (N, size, size) uint8: each whole photo squeezed to a crop (what `classify --crops` sees)
 
 
 def photo_crops(paths: Sequence[str], detector, size: int = 48, progress: bool = False) -> PhotoCrops:
-    """The live graph's aligned crop of each photo's best face."""
-    from fer_mask_ros.imaging import read_image, to_bgr
+    """The live graph's aligned crop of each photo's best face (and the whole photo as a crop)."""
+    from fer_mask_ros.imaging import read_image, square_resize, to_bgr, to_grey
     from fer_mask_ros.perception.alignment import aligned_crop
     from fer_mask_ros.perception.photo import detect_photo_faces
 
     crops = np.full((len(paths), size, size), 128, dtype=np.uint8)
+    whole = np.empty_like(crops)
     found = np.zeros(len(paths), dtype=bool)
     landmarks: List[Optional[np.ndarray]] = [None] * len(paths)
     iterator = range(len(paths))
@@ -80,6 +82,7 @@ def photo_crops(paths: Sequence[str], detector, size: int = 48, progress: bool =
         iterator = tqdm(iterator, desc="faces", unit="photo", leave=False, dynamic_ncols=True)
     for i in iterator:
         bgr = to_bgr(read_image(paths[i]))
+        whole[i] = square_resize(to_grey(bgr), size)
         faces = detect_photo_faces(detector, bgr)
         if not faces:
             continue
@@ -87,4 +90,4 @@ def photo_crops(paths: Sequence[str], detector, size: int = 48, progress: bool =
         crops[i] = aligned_crop(bgr, det, size=size)
         found[i] = True
         landmarks[i] = det.landmarks
-    return PhotoCrops(crops, found, landmarks)
+    return PhotoCrops(crops, found, landmarks, whole)

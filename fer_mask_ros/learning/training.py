@@ -126,7 +126,7 @@ def load_mask_photos(root: str, size: int = 48) -> Tuple[np.ndarray, np.ndarray,
     detector finds its face, the live graph's aligned crop (what photo mode and the live graph see);
     `aligned` is True for the latter.
     """
-    from fer_mask_ros.imaging import read_image, square_resize, to_grey, walk_files
+    from fer_mask_ros.imaging import walk_files
     from fer_mask_ros.learning.photo_sources import photo_crops
     from fer_mask_ros.perception.detection import FaceDetector
 
@@ -138,8 +138,8 @@ def load_mask_photos(root: str, size: int = 48) -> Tuple[np.ndarray, np.ndarray,
             raise FileNotFoundError(f"{folder}: expected with_mask/ and without_mask/ under {root}")
         files = walk_files(folder)
         cut = photo_crops(files, detector, size=size)
-        for path in files:
-            images.append(square_resize(to_grey(read_image(path)), size))
+        for path, whole in zip(files, cut.whole):
+            images.append(whole)
             labels.append(flag)
             paths.append(path)
             aligned.append(False)
