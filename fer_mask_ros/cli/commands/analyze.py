@@ -172,7 +172,6 @@ def _new_pipeline(detector, classifier, args):
 def analyse_one(path: str, out_dir: str, detector, classifier, args, on_frames: Optional[Callable] = None,
                 log: Callable = None) -> dict:
     from fer_mask_ros.analysis.analyse import analyse
-    from fer_mask_ros.analysis.events import EventParams
     from fer_mask_ros.analysis.report import write_outputs
     from fer_mask_ros.analysis.sources import Sampler, open_source
 
@@ -185,7 +184,7 @@ def analyse_one(path: str, out_dir: str, detector, classifier, args, on_frames: 
         os.makedirs(out_dir, exist_ok=True)
     result = analyse(source, pipeline, render_path=render, play=args.play,
                      progress=not args.no_progress and on_frames is None, on_frames=on_frames)
-    params = EventParams(enter=args.enter, exit=args.exit, min_duration=args.min_duration, merge_gap=args.merge_gap)
+    params = _event_params(args)
     sampling = {"every": args.every, "max_fps": args.max_fps}
     summary = write_outputs(out_dir, result, classifier.model_path, params, sampling, args.min_track_frames)
     for note in result.notes:
@@ -234,6 +233,25 @@ class _Progress:
 _WORKER: dict = {}
 
 
+def _event_params(args):
+    from fer_mask_ros.analysis.events import EventParams
+
+    return EventParams(enter=args.enter, exit=args.exit, min_duration=args.min_duration, merge_gap=args.merge_gap)
+
+
+def _worker_pool(args, jobs: int):
+    """(process pool of `jobs` workers with the models loaded, queue of their frame counts). Spawned,
+    not forked: no inherited onnxruntime / OpenMP state."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = mp.get_context("spawn")
+    frames_queue = ctx.Queue()
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
+                               initargs=(args, frames_queue))
+    return pool, frames_queue
+
+
 def _worker_init(args, queue) -> None:
     """Process-pool initializer: one thread per library, the models loaded once per worker."""
     import cv2
@@ -275,12 +293,9 @@ def _worker_chunk(path: str, frame_range):
 
 def _run_chunked(path: str, args) -> int:
     """--chunk-seconds: one video in time chunks on --jobs workers, stitched (analysis/chunks.py)."""
-    import multiprocessing as mp
     import queue as queue_mod
-    from concurrent.futures import ProcessPoolExecutor
 
     from fer_mask_ros.analysis import batch, chunks
-    from fer_mask_ros.analysis.events import EventParams
     from fer_mask_ros.analysis.report import write_outputs
     from fer_mask_ros.analysis.sources import VideoSource
 
@@ -292,11 +307,9 @@ def _run_chunked(path: str, args) -> int:
     print(f"{path}: {len(plan)} chunks of {args.chunk_seconds:g} s (+{args.chunk_overlap:g} s overlap) "
           f"on {jobs} jobs", file=sys.stderr)
     progress = _Progress(n_frames + sum(start - warm for warm, start, _ in plan), len(plan), not args.no_progress)
-    ctx = mp.get_context("spawn")
-    frames_queue = ctx.Queue()
+    pool, frames_queue = _worker_pool(args, jobs)
     try:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
-                                 initargs=(args, frames_queue)) as pool:
+        with pool:
             futures = [pool.submit(_worker_chunk, path, (warm, stop)) for warm, _, stop in plan]
             parts, model = [], None
             for future in futures:
@@ -313,7 +326,7 @@ def _run_chunked(path: str, args) -> int:
     finally:
         progress.close()
     result = chunks.stitch(parts, plan)
-    params = EventParams(enter=args.enter, exit=args.exit, min_duration=args.min_duration, merge_gap=args.merge_gap)
+    params = _event_params(args)
     sampling = {"every": args.every, "max_fps": None, "chunk_seconds": args.chunk_seconds,
                 "chunk_overlap": args.chunk_overlap}
     summary = write_outputs(args.output, result, model, params, sampling, args.min_track_frames)
@@ -352,14 +365,11 @@ def _run_batch(todo: List[str], out_dirs: Dict[str, str], args, jobs: int, progr
                                               progress.write)
             progress.done()
         return results
-    import multiprocessing as mp
     import queue as queue_mod
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, wait
 
-    ctx = mp.get_context("spawn")  # no inherited onnxruntime / OpenMP state
-    frames_queue = ctx.Queue()
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
-                             initargs=(args, frames_queue)) as pool:
+    pool, frames_queue = _worker_pool(args, jobs)
+    with pool:
         from fer_mask_ros.analysis.batch import largest_first
 
         pending = {pool.submit(_worker_run, path, out_dirs[path]) for path in largest_first(todo)}
