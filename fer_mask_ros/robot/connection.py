@@ -292,9 +292,7 @@ class NaoConnection:
         try:
             directory = self.service("ServiceDirectory")
             self.call(directory.services, timeout=timeout, what="heartbeat", mark_hung=mark_hung)
-        except NaoTimeout:
-            return False
-        except NaoError:
+        except NaoError:  # NaoTimeout included
             return False
         except Exception as exc:  # the link broke under the call
             self.mark_broken(str(exc))
