@@ -8,8 +8,10 @@ forward pass, so BatchNorm statistics match between training and use). With `swa
 weights of every later epoch are averaged (stochastic weight averaging) and the average competes
 for best.pt. With `teacher`, a trained model's softened outputs are a second target (with
 `teacher_flip`, averaged over each face and its mirror image; with `photo_teacher`, photo-source
-samples take that model's targets instead, so each source is taught by its specialist). channels_last always; bf16
-autocast where the hardware runs it fast (AMX, GPU).
+samples take that model's targets instead, so each source is taught by its specialist; with
+`teacher_sees_clean`, the teacher looks at the same augmented face without its mask, so the student
+learns from the upper face what the whole face shows). channels_last always; bf16 autocast where
+the hardware runs it fast (AMX, GPU).
 """
 from __future__ import annotations
 
@@ -71,6 +73,8 @@ class TrainConfig:
     logit_adjust: float = 0.0  # tau of the logit-adjusted loss (Menon et al. 2021); 0 = plain cross-entropy
     camera_aug: float = 0.0  # strength of camera-like augmentation (blur, gamma, lighting ramps)
     lower_face_erase: float = 0.0  # chance an unmasked face gets a random occluder over the lower face
+    occluder_top: Tuple[float, float] = (0.5, 0.65)  # range of the occluder's top edge, in crop heights
+    teacher_sees_clean: bool = False  # the teacher's targets for a masked face come from the same face unmasked
     real_mask_transfer: float = 0.0  # share of each mask variant's faces masked by real-mask transfer instead
     progress: bool = True
     extra: Dict[str, object] = field(default_factory=dict)
@@ -269,19 +273,30 @@ def camera_augment(x, rand, strength: float = 1.0):
     return x
 
 
-def erase_lower_face(x, rand, chosen):
+def erase_lower_face(x, rand, chosen, top_range=(0.5, 0.65)):
     """A generic occluder over the lower face of the `chosen` crops (uint8 (B, H, W)): a random level,
-    grain and curved top edge, so the net learns "lower face hidden" beyond the drawn mask kinds."""
+    grain, curved top edge and, on half of them, stripes or checks, so the net learns "lower face
+    hidden" beyond the drawn mask kinds. `top_range`: where the top edge lies, in crop heights (the
+    eyes of an aligned crop are near 0.4; a mask pulled up to the nose bridge starts near 0.45)."""
     import torch
 
     b, h, w = x.shape
     dev = x.device
     yy = torch.arange(h, device=dev).view(1, h, 1).float() / h
     xx = torch.linspace(-1, 1, w, device=dev).view(1, 1, w)
-    top = 0.5 + rand(b, 1, 1) * 0.15 + (rand(b, 1, 1) * 2 - 1) * 0.12 * xx ** 2
+    low, high = top_range
+    top = low + rand(b, 1, 1) * (high - low) + (rand(b, 1, 1) * 2 - 1) * 0.12 * xx ** 2
     level = rand(b, 1, 1) * 255
-    grain = (torch.rand(x.shape, device=dev) - 0.5) * rand(b, 1, 1) * 60
-    fill = (level + grain).clamp(0, 255).to(x.dtype)
+    grain = (rand(*x.shape) - 0.5) * rand(b, 1, 1) * 60
+    theta = rand(b, 1, 1) * math.pi
+    period = 0.15 + rand(b, 1, 1) * 0.5  # in half crop widths
+    along = (xx * torch.cos(theta) + (yy * 2 - 1) * torch.sin(theta)) / period
+    across = (-xx * torch.sin(theta) + (yy * 2 - 1) * torch.cos(theta)) / period
+    checks = rand(b, 1, 1) < 0.5
+    pattern = torch.where(checks, (torch.floor(along) + torch.floor(across)) % 2, (torch.floor(along) % 2))
+    patterned = (rand(b, 1, 1) < 0.5).float()
+    contrast = (rand(b, 1, 1) * 2 - 1) * 160 * patterned
+    fill = (level + grain + contrast * (pattern - 0.5)).clamp(0, 255).to(x.dtype)
     region = (yy >= top) & chosen.view(b, 1, 1)
     return torch.where(region, fill, x)
 
@@ -316,6 +331,11 @@ class Trainer:
 
         if cfg.photo_forward not in ("joint", "separate"):
             raise ValueError(f"photo_forward must be 'joint' or 'separate', got {cfg.photo_forward!r}")
+        if cfg.teacher_sees_clean and not cfg.teacher:
+            raise ValueError("teacher_sees_clean has no teacher (--teacher-sees-clean needs --teacher)")
+        low, high = cfg.occluder_top
+        if not 0.0 <= low <= high <= 1.0:
+            raise ValueError(f"occluder_top must be 0 <= low <= high <= 1, got {cfg.occluder_top}")
         if cfg.teacher_flip and not cfg.teacher:
             raise ValueError("teacher_flip has no teacher to flip (--teacher-flip needs --teacher)")
         if cfg.photo_teacher and not (cfg.teacher and cfg.photo_sources):
@@ -480,7 +500,7 @@ class Trainer:
         for step in range(steps):
             idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
             b = idx.numel()
-            x, use_mask = self._batch(idx, self.generator)
+            x, use_mask, teacher_x = self._batch(idx, self.generator)
             y = self.y[idx]
             with self._autocast():
                 photos = self._photo_batch(b, self.generator) if self.photos is not None else None
@@ -488,7 +508,7 @@ class Trainer:
                 loss = logit_adjusted_loss(logits.float(), y, self.log_prior, cfg.logit_adjust, cfg.label_smoothing)
                 if self.teacher is not None:
                     temp = cfg.kd_temperature
-                    kd = F.kl_div(F.log_softmax(logits.float() / temp, 1), self._teacher_targets(x, idx, temp),
+                    kd = F.kl_div(F.log_softmax(logits.float() / temp, 1), self._teacher_targets(teacher_x, idx, temp),
                                   reduction="batchmean") * temp * temp
                     loss = (1 - cfg.kd_alpha) * loss + cfg.kd_alpha * kd
                 loss = loss + cfg.mask_loss_weight * F.binary_cross_entropy_with_logits(
@@ -536,7 +556,8 @@ class Trainer:
         return probs
 
     def _batch(self, idx, generator):
-        """Training faces `idx`, each masked with probability mask_prob, augmented; and the masked flags."""
+        """Training faces `idx`, each masked with probability mask_prob, augmented; the masked flags; and
+        what the teacher sees (the same batch, or with teacher_sees_clean the same faces unmasked)."""
         t, cfg = self.torch, self.cfg
         b = idx.numel()
         use_mask = t.rand(b, device=self.device, generator=generator) < cfg.mask_prob
@@ -544,10 +565,20 @@ class Trainer:
         raw = t.where(use_mask[:, None, None], self.x_masked[variant, idx], self.x_clean[idx])
         if cfg.lower_face_erase > 0:
             erase = ~use_mask & (t.rand(b, device=self.device, generator=generator) < cfg.lower_face_erase)
-            raw = erase_lower_face(raw, lambda *s: t.rand(*s, device=self.device, generator=generator), erase)
+            raw = erase_lower_face(raw, lambda *s: t.rand(*s, device=self.device, generator=generator), erase,
+                                   cfg.occluder_top)
             use_mask = use_mask | erase
+        if not cfg.teacher_sees_clean:
+            x = augment(raw, generator, cfg.aug_strength, cfg.camera_aug)
+            return x.to(memory_format=t.channels_last), use_mask, x
+        # the same augmentation (flip, pose, lighting, noise, erasing) of the face without its mask, so
+        # the teacher says what the whole face shows and the student learns it from the upper face
+        state = generator.get_state()
         x = augment(raw, generator, cfg.aug_strength, cfg.camera_aug)
-        return x.to(memory_format=t.channels_last), use_mask
+        twin = t.Generator(device=self.device)
+        twin.set_state(state)
+        clean = augment(self.x_clean[idx], twin, cfg.aug_strength, cfg.camera_aug)
+        return x.to(memory_format=t.channels_last), use_mask, clean.to(memory_format=t.channels_last)
 
     def _photo_batch(self, faces: int, generator):
         """The real mask photos that go with a batch of `faces` training faces, augmented; and their flags."""

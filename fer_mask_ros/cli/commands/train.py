@@ -55,6 +55,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="strength of camera-like augmentation: gamma, lighting ramps, blur (0 = off)")
     parser.add_argument("--lower-face-erase", type=float, default=0.0,
                         help="chance an unmasked face gets a random lower-face occluder (trained as masked)")
+    parser.add_argument("--occluder-top", default="0.5,0.65", metavar="LOW,HIGH",
+                        help="where the lower-face occluder's top edge lies, in crop heights (eyes near 0.4); "
+                             "0.42,0.65 includes masks pulled up to the nose bridge")
+    parser.add_argument("--teacher-sees-clean", action="store_true",
+                        help="the teacher's targets for a masked face come from the same face unmasked, so the "
+                             "student learns from the upper face what the whole face shows")
     parser.add_argument("--real-mask-transfer", type=float, default=0.0,
                         help="share of masked training faces whose lower face comes from a real masked photo's "
                              "aligned crop (--mask-photos, training split) instead of a drawn mask")
@@ -73,6 +79,12 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("--widths needs at least two stages")
     if not 0.0 <= args.aug_strength <= 2.0:
         raise CommandError(f"--aug-strength must be between 0 and 2, got {args.aug_strength}")
+    try:
+        occluder_top = tuple(float(v) for v in args.occluder_top.split(","))
+    except ValueError:
+        raise CommandError(f"--occluder-top must be LOW,HIGH, got {args.occluder_top!r}") from None
+    if len(occluder_top) != 2 or not 0.0 <= occluder_top[0] <= occluder_top[1] <= 1.0:
+        raise CommandError(f"--occluder-top must be LOW,HIGH with 0 <= LOW <= HIGH <= 1, got {args.occluder_top!r}")
     if args.swa_start < 0 or args.swa_lr < 0:
         raise CommandError("--swa-start and --swa-lr must not be negative")
     if args.resume and not os.path.isfile(os.path.join(args.output, "checkpoint.pt")):
@@ -87,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
         limit=args.limit, resume=args.resume, time_budget=args.time_budget, progress=not args.no_progress,
         swa_start=args.swa_start, swa_lr=args.swa_lr, photo_sources=tuple(args.photo_source),
         photo_repeat=args.photo_repeat, logit_adjust=args.logit_adjust, camera_aug=args.camera_aug,
-        lower_face_erase=args.lower_face_erase, real_mask_transfer=args.real_mask_transfer,
+        lower_face_erase=args.lower_face_erase, occluder_top=occluder_top,
+        teacher_sees_clean=args.teacher_sees_clean, real_mask_transfer=args.real_mask_transfer,
     )
     try:
         best = train(cfg)

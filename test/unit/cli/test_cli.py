@@ -68,3 +68,11 @@ def test_train_bad_widths_and_missing_data(tmp_path, capsys):
 def test_train_teacher_flip_needs_a_teacher(tmp_path, capsys):
     assert main(["train", str(tmp_path), "--teacher-flip", "--no-progress"]) == 2
     assert "--teacher-flip needs --teacher" in capsys.readouterr().err
+
+
+def test_train_teacher_sees_clean_needs_a_teacher_and_occluder_top_a_range(tmp_path, capsys):
+    assert main(["train", str(tmp_path), "--teacher-sees-clean", "--no-progress"]) == 2
+    assert "--teacher-sees-clean needs --teacher" in capsys.readouterr().err
+    for bad in ("0.6", "0.6,0.4", "a,b", "0.5,1.2"):
+        assert main(["train", str(tmp_path), "--occluder-top", bad, "--no-progress"]) == 2
+        assert "--occluder-top" in capsys.readouterr().err

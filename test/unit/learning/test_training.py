@@ -275,3 +275,55 @@ def test_time_budget_ends_the_run_early(tmp_path):
     trainer.run()
     assert trainer.cfg.epochs == 2
     assert len((tmp_path / "run" / "log.jsonl").read_text().splitlines()) == 2
+
+
+def test_occluder_top_range_sets_where_the_lower_face_is_hidden():
+    from fer_mask_ros.learning.training import erase_lower_face
+
+    black, white = torch.zeros((64, 48, 48), dtype=torch.uint8), torch.full((64, 48, 48), 255, dtype=torch.uint8)
+    chosen = torch.ones(64, dtype=torch.bool)
+    chosen[:4] = False
+    for seed, (low, high) in enumerate(((0.42, 0.5), (0.6, 0.65))):
+        out = [erase_lower_face(face, lambda *s, g=torch.Generator().manual_seed(seed): torch.rand(*s, generator=g),
+                                chosen, (low, high)) for face in (black, white)]
+        assert torch.equal(out[0][:4], black[:4]) and torch.equal(out[1][:4], white[:4])  # not chosen: untouched
+        # covered pixels do not depend on the face; the centre column's top edge lies in the range
+        column = (out[0][4:, :, 24] == out[1][4:, :, 24]).float()
+        first = column.argmax(1).float() / 48
+        assert float(first.min()) >= low - 1 / 48 and float(first.max()) <= high + 1 / 48
+        assert bool(column[:, int(high * 48) + 1:].all())
+    g = torch.Generator().manual_seed(0)
+    patterned = erase_lower_face(black, lambda *s: torch.rand(*s, generator=g), chosen, (0.5, 0.5))[4:, 30:, :]
+    spread = patterned.float().flatten(1).std(1)
+    assert float(spread.max()) > 40  # stripes or checks on some occluders, beyond the fine grain
+    with pytest.raises(ValueError, match="occluder_top"):
+        Trainer(_config("unused", "unused", occluder_top=(0.7, 0.5)))
+
+
+def test_teacher_sees_the_same_augmented_face_without_its_mask(tmp_path):
+    from fer_mask_ros.learning.network import MaskedFERNet
+    from fer_mask_ros.perception.classifier import save_model
+
+    with pytest.raises(ValueError, match="--teacher-sees-clean needs --teacher"):
+        Trainer(_config(str(tmp_path), tmp_path / "run", teacher_sees_clean=True))
+    root = make_fer_folder(tmp_path / "fer", per_class_train=2, per_class_test=2)
+    teacher = tmp_path / "teacher.pt"
+    save_model(MaskedFERNet((4, 8)), str(teacher))
+    trainer = Trainer(_config(root, tmp_path / "run", epochs=1, limit=10, teacher=str(teacher), mask_prob=1.0,
+                              teacher_sees_clean=True))
+    trainer.load_data()
+    trainer.build()
+    idx = torch.arange(len(trainer.y))
+    x, use_mask, seen = trainer._batch(idx, torch.Generator().manual_seed(3))
+    assert bool(use_mask.all())
+    # the teacher's batch is the student's augmentation of the unmasked faces
+    g = torch.Generator().manual_seed(3)
+    torch.rand(len(idx), generator=g), torch.randint(0, 1, (len(idx),), generator=g)  # _batch's mask draws
+    expected = augment(trainer.x_clean[idx], g, trainer.cfg.aug_strength)
+    assert torch.allclose(seen, expected)
+    assert not torch.allclose(x, seen)
+    trainer.cfg.teacher_sees_clean = False
+    x2, _, seen2 = trainer._batch(idx, torch.Generator().manual_seed(3))
+    assert torch.equal(x2, seen2)
+    trainer.cfg.teacher_sees_clean = True
+    assert np.isfinite(trainer.train_epoch(0)["train_loss"])
