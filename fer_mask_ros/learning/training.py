@@ -335,7 +335,8 @@ class Trainer:
             raise ValueError("teacher_sees_clean has no teacher (--teacher-sees-clean needs --teacher)")
         low, high = cfg.occluder_top
         if not 0.0 <= low <= high <= 1.0:
-            raise ValueError(f"occluder_top must be 0 <= low <= high <= 1, got {cfg.occluder_top}")
+            raise ValueError(f"occluder_top must be 0 <= low <= high <= 1, got {tuple(cfg.occluder_top)} "
+                             "(--occluder-top LOW,HIGH)")
         if cfg.teacher_flip and not cfg.teacher:
             raise ValueError("teacher_flip has no teacher to flip (--teacher-flip needs --teacher)")
         if cfg.photo_teacher and not (cfg.teacher and cfg.photo_sources):
@@ -568,17 +569,17 @@ class Trainer:
             raw = erase_lower_face(raw, lambda *s: t.rand(*s, device=self.device, generator=generator), erase,
                                    cfg.occluder_top)
             use_mask = use_mask | erase
-        if not cfg.teacher_sees_clean:
-            x = augment(raw, generator, cfg.aug_strength, cfg.camera_aug)
-            return x.to(memory_format=t.channels_last), use_mask, x
-        # the same augmentation (flip, pose, lighting, noise, erasing) of the face without its mask, so
-        # the teacher says what the whole face shows and the student learns it from the upper face
-        state = generator.get_state()
-        x = augment(raw, generator, cfg.aug_strength, cfg.camera_aug)
+        # with teacher_sees_clean the teacher gets the same augmentation (flip, pose, lighting, noise,
+        # erasing) of the face without its mask, so the student learns from the upper face what the
+        # whole face shows: a twin generator replays the draws
+        state = generator.get_state() if cfg.teacher_sees_clean else None
+        x = augment(raw, generator, cfg.aug_strength, cfg.camera_aug).to(memory_format=t.channels_last)
+        if state is None:
+            return x, use_mask, x
         twin = t.Generator(device=self.device)
         twin.set_state(state)
         clean = augment(self.x_clean[idx], twin, cfg.aug_strength, cfg.camera_aug)
-        return x.to(memory_format=t.channels_last), use_mask, clean.to(memory_format=t.channels_last)
+        return x, use_mask, clean.to(memory_format=t.channels_last)
 
     def _photo_batch(self, faces: int, generator):
         """The real mask photos that go with a batch of `faces` training faces, augmented; and their flags."""
