@@ -1,0 +1,93 @@
+"""A tracked face as ROS4HRI (REP-155) describes it, without ROS: its id string, its region normalised to
+[0, 1], its 5 landmarks at their places among the 70 of hri_msgs/FacialLandmarks, and the face image
+scaled, centred and zero-padded to a fixed size (/humans/faces/<id>/cropped)."""
+from __future__ import annotations
+
+import re
+from typing import List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+#: REP-155 face ids are short strings starting with a letter; ours are the prefix + the tracker id
+DEFAULT_ID_PREFIX = "f"
+_ID_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,15}$")
+
+#: hri_msgs/FacialLandmarks has 70 points (dlib/OpenPose order); the detector's 5, in its order
+#: (eye on the image left, eye on the image right, nose tip, mouth corner image left, image right), go to:
+#: RIGHT_PUPIL, LEFT_PUPIL, NOSE, MOUTH_OUTER_RIGHT, MOUTH_OUTER_LEFT. "Right" is the person's right,
+#: which a camera (not a mirror) shows on the image left.
+LANDMARK_COUNT = 70
+LANDMARK_INDICES = (68, 69, 30, 48, 54)
+
+
+def check_id_prefix(prefix: str) -> str:
+    """The prefix if it makes valid REP-155 ids and ROS names (a letter, then up to 15 of [A-Za-z0-9_])."""
+    if not _ID_PREFIX.match(prefix or ""):
+        raise ValueError(f"face id prefix {prefix!r} must be a letter followed by at most 15 letters, digits or _")
+    return prefix
+
+
+def face_id(track_id: int, prefix: str = DEFAULT_ID_PREFIX) -> str:
+    """Tracker id (from 1, never reused in a run) -> REP-155 face id, e.g. 7 -> "f7". ValueError for an
+    untracked face (id 0): it has no stable identity to publish topics under."""
+    track_id = int(track_id)
+    if track_id <= 0:
+        raise ValueError(f"face id {track_id}: untracked faces (id 0) have no REP-155 id")
+    return f"{prefix}{track_id}"
+
+
+def normalized_roi(box: Sequence[float], width: int, height: int) -> Tuple[float, float, float, float]:
+    """(x, y, w, h) in pixels -> (xmin, ymin, xmax, ymax) in [0, 1] of an image width x height.
+    Non-finite values count as 0; ValueError for an image without pixels."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"image size {width}x{height} has no pixels")
+    x, y, w, h = (float(v) if np.isfinite(float(v)) else 0.0 for v in box)
+    return (_unit(x / width), _unit(y / height), _unit((x + w) / width), _unit((y + h) / height))
+
+
+def normalized_landmarks(landmarks: Optional[Sequence[float]], width: int, height: int,
+                         confidence: float = 1.0) -> List[Tuple[float, float, float]]:
+    """5 landmarks (x0, y0, ..., x4, y4 in pixels, or (5, 2)) -> 70 (x, y, c) in [0, 1] in hri_msgs order;
+    the points we do not have (and all of them when `landmarks` is None) are (0, 0, 0)."""
+    points = [(0.0, 0.0, 0.0)] * LANDMARK_COUNT
+    if landmarks is None:
+        return points
+    if width <= 0 or height <= 0:
+        raise ValueError(f"image size {width}x{height} has no pixels")
+    xy = np.asarray(landmarks, dtype=np.float64).reshape(-1)
+    if xy.size != 10:
+        raise ValueError(f"expected 5 landmarks (10 values), got {xy.size} values")
+    c = _unit(float(confidence))
+    for k, index in enumerate(LANDMARK_INDICES):
+        x, y = xy[2 * k], xy[2 * k + 1]
+        if np.isfinite(x) and np.isfinite(y):
+            points[index] = (_unit(x / width), _unit(y / height), c)
+    return points
+
+
+def cropped_face(image: np.ndarray, box: Sequence[float], width: int, height: int) -> np.ndarray:
+    """The face box of `image` (H, W[, C]) scaled to fit width x height with its aspect ratio kept,
+    centred and zero-padded (REP-155 /humans/faces/<id>/cropped). A box outside the image gives zeros."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"crop size {width}x{height} has no pixels")
+    out = np.zeros((height, width) + image.shape[2:], dtype=image.dtype)
+    ih, iw = image.shape[:2]
+    x, y, w, h = (float(v) if np.isfinite(float(v)) else 0.0 for v in box)
+    x0, y0 = max(0, int(round(x))), max(0, int(round(y)))
+    x1, y1 = min(iw, int(round(x + w))), min(ih, int(round(y + h)))
+    if x1 <= x0 or y1 <= y0:
+        return out
+    face = image[y0:y1, x0:x1]
+    fh, fw = face.shape[:2]
+    scale = min(width / fw, height / fh)
+    sw, sh = max(1, min(width, int(round(fw * scale)))), max(1, min(height, int(round(fh * scale))))
+    interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
+    resized = cv2.resize(np.ascontiguousarray(face), (sw, sh), interpolation=interp)
+    ox, oy = (width - sw) // 2, (height - sh) // 2
+    out[oy:oy + sh, ox:ox + sw] = resized.reshape((sh, sw) + image.shape[2:])
+    return out
+
+
+def _unit(v: float) -> float:
+    return min(1.0, max(0.0, float(v)))

@@ -1,0 +1,78 @@
+"""The REP-155 view of a face: id strings, normalised ROI, the 70-point landmarks, the padded crop."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from fer_mask_ros.perception.hri_face import (
+    LANDMARK_COUNT,
+    LANDMARK_INDICES,
+    check_id_prefix,
+    cropped_face,
+    face_id,
+    normalized_landmarks,
+    normalized_roi,
+)
+
+
+def test_face_ids_are_short_and_start_with_a_letter():
+    assert face_id(7) == "f7"
+    assert face_id(12, "nao1_") == "nao1_12"
+    with pytest.raises(ValueError, match="untracked"):
+        face_id(0)
+    assert check_id_prefix("face") == "face"
+    for bad in ("", "1f", "f-", "f/x", "a" * 17):
+        with pytest.raises(ValueError, match="prefix"):
+            check_id_prefix(bad)
+
+
+def test_normalized_roi():
+    assert normalized_roi((32, 24, 64, 48), 320, 240) == pytest.approx((0.1, 0.1, 0.3, 0.3))
+    # clipped to the image, non-finite values as 0
+    assert normalized_roi((-10, 200, 400, 100), 320, 240) == pytest.approx((0.0, 200 / 240, 1.0, 1.0))
+    assert normalized_roi((math.nan, 0, 32, 24), 320, 240) == pytest.approx((0.0, 0.0, 0.1, 0.1))
+    with pytest.raises(ValueError, match="no pixels"):
+        normalized_roi((0, 0, 1, 1), 0, 240)
+
+
+def test_landmarks_land_on_the_hri_msgs_indices():
+    # hri_msgs/FacialLandmarks: RIGHT_PUPIL=68 LEFT_PUPIL=69 NOSE=30 MOUTH_OUTER_RIGHT=48 MOUTH_OUTER_LEFT=54
+    assert LANDMARK_INDICES == (68, 69, 30, 48, 54)
+    lm = [100, 50, 140, 50, 120, 70, 105, 90, 135, 90]
+    points = normalized_landmarks(lm, 200, 100, confidence=0.9)
+    assert len(points) == LANDMARK_COUNT
+    assert points[68] == pytest.approx((0.5, 0.5, 0.9))  # eye on the image left = the person's right
+    assert points[69] == pytest.approx((0.7, 0.5, 0.9))
+    assert points[30] == pytest.approx((0.6, 0.7, 0.9))
+    assert points[48] == pytest.approx((0.525, 0.9, 0.9))
+    assert points[54] == pytest.approx((0.675, 0.9, 0.9))
+    assert sum(1 for p in points if p[2] > 0) == 5
+    assert normalized_landmarks(np.asarray(lm).reshape(5, 2), 200, 100)[68] == pytest.approx((0.5, 0.5, 1.0))
+    assert normalized_landmarks(None, 200, 100) == [(0.0, 0.0, 0.0)] * LANDMARK_COUNT
+    with pytest.raises(ValueError, match="5 landmarks"):
+        normalized_landmarks([1, 2, 3], 200, 100)
+
+
+def test_crop_is_scaled_centred_and_zero_padded():
+    image = np.zeros((240, 320, 3), np.uint8)
+    image[40:140, 60:110] = (10, 200, 30)  # a 50 x 100 (w x h) face
+    crop = cropped_face(image, (60, 40, 50, 100), 128, 128)
+    assert crop.shape == (128, 128, 3) and crop.dtype == np.uint8
+    filled = np.argwhere(crop.any(axis=2))
+    (y0, x0), (y1, x1) = filled.min(axis=0), filled.max(axis=0)
+    assert (y0, y1) == (0, 127)  # the long side fills the crop
+    assert x1 - x0 + 1 == 64 and x0 == 32  # the short side keeps the aspect ratio, centred
+    assert (crop[64, 64] == (10, 200, 30)).all()
+    assert not crop[:, :30].any() and not crop[:, 98:].any()  # zero padding
+
+
+def test_crop_edge_cases():
+    grey = np.full((240, 320), 255, np.uint8)
+    crop = cropped_face(grey, (300, 220, 100, 100), 64, 32)  # partly outside: the visible part, scaled
+    assert crop.shape == (32, 64) and crop.any()
+    assert not cropped_face(grey, (400, 400, 10, 10), 64, 64).any()  # wholly outside: zeros
+    assert not cropped_face(grey, (math.nan, 0, 0, 10), 64, 64).any()
+    with pytest.raises(ValueError, match="no pixels"):
+        cropped_face(grey, (0, 0, 10, 10), 0, 64)
