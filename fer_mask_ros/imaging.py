@@ -220,6 +220,23 @@ def decode_image(data: Union[bytes, np.ndarray], mode: str = "unchanged",
     return image
 
 
+def _not_a_file(path: str) -> str:
+    """Why `path` (not a regular file) cannot be read, in a few words."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        if os.path.islink(path):
+            return "symlink loop" if exc.errno == 40 else "dangling symlink"
+        return exc.strerror or "no such file"
+    if stat.S_ISDIR(mode):
+        return "a folder, not an image file"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO, not an image file; not read"
+    return "not a regular file (a device or socket); not read"
+
+
 def read_image(path: str, mode: str = "unchanged") -> np.ndarray:
     """Read an image file as uint8: mode "unchanged" (grey, BGR or BGRA as stored; 16-bit scaled to 8),
     "color" (always BGR) or "grey". ImageReadError naming the file when it is missing, not an image, or
@@ -227,7 +244,7 @@ def read_image(path: str, mode: str = "unchanged") -> np.ndarray:
     path = os.fspath(path)
     try:
         if not os.path.isfile(path):
-            raise ImageReadError(f"{path}: no such file")
+            raise ImageReadError(f"{path}: {_not_a_file(path)}")
         if os.path.getsize(path) > MAX_IMAGE_FILE_BYTES:
             raise ImageReadError(f"{path}: file too large ({os.path.getsize(path)} bytes; "
                                  f"limit {MAX_IMAGE_FILE_BYTES} bytes)")
@@ -365,9 +382,22 @@ def list_image_files(paths: Sequence[str]) -> List[str]:
     return found
 
 
+def open_video_capture(source: Union[str, int]) -> cv2.VideoCapture:
+    """cv2.VideoCapture(source) with OpenCV's own log silenced while it probes its backends: a file that is not
+    a video must give our one-line error, not GStreamer's ERROR lines first. Check `isOpened()` as usual."""
+    level = cv2.getLogLevel() if hasattr(cv2, "getLogLevel") else None
+    if level is not None:
+        cv2.setLogLevel(0)  # LOG_LEVEL_SILENT
+    try:
+        return cv2.VideoCapture(source)
+    finally:
+        if level is not None:
+            cv2.setLogLevel(level)
+
+
 def iter_video(path: Union[str, os.PathLike], start: int = 0) -> Iterator[np.ndarray]:
     """The BGR frames of a video file from frame `start` on; ImageReadError when it cannot be opened."""
-    cap = cv2.VideoCapture(str(path))
+    cap = open_video_capture(str(path))
     if not cap.isOpened():
         raise ImageReadError(f"cannot open video {path} (unsupported codec or not a video)")
     try:

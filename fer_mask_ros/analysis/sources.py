@@ -15,7 +15,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from fer_mask_ros.errors import AnalysisError
-from fer_mask_ros.imaging import walk_files
+from fer_mask_ros.imaging import open_video_capture, walk_files
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg")
 DEFAULT_TOPIC = "/naoqi_driver/camera/front/image_raw"
@@ -85,7 +85,7 @@ class VideoSource:
             raise AnalysisError(f"{path}: no such file")
         if os.path.getsize(path) == 0:
             raise AnalysisError(f"{path}: empty file (zero-length video)")
-        self._cap = cv2.VideoCapture(path)
+        self._cap = open_video_capture(path)
         if not self._cap.isOpened():
             raise AnalysisError(f"{path}: cannot open as a video (unreadable or unsupported format)")
         fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
@@ -209,7 +209,7 @@ def declared_frames(path: str, topic: str = DEFAULT_TOPIC) -> int:
         return 0
     import cv2
 
-    cap = cv2.VideoCapture(path)
+    cap = open_video_capture(path)
     try:
         return max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
     finally:
