@@ -61,15 +61,34 @@ pip: venv
 		$(PY) -m pip install -q -r requirements.txt && cp requirements.txt $(REQ_STAMP); \
 	fi
 
+# hri_msgs (ROS4HRI, REP-155; optional: only the hri_bridge node uses it). Debian 12 does not package it, so when
+# ROS does not already know it, .ws/src/hri_msgs links to its unchanged source (default: ../shared/ros4hri/hri_msgs
+# beside this repository; HRI_MSGS_SRC=path overrides it, and is linked even when another hri_msgs exists).
+# Never copied into the project. Without it, everything else builds and the bridge says in one line that it is off.
+HRI_MSGS_SRC ?= $(abspath $(ROOT)/../shared/ros4hri/hri_msgs)
+HRI_MSGS_FORCE := $(filter environment command,$(firstword $(origin HRI_MSGS_SRC)))
+
 # catkin_make is incremental (a no-op build takes ~2 s); it regenerates messages when msg/ or srv/ change.
 ws: venv
 	@mkdir -p $(WS)/src
 	@[ "$$(readlink $(WS)/src/fer_mask_ros 2>/dev/null)" = "$(ROOT)" ] || ln -sfn $(ROOT) $(WS)/src/fer_mask_ros
+	@link=$(WS)/src/hri_msgs; src="$(HRI_MSGS_SRC)"; \
+	if [ -e "$$link" ] && [ ! -L "$$link" ]; then :; \
+	elif [ -z "$(HRI_MSGS_FORCE)" ] && [ ! -L "$$link" ] && { rospack find hri_msgs >/dev/null 2>&1 || \
+		/usr/bin/python3 -c "import hri_msgs.msg" 2>/dev/null; }; then :; \
+	elif [ -f "$$src/package.xml" ] && grep -q '<name>hri_msgs</name>' "$$src/package.xml"; then \
+		[ "$$(readlink "$$link")" = "$$src" ] || { ln -sfn "$$src" "$$link"; echo "setup: hri_msgs linked from $$src"; }; \
+	else \
+		[ ! -L "$$link" ] || rm -f "$$link"; \
+		echo "setup: hri_msgs not found (rospack, python, HRI_MSGS_SRC=$$src): the ROS4HRI bridge (hri_bridge) will be off"; \
+	fi
 	@cd $(WS) && catkin_make -DPYTHON_EXECUTABLE=$(PY) -DCATKIN_ENABLE_TESTING=ON -DCMAKE_BUILD_TYPE=Release \
 		> $(WS)/build.log 2>&1 || { tail -40 $(WS)/build.log; echo "catkin build failed, see $(WS)/build.log"; exit 1; }
 	@$(ROS_ENV) && cd /tmp && $(PY) -c "from fer_mask_ros.msg import EmotionStamped, FaceArray; \
 		from fer_mask_ros.srv import ClassifyImage; import fer_mask_ros.labels, fer_mask_ros.ros.convert" \
 		|| { echo "generated messages do not import with $(PY)"; exit 1; }
+	@$(ROS_ENV) && cd /tmp && $(PY) -c "from hri_msgs.msg import Expression, IdsList" 2>/dev/null \
+		&& echo "setup: hri_msgs found: the ROS4HRI bridge (hri_bridge, rep155:=true) can run" || true
 	@echo "setup: ok (source $(WS)/devel/setup.bash to use roslaunch/rosrun by hand)"
 
 lint: venv _lint
