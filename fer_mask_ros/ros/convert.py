@@ -99,6 +99,26 @@ def array_to_image(array: np.ndarray, encoding: str, header: Any = None) -> Any:
     return msg
 
 
+def camera_info(width: int, height: int, header: Any, hfov_deg: float, vfov_deg: float) -> Any:
+    """A nominal pinhole sensor_msgs/CameraInfo (no distortion) for a camera with this field of view."""
+    import math  # noqa: PLC0415
+
+    from sensor_msgs.msg import CameraInfo  # noqa: PLC0415
+
+    info = CameraInfo()
+    info.header = header
+    info.width, info.height = int(width), int(height)
+    fx = (width / 2.0) / math.tan(math.radians(hfov_deg) / 2.0)
+    fy = (height / 2.0) / math.tan(math.radians(vfov_deg) / 2.0)
+    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+    info.distortion_model = "plumb_bob"
+    info.D = [0.0] * 5
+    info.K = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
+    info.R = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    info.P = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return info
+
+
 def roi_from_box(box: Sequence[float], width: Optional[int] = None, height: Optional[int] = None) -> Any:
     """(x, y, w, h) floats -> sensor_msgs/RegionOfInterest, clipped to the image when its size is given."""
     from sensor_msgs.msg import RegionOfInterest  # noqa: PLC0415
