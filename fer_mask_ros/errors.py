@@ -43,6 +43,11 @@ class AnalysisError(UserError):
     """One input cannot be analysed; the message names the input."""
 
 
+class WriteError(UserError):
+    """A derived file (CSV, image, report, video) cannot be written: full disk, not a regular file, no such
+    folder; names the file (fer_mask_ros.safe_write)."""
+
+
 class NaoError(RuntimeError):
     """A NAO/qi failure (never contains a password)."""
 

@@ -389,7 +389,12 @@ def open_video_capture(source: Union[str, int]) -> cv2.VideoCapture:
     if level is not None:
         cv2.setLogLevel(0)  # LOG_LEVEL_SILENT
     try:
-        return cv2.VideoCapture(source)
+        if isinstance(source, int):
+            return cv2.VideoCapture(source)
+        from fer_mask_ros.safe_write import opencv_path
+
+        with opencv_path(source) as name:  # OpenCV segfaults on a name that is not UTF-8
+            return cv2.VideoCapture(name)
     finally:
         if level is not None:
             cv2.setLogLevel(level)

@@ -178,11 +178,15 @@ def video_format(path_stem: str) -> Tuple[str, str, str, bool]:
 def _open_writer(path_stem: str, fps: float, size: Tuple[int, int]):
     import cv2
 
+    from fer_mask_ros.safe_write import discard, temp_path
+
     path, fourcc, name, _ = video_format(path_stem)
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), max(1.0, float(fps)), size)
+    tmp = temp_path(path)  # a plain name (OpenCV segfaults on one that is not UTF-8), renamed when complete
+    writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*fourcc), max(1.0, float(fps)), size)
     if not writer.isOpened():
+        discard(tmp)
         raise AnalysisError(f"cannot open a video writer for {path}")
-    return writer, path, name
+    return writer, path, name, tmp
 
 
 def analyse(source, pipeline, render_path: Optional[str] = None, play: bool = False,
@@ -195,7 +199,7 @@ def analyse(source, pipeline, render_path: Optional[str] = None, play: bool = Fa
 
     result = Analysis(input=source.path, kind=source.kind, topic=getattr(source, "topic", None),
                       faces_topic=getattr(source, "faces_topic", None))
-    writer, player = None, _Player() if play else None
+    writer, player, render_tmp = None, _Player() if play else None, ""
     bar = tqdm(total=source.total, desc=os.path.basename(source.path)[:30], unit="frame", file=sys.stderr,
                disable=not progress, dynamic_ncols=True, leave=False)
     live = getattr(source, "live", {})
@@ -231,7 +235,8 @@ def analyse(source, pipeline, render_path: Optional[str] = None, play: bool = Fa
                 if render_path:
                     if writer is None:
                         h, w = annotated.shape[:2]
-                        writer, render_path, result.video_codec = _open_writer(render_path, source.output_fps, (w, h))
+                        writer, render_path, result.video_codec, render_tmp = _open_writer(
+                            render_path, source.output_fps, (w, h))
                     writer.write(annotated)
                 if player and not player.show(annotated, frame.time):
                     result.stopped_early = True
@@ -249,7 +254,13 @@ def analyse(source, pipeline, render_path: Optional[str] = None, play: bool = Fa
             on_frames(source.frames_read - reported)
         bar.close()
         if writer is not None:
+            from fer_mask_ros.safe_write import commit, discard
+
             writer.release()
+            if sys.exc_info()[0] is None:
+                commit(render_tmp, render_path)
+            else:
+                discard(render_tmp)
         if player is not None:
             player.close()
     result.frames_read = source.frames_read

@@ -11,7 +11,8 @@ import json
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from fer_mask_ros.analysis.report import batch_row, write_batch_table
+from fer_mask_ros.analysis.report import batch_row, csv_rows, write_batch_table
+from fer_mask_ros.safe_write import write_text
 
 FAILED_FILE = "failed.json"
 #: Memory one analysis worker needs (models, one QVGA-VGA frame pipeline, key frames), with a margin.
@@ -60,22 +61,32 @@ def largest_first(inputs: Sequence[str]) -> List[str]:
 
 
 def finished_summary(out_dir: str, input_path: str) -> Optional[Dict[str, Any]]:
-    """The summary of a finished analysis of `input_path` in out_dir, else None."""
+    """The summary of a finished analysis of `input_path` in out_dir, else None. Finished = summary.json
+    names that input, and the CSVs it lists hold the rows it counted (a frames.csv from another, killed run
+    is not taken for this one's)."""
     try:
-        with open(os.path.join(out_dir, "summary.json"), encoding="utf-8") as handle:
+        with open(os.path.join(out_dir, "summary.json"), encoding="utf-8", errors="surrogateescape") as handle:
             summary = json.load(handle)
     except (OSError, ValueError):
         return None
+    if not isinstance(summary, dict):
+        return None
     if os.path.abspath(str(summary.get("input", ""))) != os.path.abspath(input_path):
         return None
-    return summary
+    return summary if files_agree(out_dir, summary) else None
+
+
+def files_agree(out_dir: str, summary: Dict[str, Any]) -> bool:
+    """Whether the CSVs a summary.json lists hold the rows it counted."""
+    rows = summary.get("csv_rows")
+    if not isinstance(rows, dict) or "frames.csv" not in rows:
+        return False
+    return all(csv_rows(os.path.join(out_dir, os.path.basename(str(name)))) == count for name, count in rows.items())
 
 
 def mark_failed(out_dir: str, input_path: str, error: str) -> None:
     os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, FAILED_FILE), "w", encoding="utf-8") as handle:
-        json.dump({"input": input_path, "error": error}, handle)
-        handle.write("\n")
+    write_text(os.path.join(out_dir, FAILED_FILE), json.dumps({"input": input_path, "error": error}) + "\n")
 
 
 def clear_failed(out_dir: str) -> None:
@@ -100,6 +111,8 @@ def collect(out_root: str) -> Tuple[List[Dict[str, str]], int]:
             except (OSError, ValueError):
                 continue
             if fname == "summary.json":
+                if not isinstance(data, dict) or not files_agree(sub, data):
+                    continue
                 rows.append(batch_row(str(data.get("input", name)), sub, data))
             else:
                 failed += 1

@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from fer_mask_ros.analysis.analyse import Analysis, FaceRecord, face_frame_counts, summarise
 from fer_mask_ros.analysis.events import Event, EventParams, detect_events
 from fer_mask_ros.labels import EMOTIONS
+from fer_mask_ros.safe_write import atomic_output, write_bytes, write_text
 
 #: Face ids seen in fewer processed frames are short (flicker) tracks: no events, share, timeline row, thumbnail.
 DEFAULT_MIN_TRACK_FRAMES = 10
@@ -20,14 +21,23 @@ EVENTS_HEADER = ["start", "end", "face_id", "emotion", "peak_confidence", "mean_
 
 
 def write_frames_csv(path: str, records: Sequence[FaceRecord]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
+    with atomic_output(path) as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(FRAMES_HEADER)
         writer.writerows(r.row() for r in records)
 
 
+def csv_rows(path: str) -> Optional[int]:
+    """Data rows of a CSV written here (lines after the header), or None when it cannot be read."""
+    try:
+        with open(path, "rb") as handle:
+            return max(0, sum(1 for _ in handle) - 1)
+    except OSError:
+        return None
+
+
 def write_events_csv(path: str, events: Sequence[Event]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
+    with atomic_output(path) as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(EVENTS_HEADER)
         for e in events:
@@ -86,17 +96,12 @@ def people(result: Analysis, faces: Sequence[int], events: Sequence[Event]) -> L
     return out
 
 
-def _write_atomic(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-
-
 def write_outputs(out_dir: str, result: Analysis, model_path: str, params: EventParams,
                   sampling: Dict[str, Any], min_track_frames: int = 1) -> Dict[str, Any]:
     """frames.csv, events.csv, timeline.png, report.html, then summary.json (last: its presence marks a
-    finished input, see analysis/batch.py) into out_dir; returns the summary.
+    finished input, see analysis/batch.py) into out_dir; returns the summary. Every file is written
+    atomically (fer_mask_ros.safe_write); summary.json records the row counts of the two CSVs so that a
+    finished input can be checked against its files. WriteError (a full disk) leaves no summary.json.
 
     Faces seen in fewer than `min_track_frames` processed frames (flicker tracks) keep their rows in
     frames.csv but get no events, no share, no timeline row and no thumbnail."""
@@ -111,18 +116,18 @@ def write_outputs(out_dir: str, result: Analysis, model_path: str, params: Event
     write_events_csv(os.path.join(out_dir, "events.csv"), events)
     png = timeline_png({f: (s[0], s[1]) for f, s in series.items()}, events, duration=result.duration or None,
                        title=os.path.basename(result.input))
-    with open(os.path.join(out_dir, "timeline.png"), "wb") as handle:
-        handle.write(png)
+    write_bytes(os.path.join(out_dir, "timeline.png"), png)
     outputs = ["frames.csv", "events.csv", "timeline.png", "summary.json", "report.html"]
     render_path = getattr(result, "render_path", None)
     if render_path:
         outputs.append(os.path.basename(render_path))
     summary["outputs"] = outputs
+    summary["csv_rows"] = {"frames.csv": len(result.records), "events.csv": len(events)}
     page = report_html(summary, events, png, key_frame_images(result, events),
                        people=people(result, summary["face_ids"], events),
                        video=os.path.basename(render_path) if render_path else None)
-    _write_atomic(os.path.join(out_dir, "report.html"), page)
-    _write_atomic(os.path.join(out_dir, "summary.json"), json.dumps(summary, indent=1) + "\n")
+    write_text(os.path.join(out_dir, "report.html"), page)
+    write_text(os.path.join(out_dir, "summary.json"), json.dumps(summary, indent=1) + "\n")
     return summary
 
 
@@ -154,7 +159,7 @@ def batch_row(input_path: str, out_dir: str, summary: Optional[Dict[str, Any]], 
 
 def write_batch_table(path: str, rows: Sequence[Dict[str, str]]) -> str:
     """DIR/summary.csv; returns the same table as markdown (fewer columns)."""
-    with open(path, "w", newline="", encoding="utf-8") as handle:
+    with atomic_output(path) as handle:
         writer = csv.DictWriter(handle, fieldnames=BATCH_HEADER, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)

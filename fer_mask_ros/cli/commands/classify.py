@@ -22,7 +22,7 @@ from typing import Iterator, List, Sequence, Tuple
 import numpy as np
 
 from fer_mask_ros.cli.output import open_csv_output
-from fer_mask_ros.errors import CommandError, ImageReadError
+from fer_mask_ros.errors import CommandError, ImageReadError, WriteError
 from fer_mask_ros.imaging import list_image_files, read_image, to_bgr
 from fer_mask_ros.labels import EMOTIONS
 from fer_mask_ros.perception.classifier import load_classifier, progress
@@ -183,23 +183,26 @@ def classify_photos(args) -> int:
             n_faces += len(results)
             no_face += int(not results)
             if annotate_dir:
-                import cv2
-
                 from fer_mask_ros.analysis.analyse import FaceRecord
 
                 recs = [FaceRecord(0.0, 0, r.track_id, tuple(float(v) for v in r.detection.box), r.prediction.emotion,
                                    r.prediction.confidence, r.prediction.probabilities, r.prediction.masked,
+                from fer_mask_ros.safe_write import write_image
                                    r.prediction.mask_probability) for r in results]
                 target = os.path.join(annotate_dir, _annotated_name(path, names))
-                if not cv2.imwrite(target, draw_faces(bgr, recs)):
-                    raise CommandError(f"cannot write {target}")
+                try:  # never cv2.imwrite: it crashes on a name that is not UTF-8
+                    write_image(target, draw_faces(bgr, recs))
+                except WriteError as exc:
+                    skipped_writes += 1
+                    print(f"warning: {exc}", file=sys.stderr)
         handle.flush()
     finally:
         if not to_stdout:
             handle.close()
     where = "" if to_stdout else f" -> {args.output}"
     print(f"{len(files) - skipped} photos, {n_faces} faces ({no_face} photos without a face), "
-          f"skipped {skipped} unreadable{where}", file=sys.stderr)
+          f"skipped {skipped} unreadable{where}"
+          + (f"; {skipped_writes} annotated photo(s) not written" if skipped_writes else ""), file=sys.stderr)
     if not files:
         print("warning: no image files found in the given paths", file=sys.stderr)
     return 0

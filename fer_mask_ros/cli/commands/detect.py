@@ -16,9 +16,10 @@ from typing import List, Tuple
 
 import numpy as np
 
-from fer_mask_ros.errors import CommandError, ImageReadError
+from fer_mask_ros.errors import CommandError, ImageReadError, WriteError
 from fer_mask_ros.imaging import IMAGE_EXTENSIONS as DATASET_IMAGE_EXTENSIONS
 from fer_mask_ros.imaging import read_image, walk_files
+from fer_mask_ros.safe_write import WriteFailures, shown, write_image
 
 IMAGE_EXTENSIONS = DATASET_IMAGE_EXTENSIONS + (".pbm", ".jp2")
 CSV_HEADER = "path,face,x,y,w,h,score,lex,ley,rex,rey,nx,ny,lmx,lmy,rmx,rmy".split(",")
@@ -106,10 +107,11 @@ def run(args) -> int:
             try:
                 image = read_image(path, "color")
             except ImageReadError as exc:
+    failures = WriteFailures((lambda line: tqdm.write(line, file=sys.stderr)) if tqdm is not None else None)
                 image, reason = None, str(exc)
             if image is None:
                 unreadable += 1
-                message = f"warning: cannot read image {reason if path in reason else path}"
+                message = f"warning: cannot read image {shown(reason if path in reason else path)}"
                 if show:
                     iterator.write(message, file=sys.stderr)
                 else:
@@ -127,12 +129,14 @@ def run(args) -> int:
                 writer.writerow(row)
             n_faces += len(detections)
             if args.annotate:
-                import cv2
-
                 target = os.path.join(args.annotate, rel)
-                os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
-                if not cv2.imwrite(target, annotate(image, detections)):
-                    cv2.imwrite(os.path.splitext(target)[0] + ".png", annotate(image, detections))
+                try:
+                    os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+                    write_image(target, annotate(image, detections))
+                except OSError as exc:
+                    failures.record(WriteError(f"cannot write {shown(target)}: {exc.strerror or exc}"))
+                except WriteError as exc:
+                    failures.record(exc)
     finally:
         if must_close:
             handle.close()
@@ -140,7 +144,8 @@ def run(args) -> int:
             handle.flush()
     where = "stdout" if args.output == "-" else args.output
     print(
-        f"detect: {n_read} image(s) read, {n_faces} face(s), {unreadable} unreadable -> {where}",
+        f"detect: {n_read} image(s) read, {n_faces} face(s), {unreadable} unreadable -> {where}"
+        + (f"; {failures.count} annotated image(s) not written" if failures.count else ""),
         file=sys.stderr,
     )
     if n_read == 0:

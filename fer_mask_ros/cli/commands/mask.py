@@ -25,7 +25,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from fer_mask_ros.errors import CommandError
+from fer_mask_ros.errors import CommandError, WriteError
 from fer_mask_ros.imaging import IMAGE_EXTENSIONS, walk_files
 
 #: Square images up to this side are taken as aligned face crops in the automatic mode.
@@ -56,7 +56,8 @@ def _rel_key(rel: str) -> str:
 
 def file_rng(seed: int, rel: str) -> np.random.Generator:
     """The generator for one file: independent of the order and of the other files."""
-    return np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(_rel_key(rel).encode("utf-8"))])
+    key = _rel_key(rel).encode("utf-8", "surrogateescape")  # a name that is not UTF-8: its own bytes
+    return np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(key)])
 
 
 def collect(input_path: str, output: str) -> List[Tuple[str, str]]:
@@ -69,18 +70,15 @@ def is_aligned_crop(image: np.ndarray) -> bool:
     return max(h, w) <= ALIGNED_MAX_SIDE and abs(h - w) <= 0.1 * max(h, w)
 
 
-def _write(path: str, image: np.ndarray) -> None:
-    import cv2
+def _write(path: str, image: np.ndarray) -> str:
+    """Write through the safe writer (atomic, any file name); the path written. WriteError on failure."""
+    from fer_mask_ros.safe_write import shown, write_image
 
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    ext = os.path.splitext(path)[1] or ".png"
-    ok, data = cv2.imencode(ext, image)
-    if not ok:
-        raise CommandError(f"cannot encode {path} as {ext}")
     try:
-        data.tofile(path)
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     except OSError as exc:
-        raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise WriteError(f"cannot write {shown(path)}: {exc.strerror or exc}") from None
+    return write_image(path, image)
 
 
 class _Masker:
@@ -166,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"warning: {message}", file=sys.stderr)
 
     masker = _Masker(args)
-    masked = unreadable = no_face = 0
+    masked = unreadable = no_face = not_written = 0
     try:
         for path, rel, dest in jobs:
             try:
@@ -180,12 +178,18 @@ def run(args: argparse.Namespace) -> int:
                     warn(f"no face found in {path}; not written")
                     no_face += 1
                 else:
-                    _write(dest, out)
-                    masked += 1
+                    try:
+                        _write(dest, out)
+                    except WriteError as exc:
+                        warn(str(exc))
+                        not_written += 1
+                    else:
+                        masked += 1
             if bar is not None:
                 bar.update(1)
     finally:
         if bar is not None:
             bar.close()
-    print(f"masked {masked} images, skipped {unreadable} unreadable, {no_face} without a face")
+    print(f"masked {masked} images, skipped {unreadable} unreadable, {no_face} without a face"
+          + (f", {not_written} not written" if not_written else ""))
     return 0 if masked else 1

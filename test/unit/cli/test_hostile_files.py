@@ -1,6 +1,9 @@
 """Hostile files through the real CLI (docs/ROBUSTNESS.md, CLI cases): image bombs and a file name that is
 not UTF-8 in one batch. Each command skips the bombs with a counted warning, writes every other row
-(the odd name byte for byte) and stays under 1.5 GB of peak memory; `classify` honours --backend."""
+(the odd name byte for byte) and stays under 1.5 GB of peak memory; `classify` honours --backend.
+`detect --annotate` / `classify --annotate-dir` on a folder of every kind of bad entry (bombs, a truncated
+PNG, a non-UTF-8 name with a newline, symlinks dangling and looping, a FIFO, an empty file) run in a child:
+a native crash (cv2.imwrite segfaulted on the odd name) fails the test instead of killing pytest."""
 from __future__ import annotations
 
 import os
@@ -8,6 +11,7 @@ import subprocess
 import sys
 
 import cv2
+import numpy as np
 import pytest
 
 from fer_mask_ros.simulation.face_frames import FaceFrames
@@ -62,3 +66,74 @@ def test_photo_mode_honours_backend(batch, tmp_path, tiny_model_path):
     rc, err, _ = run_cli(["classify", "--model", tiny_model_path, "--backend", "onnxruntime",
                           str(batch / "a_good.png")], tmp_path / "out.csv")
     assert rc == 2 and "ONNX" in err, err
+
+
+NEWLINE_NAME = b"caf\xe9 \n.png"  # not UTF-8 and a newline: cv2.imwrite segfaulted on it (issue 27)
+
+
+@pytest.fixture(scope="module")
+def hostile_folder(tmp_path_factory):
+    """Every kind of bad directory entry beside good photos (issue 27's reproduction)."""
+    root = tmp_path_factory.mktemp("hostile_dir")
+    broot = os.fsencode(str(root))
+    frame = FaceFrames(320, 240, 2, n_frames=1).frame(0)
+    ok, png = cv2.imencode(".png", frame)
+    png = png.tobytes()
+    (root / "a_good.png").write_bytes(png)
+    (root / "b_bomb_60000.png").write_bytes(png_bomb(60000, 60000))
+    (root / "c_zlib_bomb.png").write_bytes(png_bomb(30000, 30000, zero_rows=True))
+    (root / "d_truncated.png").write_bytes(png[:74])
+    with open(os.path.join(broot, NEWLINE_NAME), "wb") as handle:
+        handle.write(png)
+    os.symlink("nowhere.png", str(root / "e_dangling.png"))
+    os.symlink("f_loop.png", str(root / "f_loop.png"))
+    os.mkfifo(str(root / "g_fifo.png"))
+    (root / "h_empty.png").write_bytes(b"")
+    (root / "z_good.jpg").write_bytes(cv2.imencode(".jpg", frame)[1].tobytes())
+    return root
+
+
+def test_detect_annotate_survives_every_bad_entry(hostile_folder, tmp_path):
+    annotated = tmp_path / "annotated"
+    rc, err, _ = run_cli(["detect", "--annotate", str(annotated), str(hostile_folder)], tmp_path / "out.csv")
+    assert rc == 0, f"exit {rc} (245, 139 or -11 = segmentation fault): {err}"
+    assert "Traceback" not in err, err
+    data = (tmp_path / "out.csv").read_bytes()
+    root = os.fsencode(str(hostile_folder))
+    for good in (b"a_good.png", NEWLINE_NAME, b"z_good.jpg"):  # the rows after the odd name are kept
+        assert os.path.join(root, good) in data, err
+    written = set(os.listdir(os.fsencode(str(annotated))))
+    assert written == {b"a_good.png", NEWLINE_NAME, b"z_good.jpg"}, written
+    assert cv2.imdecode(np.frombuffer((annotated / "z_good.jpg").read_bytes(), np.uint8), 1).shape == (240, 320, 3)
+    for reason in ("too large", "not a readable image", "dangling symlink", "symlink loop", "a FIFO", "empty file"):
+        assert reason in err, (reason, err)
+    assert "7 unreadable" in err, err
+    assert not [n for n in written if n.startswith(b".partial-")]
+
+
+def test_classify_annotate_survives_every_bad_entry(hostile_folder, tmp_path):
+    annotated = tmp_path / "annotated"
+    rc, err, _ = run_cli(["classify", "--annotate-dir", str(annotated), str(hostile_folder)], tmp_path / "out.csv")
+    assert rc == 0, f"exit {rc} (245, 139 or -11 = segmentation fault): {err}"
+    assert "Traceback" not in err, err
+    assert len(os.listdir(str(annotated))) == 3, err
+
+
+def test_annotate_target_that_is_a_fifo_is_one_warning(tmp_path):
+    """An annotated image whose target is a FIFO (or a folder) is not written: one counted warning, the batch
+    goes on, exit 0."""
+    src = tmp_path / "in"
+    src.mkdir()
+    frame = FaceFrames(320, 240, 2, n_frames=1).frame(0)
+    for name in ("a.png", "b.png", "c.png"):
+        assert cv2.imwrite(str(src / name), frame)
+    out = tmp_path / "annotated"
+    out.mkdir()
+    os.mkfifo(str(out / "a.png"))
+    (out / "b.png").mkdir()
+    rc, err, _ = run_cli(["detect", "--annotate", str(out), str(src)], tmp_path / "out.csv")
+    assert rc == 0, err
+    assert err.count("warning: cannot write") == 2 and "a FIFO" in err and "a folder" in err, err
+    assert "2 annotated image(s) not written" in err, err
+    assert (out / "c.png").is_file()
+    assert (tmp_path / "out.csv").read_text().count("c.png") == 2
