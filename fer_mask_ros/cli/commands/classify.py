@@ -164,7 +164,7 @@ def classify_photos(args) -> int:
         os.makedirs(annotate_dir, exist_ok=True)
     pipeline = build_pipeline(args.model, args.threads, getattr(args, "detector_model", None),
                               getattr(args, "score_threshold", None), backend=getattr(args, "backend", "auto"))
-    n_faces, no_face, skipped, names = 0, 0, 0, {}
+    n_faces, no_face, skipped, names, skipped_writes = 0, 0, 0, {}, 0
     handle, _ = open_csv_output(args.output)
     try:
         writer = csv.writer(handle, lineterminator="\n")
@@ -184,10 +184,10 @@ def classify_photos(args) -> int:
             no_face += int(not results)
             if annotate_dir:
                 from fer_mask_ros.analysis.analyse import FaceRecord
+                from fer_mask_ros.safe_write import write_image
 
                 recs = [FaceRecord(0.0, 0, r.track_id, tuple(float(v) for v in r.detection.box), r.prediction.emotion,
                                    r.prediction.confidence, r.prediction.probabilities, r.prediction.masked,
-                from fer_mask_ros.safe_write import write_image
                                    r.prediction.mask_probability) for r in results]
                 target = os.path.join(annotate_dir, _annotated_name(path, names))
                 try:  # never cv2.imwrite: it crashes on a name that is not UTF-8

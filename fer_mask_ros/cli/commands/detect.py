@@ -95,6 +95,7 @@ def run(args) -> int:
     from fer_mask_ros.cli.output import open_csv_output
 
     handle, must_close = open_csv_output(args.output)
+    failures = WriteFailures((lambda line: tqdm.write(line, file=sys.stderr)) if tqdm is not None else None)
     unreadable = 0
     n_read = 0
     n_faces = 0
@@ -107,7 +108,6 @@ def run(args) -> int:
             try:
                 image = read_image(path, "color")
             except ImageReadError as exc:
-    failures = WriteFailures((lambda line: tqdm.write(line, file=sys.stderr)) if tqdm is not None else None)
                 image, reason = None, str(exc)
             if image is None:
                 unreadable += 1
