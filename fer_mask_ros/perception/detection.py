@@ -1,8 +1,10 @@
 """Face detector: boxes, scores and 5 landmarks, for faces with and without masks.
 
-The network is CenterFace (MobileNetV2 + CenterNet-style heads, MIT licence),
-shipped as ``models/centerface.onnx`` (see models/DETECTOR.md for provenance) and
-run with onnxruntime on the CPU.  Nothing is downloaded at run time.
+Two networks behind one interface, both run with onnxruntime on the CPU and both fine-tuned here for
+masked faces (models/DETECTOR.md): CenterFace (MobileNetV2 + CenterNet-style heads, MIT licence,
+``models/centerface.onnx``, `FaceDetector`) and YuNet (libfacedetection, 75k parameters, MIT licence,
+``models/yunet.onnx``, `YuNetDetector`, about five times cheaper).  `make_detector(name)` builds
+either by name (``~detector`` / ``--detector``).  Nothing is downloaded at run time.
 
 Landmark order (``Detection.landmarks``, shape (5, 2), pixel x, y of the input image):
 0 left eye, 1 right eye, 2 nose tip, 3 left mouth corner, 4 right mouth corner,
@@ -22,6 +24,7 @@ import numpy as np
 from fer_mask_ros.config import model_path
 from fer_mask_ros.errors import DetectorError
 from fer_mask_ros.imaging import to_bgr
+from fer_mask_ros.perception.yunet import decode_yunet, output_names
 
 try:  # cv2 is needed for resizing and colour conversion only
     import cv2
@@ -30,6 +33,7 @@ except ImportError:  # pragma: no cover - opencv is a hard runtime dependency
 
 __all__ = [
     "DEFAULT_MODEL_PATH",
+    "DETECTORS",
     "DEFAULT_SCORE_THRESHOLD",
     "REGION_CONTEXT",
     "REGION_MAX_ZOOM",
@@ -38,17 +42,22 @@ __all__ = [
     "Detection",
     "DetectorError",
     "FaceDetector",
+    "YuNetDetector",
     "decode_centerface",
+    "default_detector_name",
     "iou",
+    "make_detector",
     "nms",
     "to_bgr",
 ]
 
-#: Override with the environment variable FER_MASK_DETECTOR_MODEL.
+#: CenterFace's model; override with the environment variable FER_MASK_DETECTOR_MODEL.
 DEFAULT_MODEL_PATH = model_path("centerface.onnx")
 
 #: Tuned on the tuning split of masked-faces-real (docs/DETECTION.md).
 DEFAULT_SCORE_THRESHOLD = 0.2
+#: YuNet's (sqrt(cls * obj)), chosen the same way (docs/DETECTION.md).
+YUNET_SCORE_THRESHOLD = 0.5
 DEFAULT_NMS_THRESHOLD = 0.3
 #: Smallest face height (pixels of the input image) the detector is set up to find.
 DEFAULT_MIN_FACE = 40
@@ -67,6 +76,9 @@ REGION_MAX_ZOOM = 3.0
 REGION_THRESHOLD_FACTOR = 0.5
 _STRIDE = 4
 _ALIGN = 32
+
+
+_shipped_model = model_path  # the parameter of FaceDetector.__init__ shadows the name
 
 
 def _aligned(n: float) -> int:
@@ -194,28 +206,38 @@ def decode_centerface(
 
 
 class FaceDetector:
-    """CenterFace on onnxruntime.
+    """CenterFace on onnxruntime; the base of the other detectors (`YuNetDetector`).
 
-    score_threshold: minimum heatmap peak; nms_threshold: IoU for suppression;
+    score_threshold: minimum heatmap peak (None = the detector's tuned default); nms_threshold: IoU for suppression;
     min_face: smallest face height (input pixels) to look for: the image is scaled by
     ``NET_MIN_FACE / min_face`` (at most 1) before the network, so a larger min_face is
     faster; detections smaller than ``min_face / 2`` are dropped.  max_input_side caps the
     network input so huge images stay fast.  num_threads: onnxruntime intra-op threads.
+
+    A subclass names its network (``name``, ``model_file``, ``model_env``, ``default_score_threshold``,
+    ``net_min_face``) and implements `_check_outputs` and `_candidates`; scaling, suppression, clipping,
+    windows around tracked faces and the mapping back to image pixels are shared.
     """
+
+    name = "centerface"
+    model_file = "centerface.onnx"
+    model_env = "FER_MASK_DETECTOR_MODEL"
+    default_score_threshold = DEFAULT_SCORE_THRESHOLD
+    net_min_face = NET_MIN_FACE
 
     def __init__(
         self,
         model_path: Optional[str] = None,
-        score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+        score_threshold: Optional[float] = None,
         nms_threshold: float = DEFAULT_NMS_THRESHOLD,
         min_face: int = DEFAULT_MIN_FACE,
         num_threads: int = 1,
         max_input_side: int = DEFAULT_MAX_INPUT_SIDE,
     ) -> None:
         if model_path is None:
-            model_path = os.environ.get("FER_MASK_DETECTOR_MODEL") or DEFAULT_MODEL_PATH
+            model_path = os.environ.get(self.model_env) or _shipped_model(self.model_file)
         self.model_path = str(model_path)
-        self.score_threshold = float(score_threshold)
+        self.score_threshold = float(self.default_score_threshold if score_threshold is None else score_threshold)
         self.nms_threshold = float(nms_threshold)
         self.min_face = max(1, int(min_face))
         self.max_input_side = max(_ALIGN, int(max_input_side))
@@ -237,18 +259,27 @@ class FaceDetector:
             raise DetectorError(f"cannot load detector model {self.model_path}: {exc}") from exc
         inputs = self._session.get_inputs()
         outputs = self._session.get_outputs()
-        if len(inputs) != 1 or len(outputs) != 4:
-            raise DetectorError(
-                f"detector model {self.model_path} is not a CenterFace model "
-                f"({len(inputs)} inputs, {len(outputs)} outputs; expected 1 and 4)"
-            )
+        if len(inputs) != 1:
+            raise DetectorError(f"detector model {self.model_path} has {len(inputs)} inputs (expected 1)")
         self._input_name = inputs[0].name
-        self._output_names = [o.name for o in outputs]
+        self._output_names = self._check_outputs([o.name for o in outputs])
+
+    def _check_outputs(self, names: List[str]) -> List[str]:
+        """The output names to run, in the order `_candidates` takes them; DetectorError for another model."""
+        if len(names) != 4:
+            raise DetectorError(f"detector model {self.model_path} is not a CenterFace model "
+                                f"({len(names)} outputs; expected 4)")
+        return names
+
+    def _candidates(self, bgr: np.ndarray, threshold: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Boxes (x1, y1, x2, y2), scores and landmarks in `bgr`'s pixels, before suppression."""
+        heatmap, scale, offset, lms = self._run(bgr[:, :, ::-1])
+        return decode_centerface(heatmap, scale, offset, lms, threshold)
 
     # -- helpers ---------------------------------------------------------------------
     def input_scale(self, height: int, width: int) -> float:
         """Factor applied to an image of this size before the network."""
-        s = min(1.0, NET_MIN_FACE / float(self.min_face))
+        s = min(1.0, self.net_min_face / float(self.min_face))
         longest = max(height, width) * s
         if longest > self.max_input_side:
             s *= self.max_input_side / longest
@@ -271,8 +302,7 @@ class FaceDetector:
             small = cv2.resize(bgr, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
         else:
             small = bgr
-        heatmap, scale, offset, lms = self._run(small[:, :, ::-1])
-        boxes, scores, points = decode_centerface(heatmap, scale, offset, lms, threshold)
+        boxes, scores, points = self._candidates(small, threshold)
         if boxes.shape[0] == 0:
             return []
         keep = nms(boxes, scores, self.nms_threshold)
@@ -345,3 +375,81 @@ class FaceDetector:
         return found
 
     __call__ = detect
+
+
+class YuNetDetector(FaceDetector):
+    """YuNet (2023mar, fine-tuned for masked faces: models/DETECTOR.md) with the same interface and scaling.
+
+    The model must have symbolic input dims (any H, W that are multiples of 32); the input is padded
+    to them at the bottom and right, as OpenCV's FaceDetectorYN does.
+    """
+
+    name = "yunet"
+    model_file = "yunet.onnx"
+    model_env = "FER_MASK_YUNET_MODEL"
+    default_score_threshold = YUNET_SCORE_THRESHOLD
+
+    def _check_outputs(self, names: List[str]) -> List[str]:
+        wanted = list(output_names())
+        missing = [n for n in wanted if n not in names]
+        if missing:
+            raise DetectorError(f"detector model {self.model_path} is not a YuNet model (no output {missing[0]})")
+        return wanted
+
+    def _candidates(self, bgr: np.ndarray, threshold: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        h, w = bgr.shape[:2]
+        ph, pw = _aligned(h), _aligned(w)
+        blob = np.zeros((1, 3, ph, pw), np.float32)
+        blob[0, :, :h, :w] = bgr.transpose(2, 0, 1)
+        try:
+            values = self._session.run(self._output_names, {self._input_name: blob})
+        except Exception as exc:  # a fixed-size export rejects other sizes
+            raise DetectorError(f"detector model {self.model_path} cannot run a {pw}x{ph} input "
+                                f"(it needs symbolic input dims: tools/eval_detector.py export-yunet): "
+                                f"{str(exc).splitlines()[0]}") from None
+        return decode_yunet(dict(zip(self._output_names, values)), ph, pw, threshold)
+
+
+#: The detectors by the name ``~detector`` / ``--detector`` take.
+DETECTORS = {"centerface": FaceDetector, "yunet": YuNetDetector}
+
+
+def default_detector_name() -> str:
+    """config/face_detector.yaml's ``detector`` (the node's and the CLI's default)."""
+    from fer_mask_ros.config import node_default  # noqa: PLC0415 - reads the yaml only when asked
+
+    return str(node_default("face_detector", "detector"))
+
+
+def make_detector(name: Optional[str] = None, **kwargs) -> FaceDetector:
+    """The detector called `name` (None or "" = the configured default) with FaceDetector's keyword
+    arguments; DetectorError with one line for an unknown name."""
+    key = (name or default_detector_name()).strip().lower()
+    if key not in DETECTORS:
+        raise DetectorError(f"unknown detector {name!r}: choose one of {', '.join(sorted(DETECTORS))}")
+    return DETECTORS[key](**kwargs)
+
+
+#: The settings `detector_from_settings` reads (the face_detector node's parameters of the same names).
+DETECTOR_SETTINGS = ("detector", "detector_model", "score_threshold", "min_face", "num_threads")
+
+
+def detector_from_settings(settings) -> FaceDetector:
+    """The detector the face_detector node's parameters describe: a mapping with any of DETECTOR_SETTINGS;
+    a missing, None, empty or 0 value keeps the default.  DetectorError (one line) for a bad value."""
+    def given(name):
+        value = settings.get(name)
+        return None if value is None or value == "" or value == 0 else value
+
+    kwargs = {"model_path": given("detector_model"), "num_threads": int(given("num_threads") or 1)}
+    try:
+        if given("score_threshold") is not None:
+            kwargs["score_threshold"] = float(given("score_threshold"))
+        if given("min_face") is not None:
+            kwargs["min_face"] = int(given("min_face"))
+    except (TypeError, ValueError) as exc:
+        raise DetectorError(f"bad detector setting: {exc}") from None
+    name = given("detector")
+    if name is not None and not isinstance(name, str):
+        raise DetectorError(f"unknown detector {name!r}: choose one of {', '.join(sorted(DETECTORS))}")
+    return make_detector(name, **kwargs)

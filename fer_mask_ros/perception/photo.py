@@ -95,10 +95,11 @@ def photo_rows(path: str, results: list) -> List[List[str]]:
 
 
 def build_pipeline(model: Optional[str], threads: Optional[int], detector_model: Optional[str] = None,
-                   score_threshold: Optional[float] = None, backend: str = "auto"):
+                   score_threshold: Optional[float] = None, backend: str = "auto", detector: Optional[str] = None):
+    """Classifier + detector (`detector`: centerface / yunet, None = config/face_detector.yaml's)."""
     from fer_mask_ros.errors import DetectorError
     from fer_mask_ros.perception.classifier import load_classifier
-    from fer_mask_ros.perception.detection import FaceDetector
+    from fer_mask_ros.perception.detection import make_detector
     from fer_mask_ros.perception.pipeline import FacePipeline
 
     classifier = load_classifier(model, threads, backend)
@@ -106,10 +107,10 @@ def build_pipeline(model: Optional[str], threads: Optional[int], detector_model:
     if score_threshold is not None:
         kwargs["score_threshold"] = float(score_threshold)
     try:
-        detector = FaceDetector(**kwargs)
+        face_detector = make_detector(detector, **kwargs)
     except DetectorError as exc:
         raise DetectorError(str(exc).splitlines()[0]) from None
-    return FacePipeline(detector=detector, classifier=classifier)
+    return FacePipeline(detector=face_detector, classifier=classifier)
 
 
 

@@ -394,6 +394,9 @@ def run_graph_bench(args) -> int:
         peer = None
 
     machine = machine_description()
+    from fer_mask_ros.perception.detection import default_detector_name  # noqa: PLC0415
+
+    machine["detector"] = _detector_name(args) or default_detector_name()
     results: List[CaseResult] = []
     patches = clip_face_patches()
     try:
@@ -417,6 +420,12 @@ def run_graph_bench(args) -> int:
     return 0
 
 
+def _detector_name(args) -> Optional[str]:
+    """`bench --detector NAME`'s detector, or None (config/face_detector.yaml's)."""
+    value = getattr(args, "detector", None)
+    return value if isinstance(value, str) else None
+
+
 def _run_cases(args, cases, model, peer, machine, master, results, patches) -> None:
     """Every case against nao.launch under `master` (private_master's env, procs, tmp); rows go to `results`."""
     import subprocess  # noqa: PLC0415
@@ -432,7 +441,8 @@ def _run_cases(args, cases, model, peer, machine, master, results, patches) -> N
     peer_cache: Dict[Tuple[str, int], Optional[float]] = {}
     procs["graph"] = subprocess.Popen(
         ["roslaunch", "fer_mask_ros", "nao.launch", "camera_node:=false", "speech:=false", f"model:={model}",
-         "output:=log"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         f"detector:={_detector_name(args) or ''}", "output:=log"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     listener = _Listener("fer_mask")
     if not _wait(lambda: _find_pid("__name:=emotion_classifier") and _find_pid("__name:=face_detector"), 60):
         raise CommandError("the graph did not start (roslaunch nao.launch)")
@@ -448,9 +458,9 @@ def _run_cases(args, cases, model, peer, machine, master, results, patches) -> N
     pids = {"face_detector": _find_pid("__name:=face_detector"),
             "emotion_classifier": _find_pid("__name:=emotion_classifier")}
     from fer_mask_ros.perception.classifier import EmotionClassifier  # noqa: PLC0415
-    from fer_mask_ros.perception.detection import FaceDetector  # noqa: PLC0415
+    from fer_mask_ros.perception.detection import make_detector  # noqa: PLC0415
 
-    detector = FaceDetector(num_threads=1)
+    detector = make_detector(_detector_name(args), num_threads=1)
     classifier = EmotionClassifier(model)
     print(f"bench --graph: {len(cases)} case(s), {args.graph_seconds:g} s each; machine: {machine['cpu']}, "
           f"{machine['cores']} cores, load {machine['load_before']}", flush=True)
@@ -543,7 +553,8 @@ def format_row(r: CaseResult) -> str:
 def render_markdown(results: Sequence[CaseResult], machine: Dict[str, str]) -> str:
     lines = [f"Measured {time.strftime('%Y-%m-%d %H:%M')} on {machine['cpu']}, {machine['cores']} cores, "
              f"{machine['memory_gib']} GiB, {machine['os']}, Python {machine['python']}; "
-             f"load average before the run: {machine['load_before']}.", "",
+             f"load average before the run: {machine['load_before']}"
+             + (f"; face detector: {machine['detector']}." if machine.get("detector") else "."), "",
              HEADER, "|" + "---|" * (HEADER.count("|") - 1)]
     lines += [format_row(r) for r in results]
     return "\n".join(lines)

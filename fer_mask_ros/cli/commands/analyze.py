@@ -21,6 +21,7 @@ from typing import Callable, Dict, List, Optional
 from fer_mask_ros.analysis.events import DEFAULTS
 from fer_mask_ros.analysis.report import DEFAULT_MIN_TRACK_FRAMES
 from fer_mask_ros.cli.commands.classify import add_backend_argument
+from fer_mask_ros.cli.commands.detect import add_detector_argument
 from fer_mask_ros.errors import CommandError
 from fer_mask_ros.perception.tracking import DEFAULT_SMOOTHING_ALPHA, DEFAULT_SMOOTHING_TIMEOUT_S
 
@@ -30,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="video files (mp4/avi/mkv/...), rosbags (.bag), or folders of them")
     parser.add_argument("--output", "-o", metavar="DIR", help="output folder (required unless --summarize)")
     parser.add_argument("--model", default=None, metavar="FILE", help="expression model (default: the shipped one)")
+    add_detector_argument(parser)
     parser.add_argument("--detector-model", default=None, metavar="FILE", help="face detector ONNX (default: shipped)")
     parser.add_argument("--score-threshold", type=float, default=None, help="detector threshold (default: detector's)")
     parser.add_argument("--min-face", type=int, default=None, help="smallest face height, pixels (default: detector's)")
@@ -142,7 +144,7 @@ def _load_models(args):
     """(detector or None, classifier): loaded once for all inputs."""
     from fer_mask_ros.errors import DetectorError
     from fer_mask_ros.perception.classifier import load_classifier
-    from fer_mask_ros.perception.detection import FaceDetector
+    from fer_mask_ros.perception.detection import make_detector
 
     classifier = load_classifier(args.model, args.threads, args.backend)
     kwargs = {"model_path": args.detector_model, "num_threads": args.threads}
@@ -151,7 +153,7 @@ def _load_models(args):
     if args.min_face is not None:
         kwargs["min_face"] = args.min_face
     try:
-        detector = FaceDetector(**kwargs)
+        detector = make_detector(getattr(args, "detector", None), **kwargs)
     except DetectorError as exc:
         raise CommandError(str(exc).splitlines()[0]) from None
     return detector, classifier

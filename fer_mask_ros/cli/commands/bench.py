@@ -1,5 +1,6 @@
 """`bench`: speed tables. `--detector`, `--classifier` (no flag: both); `--analyze`: offline analysis of a
-one-face QVGA video; `--graph`: the whole ROS graph (fer_mask_ros.ros.bench_graph, loaded only for --graph:
+one-face QVGA video; `--detector NAME` (centerface | yunet) also picks the detector of the other benches;
+`--graph`: the whole ROS graph (fer_mask_ros.ros.bench_graph, loaded only for --graph:
 it needs ROS 1 and the catkin workspace sourced, `make bench`)."""
 from __future__ import annotations
 
@@ -30,7 +31,12 @@ def _graph_bench():
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--detector", action="store_true", help="time the face detector")
+    from fer_mask_ros.perception.detection import DETECTORS
+
+    parser.add_argument("--detector", nargs="?", const=True, default=None, choices=sorted(DETECTORS),
+                        metavar="{" + ",".join(sorted(DETECTORS)) + "}",
+                        help="time the face detectors (a NAME: that one only, and the detector of --analyze, "
+                             "--analyze-batch and --graph; default there: config/face_detector.yaml's)")
     parser.add_argument("--classifier", action="store_true", help="time the expression classifier")
     parser.add_argument("--analyze", action="store_true",
                         help="time offline analysis (`analyze`) of a 320x240 one-face video at 30 fps")

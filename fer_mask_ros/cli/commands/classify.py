@@ -21,6 +21,7 @@ from typing import Iterator, List, Sequence, Tuple
 
 import numpy as np
 
+from fer_mask_ros.cli.commands.detect import add_detector_argument
 from fer_mask_ros.cli.output import open_csv_output
 from fer_mask_ros.errors import CommandError, ImageReadError, WriteError
 from fer_mask_ros.imaging import list_image_files, read_image, to_bgr
@@ -42,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=256, help="faces per inference batch (default 256)")
     parser.add_argument("--threads", type=int, default=None, help="inference threads (default: library default)")
     add_backend_argument(parser)
+    add_detector_argument(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--annotate-dir", default=None, metavar="DIR",
                         help="photo mode: write an annotated copy of each photo into DIR")
@@ -163,7 +165,8 @@ def classify_photos(args) -> int:
             raise CommandError(f"--annotate-dir {annotate_dir} exists and is not a folder")
         os.makedirs(annotate_dir, exist_ok=True)
     pipeline = build_pipeline(args.model, args.threads, getattr(args, "detector_model", None),
-                              getattr(args, "score_threshold", None), backend=getattr(args, "backend", "auto"))
+                              getattr(args, "score_threshold", None), backend=getattr(args, "backend", "auto"),
+                              detector=getattr(args, "detector", None))
     n_faces, no_face, skipped, names, skipped_writes = 0, 0, 0, {}, 0
     handle, _ = open_csv_output(args.output)
     try:

@@ -30,9 +30,20 @@ def add_arguments(parser) -> None:
     parser.add_argument("--output", "-o", default="-", help="CSV file to write ('-' = stdout, the default)")
     parser.add_argument("--threshold", type=float, default=None, help="detector score threshold (default: tuned)")
     parser.add_argument("--min-face", type=int, default=None, help="smallest face height in pixels to look for")
-    parser.add_argument("--model", default=None, help="detector ONNX model (default: models/centerface.onnx)")
+    add_detector_argument(parser)
+    parser.add_argument("--model", default=None,
+                        help="detector ONNX model (default: the detector's shipped one, models/<detector>.onnx)")
     parser.add_argument("--annotate", metavar="DIR", default=None, help="also write annotated images to DIR")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_detector_argument(parser) -> None:
+    """`--detector centerface|yunet` (default: config/face_detector.yaml's `detector`, as the node)."""
+    from fer_mask_ros.perception.detection import DETECTORS
+
+    parser.add_argument("--detector", choices=sorted(DETECTORS), default=None,
+                        help="face detector: centerface or yunet (about 5x cheaper; docs/DETECTION.md); "
+                             "default: config/face_detector.yaml's `detector`")
 
 
 def collect_images(paths: List[str]) -> List[Tuple[str, str]]:
@@ -71,15 +82,16 @@ def annotate(image: np.ndarray, detections) -> np.ndarray:
 
 def run(args) -> int:
     from fer_mask_ros.errors import DetectorError
-    from fer_mask_ros.perception.detection import DEFAULT_MIN_FACE, DEFAULT_SCORE_THRESHOLD, FaceDetector
+    from fer_mask_ros.perception.detection import DEFAULT_MIN_FACE, make_detector
 
     files = collect_images(args.paths)
     if not files:
         raise CommandError("no image files found in: " + ", ".join(args.paths))
     try:
-        detector = FaceDetector(
+        detector = make_detector(
+            args.detector,
             model_path=args.model,
-            score_threshold=DEFAULT_SCORE_THRESHOLD if args.threshold is None else args.threshold,
+            score_threshold=args.threshold,
             min_face=DEFAULT_MIN_FACE if args.min_face is None else args.min_face,
         )
     except DetectorError as exc:

@@ -285,3 +285,173 @@ def test_detect_near_at_border_stays_inside_image(detector):
 
 def test_region_cost_is_a_fraction_of_a_full_scan(detector):
     assert detector.region_pixels() * 4 < detector.network_pixels(240, 320)
+
+
+# ----------------------------------------------------------------------------- YuNet and the detector choice
+
+
+def _yunet_outputs(height: int, width: int):
+    """All-zero YuNet outputs (score 0 everywhere) for an input of this size, by name."""
+    from fer_mask_ros.perception.yunet import STRIDES
+
+    out = {}
+    for s in STRIDES:
+        n = (height // s) * (width // s)
+        out.update({f"cls_{s}": np.zeros((1, n, 1), np.float32), f"obj_{s}": np.zeros((1, n, 1), np.float32),
+                    f"bbox_{s}": np.zeros((1, n, 4), np.float32), f"kps_{s}": np.zeros((1, n, 10), np.float32)})
+    return out
+
+
+def test_decode_yunet_known_box_and_landmarks():
+    from fer_mask_ros.perception.yunet import decode_yunet
+
+    height, width = 64, 96  # stride 16: 4 rows x 6 columns
+    out = _yunet_outputs(height, width)
+    row, col, s = 2, 3, 16
+    cell = row * (width // s) + col
+    out["cls_16"][0, cell, 0], out["obj_16"][0, cell, 0] = 0.81, 1.0  # score sqrt(0.81) = 0.9
+    out["bbox_16"][0, cell] = (0.25, -0.5, np.log(2.0), np.log(3.0))  # centre (3.25, 1.5) cells; 32 x 48 px
+    points = np.array([(-0.5, -0.75), (0.5, -0.75), (0.0, 0.0), (-0.25, 1.0), (0.25, 1.0)], np.float32)
+    out["kps_16"][0, cell] = points.reshape(-1)
+    out["cls_8"][0, 5, 0], out["obj_8"][0, 5, 0] = 0.09, 0.25  # score 0.15: under the threshold
+    boxes, scores, landmarks = decode_yunet(out, height, width, threshold=0.5)
+    assert boxes.shape == (1, 4) and scores.shape == (1,) and landmarks.shape == (1, 5, 2)
+    assert scores[0] == pytest.approx(0.9, abs=1e-5)
+    cx, cy = (col + 0.25) * s, (row - 0.5) * s
+    np.testing.assert_allclose(boxes[0], [cx - 16, cy - 24, cx + 16, cy + 24], atol=1e-3)
+    expected = (points + np.array([col, row], np.float32)) * s
+    np.testing.assert_allclose(landmarks[0], expected, atol=1e-3)
+    assert decode_yunet(out, height, width, threshold=0.1)[0].shape == (2, 4)  # the stride-8 cell too
+    assert decode_yunet(out, height, width, threshold=0.95)[0].shape == (0, 4)
+
+
+def test_decode_yunet_rejects_outputs_of_another_size():
+    from fer_mask_ros.perception.yunet import decode_yunet
+
+    with pytest.raises(ValueError, match="stride 8"):
+        decode_yunet(_yunet_outputs(64, 96), 96, 96, threshold=0.5)
+
+
+@pytest.fixture(scope="module")
+def yunet():
+    from fer_mask_ros.perception.detection import make_detector
+
+    return make_detector("yunet", num_threads=1)
+
+
+def test_yunet_model_is_shipped_with_symbolic_input_dims(yunet):
+    from fer_mask_ros.perception.detection import YuNetDetector
+
+    assert isinstance(yunet, YuNetDetector) and yunet.model_path.endswith(os.path.join("models", "yunet.onnx"))
+    dims = yunet._session.get_inputs()[0].shape
+    assert not isinstance(dims[2], int) and not isinstance(dims[3], int)
+    for shape in ((240, 320), (97, 131), (480, 640)):  # any size: padded to multiples of 32
+        assert yunet.detect(np.full(shape + (3,), 120, np.uint8)) == []
+
+
+@pytest.mark.parametrize("name", ["centerface", "yunet"])
+def test_both_detectors_give_the_same_detection_type_through_the_pipeline(name):
+    from fer_mask_ros.perception.detection import make_detector
+    from fer_mask_ros.perception.pipeline import FacePipeline, TrackedFace
+
+    pipeline = FacePipeline(detector=make_detector(name, num_threads=1))
+    frame = _clip_frame()
+    faces = pipeline.detect(frame, 0.0)
+    assert faces, name
+    for face in faces:
+        assert type(face) is TrackedFace and type(face.detection) is Detection
+        x, y, w, h = face.detection.box
+        assert 0 <= x and 0 <= y and x + w <= frame.shape[1] + 1e-3 and y + h <= frame.shape[0] + 1e-3
+        lm = face.detection.landmarks
+        assert lm.shape == (5, 2) and lm.dtype == np.float32
+        assert lm[0, 0] < lm[1, 0] and lm[3, 0] < lm[4, 0]  # image-left eye / mouth corner first
+        assert lm[2, 1] > lm[:2, 1].max() and lm[3:, 1].min() > lm[2, 1]  # eyes, nose, mouth downwards
+    ids = [f.track_id for f in pipeline.detect(frame, 0.05)]  # a window re-find keeps the ids
+    assert sorted(ids) == sorted(f.track_id for f in faces)
+
+
+def test_yunet_finds_a_face_that_fills_the_photo_in_photo_mode(yunet):
+    from fer_mask_ros.perception.photo import detect_photo_faces
+
+    frame = _clip_frame()
+    x, y, w, h = (int(v) for v in yunet.detect(frame)[0].box)
+    close_up = cv2.resize(frame[y:y + h, x:x + w], (600, 600), interpolation=cv2.INTER_CUBIC)
+    found = detect_photo_faces(yunet, close_up)
+    assert found and found[0].box[2] > 300  # the face, not a detail of it
+
+
+def test_make_detector_names_and_errors(tmp_path):
+    from fer_mask_ros.perception.detection import (
+        DETECTORS,
+        YuNetDetector,
+        default_detector_name,
+        detector_from_settings,
+        make_detector,
+    )
+
+    assert sorted(DETECTORS) == ["centerface", "yunet"]
+    assert default_detector_name() in DETECTORS
+    assert type(make_detector(None)) is DETECTORS[default_detector_name()]
+    with pytest.raises(DetectorError, match="unknown detector 'retina': choose one of centerface, yunet"):
+        make_detector("retina")
+    with pytest.raises(DetectorError, match="not a YuNet model"):
+        make_detector("yunet", model_path=DEFAULT_MODEL_PATH)
+    # the face_detector node's parameters (nodes/face_detector passes param("detector") etc.)
+    det = detector_from_settings({"detector": "yunet", "detector_model": "", "score_threshold": 0.7, "min_face": 80})
+    assert isinstance(det, YuNetDetector) and det.score_threshold == 0.7 and det.min_face == 80
+    assert type(detector_from_settings({"detector": ""})) is DETECTORS[default_detector_name()]
+    with pytest.raises(DetectorError, match="unknown detector"):
+        detector_from_settings({"detector": 3})
+    with pytest.raises(DetectorError, match="bad detector setting"):
+        detector_from_settings({"detector": "yunet", "min_face": "big"})
+
+
+def test_face_detector_node_passes_its_detector_param():
+    import ast
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    for node in ("face_detector", "emotion_classifier"):
+        with open(os.path.join(root, "nodes", node), encoding="utf-8") as handle:
+            tree = ast.parse(handle.read())
+        reads = [c for c in ast.walk(tree) if isinstance(c, ast.Call) and getattr(c.func, "id", "") == "param"
+                 and c.args and getattr(c.args[0], "value", None) == "detector"]
+        built = [c for c in ast.walk(tree) if isinstance(c, ast.Call)
+                 and getattr(c.func, "id", "") == "detector_from_settings"]
+        assert reads and built, node
+
+
+def test_detect_cli_detector_choice(tmp_path, capsys):
+    frame = _clip_frame()
+    path = str(tmp_path / "frame.png")
+    cv2.imwrite(path, frame)
+    for name in ("yunet", "centerface"):
+        out = str(tmp_path / f"{name}.csv")
+        assert main(["detect", "--detector", name, "--no-progress", "--output", out, path]) == 0
+        header, *rows = _read_csv(out)
+        assert header == HEADER.split(",")
+        assert rows and all(r[7] for r in rows)  # faces, with landmarks
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(["detect", "--detector", "retina", path])
+    assert exc.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert errors == [errors[0]] and "invalid choice: 'retina'" in errors[0] and "yunet" in errors[0]
+
+
+@pytest.mark.parametrize("command", [["classify"], ["analyze", "--output", "out"], ["bench", "--analyze"]])
+def test_other_commands_take_the_detector_choice(command, capsys):
+    import argparse
+    import importlib
+
+    from fer_mask_ros.cli import _module_name
+
+    parser = argparse.ArgumentParser()
+    importlib.import_module(_module_name(command[0])).add_arguments(parser)
+    args = parser.parse_args(command[1:] + ["x", "--detector", "yunet"] if command[0] != "bench"
+                             else command[1:] + ["--detector", "yunet"])
+    assert args.detector == "yunet"
+    if command[0] == "bench":  # a bare --detector times every detector
+        assert parser.parse_args(["--detector"]).detector is True
+    with pytest.raises(SystemExit):
+        parser.parse_args(command[1:] + ["--detector", "retina"])
+    assert "invalid choice: 'retina'" in capsys.readouterr().err

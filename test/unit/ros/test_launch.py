@@ -130,3 +130,16 @@ def test_record_camera_and_compression():
     assert "/robot2/camera/bottom/image_raw/compressed" in bottom
     assert "/robot2/camera/bottom/camera_info" in bottom
     assert "/robot2/camera/bottom/image_raw" not in bottom
+
+
+def test_detector_arg_reaches_both_nodes():
+    from fer_mask_ros.perception.detection import DETECTORS, detector_from_settings
+
+    config = load("nao.launch", "detector:=yunet")
+    for node in ("face_detector", "emotion_classifier"):
+        assert config.params[f"/fer_mask/{node}/detector"].value == "yunet"
+    settings = {k.rsplit("/", 1)[1]: p.value for k, p in config.params.items()
+                if k.startswith("/fer_mask/face_detector/")}
+    assert type(detector_from_settings(settings)) is DETECTORS["yunet"]
+    default = load("nao.launch")  # no arg: config/face_detector.yaml's detector
+    assert default.params["/fer_mask/face_detector/detector"].value == ""
