@@ -3,7 +3,8 @@
 
 Builds the package with `catkin_make install` in a separate workspace (default .ws/install_ws, its src/
 a symlink to this repository) from a clean environment, then, in a clean environment that sources only
-install/setup.bash, runs demo.launch (fake NAO on the bundled clip) on a private master and checks: the
+install/setup.bash (no venv on PATH: the installed nodes start with the build's -DPYTHON_EXECUTABLE), runs
+demo.launch (fake NAO on the bundled clip) on a private master and checks: the installed nodes' interpreter, the
 launch file, models, config and clip all come from the install space, NAO speaks, and the console ends
 cleanly (exit 0, no REQUIRED-process banner, no traceback, no qi info lines).
 
@@ -29,9 +30,10 @@ def free_port() -> int:
 
 
 def clean_env(**extra: str) -> dict:
-    """No ROS variables of the devel space: only what a new shell on this machine has."""
+    """Only what a new shell on this machine has: no ROS variables of the devel space, and no venv on PATH
+    (the README's one Python step is the build's -DPYTHON_EXECUTABLE, which the installed nodes then run with)."""
     env = {k: os.environ[k] for k in ("HOME", "LANG", "LC_ALL", "TERM", "USER") if k in os.environ}
-    env["PATH"] = os.path.join(REPO, ".venv", "bin") + ":/usr/local/bin:/usr/bin:/bin"
+    env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
     env.update(extra)
     return env
 
@@ -65,6 +67,10 @@ def main() -> int:
         print(f"install-test: catkin_make install failed in {ws}")
         return 1
     print(f"install-test: catkin_make install into {install}: {time.time() - t0:.0f} s")
+    with open(os.path.join(install, "lib", "fer_mask_ros", "fake_nao"), encoding="utf-8") as handle:
+        shebang = handle.readline().strip()
+    if shebang != "#!" + python:  # cmake/installed_shebangs.cmake
+        problems.append(f"the installed nodes start with {shebang!r}, not the build's interpreter #!{python}")
 
     # where the installed package finds its files
     port = free_port()

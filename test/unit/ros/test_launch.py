@@ -3,6 +3,7 @@ topic derived from `camera`, /use_sim_time, the args demo/replay forward, machin
 from __future__ import annotations
 
 import os
+import subprocess
 from typing import Dict, List
 
 import pytest
@@ -35,7 +36,7 @@ def remaps(node) -> Dict[str, str]:
 @pytest.fixture(scope="module")
 def bag(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("bag") / "session.bag"
-    path.write_bytes(b"")
+    path.write_bytes(b"#ROSBAG V2.0\n")  # what check_bag looks at
     return str(path)
 
 
@@ -106,6 +107,18 @@ def test_replay_plays_the_ns_camera_and_stops_at_the_end(bag):
 def test_replay_refuses_a_missing_bag(tmp_path):
     with pytest.raises(Exception, match="check_bag"):
         load("replay.launch", f"bag:={tmp_path / 'missing.bag'}")
+
+
+def test_replay_refuses_a_file_that_is_not_a_bag(tmp_path):
+    jpeg = tmp_path / "photo.jpg"
+    jpeg.write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 64)
+    with pytest.raises(Exception, match="check_bag"):
+        load("replay.launch", f"bag:={jpeg}")
+    proc = subprocess.run([os.path.join(REPO, "scripts", "check_bag"), str(jpeg)], capture_output=True, text=True,
+                          timeout=30)
+    assert proc.returncode == 1 and proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"replay.launch: cannot replay bag:={jpeg}: not a ROS 1 bag"), lines
 
 
 def test_machines():
