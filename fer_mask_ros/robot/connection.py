@@ -9,8 +9,8 @@ and to fer_mask_ros.simulation.fake_nao.FakeNao.
 * `NaoConnection` owns a qi.Session and a background thread that reconnects with
   exponential backoff (0.5 s doubling to 5 s). State changes are logged once each and
   reported to callbacks; `generation` increases on every successful (re)connection so that
-  users know when to resubscribe. While not connected, one WARN per `warn_every_s` (60 s)
-  says so (a wrong address is never silent).
+  users know when to resubscribe. While not connected, one WARN after `first_warn_s` (10 s, naming
+  the URL: a wrong address is never silent), then one per `warn_every_s` (60 s).
 * A robot that hangs (process stopped, link stalled) keeps its TCP connection open, so the
   thread also sends a heartbeat (ServiceDirectory.services, every `heartbeat_s`) and treats
   no answer within `heartbeat_timeout_s` as a lost connection: dropped, reported, reconnected.
@@ -148,6 +148,7 @@ class NaoConnection:
         heartbeat_s: float = 1.0,
         heartbeat_timeout_s: float = 1.5,
         warn_every_s: float = 60.0,
+        first_warn_s: float = 10.0,
     ):
         if user is None:
             user = os.environ.get(USER_ENV) or None
@@ -169,6 +170,8 @@ class NaoConnection:
         self.heartbeat_s = float(heartbeat_s)
         self.heartbeat_timeout_s = float(heartbeat_timeout_s)
         self.warn_every_s = float(warn_every_s)
+        self.first_warn_s = float(first_warn_s)
+        self._down_token = 0  # changes whenever a period without a connection starts or ends
         self.log = logger or LOG
         self._hung: Optional[str] = None  # why the robot is considered hung (set by any thread)
         self._last_heartbeat = 0.0  # monotonic time of the last answered heartbeat or ping
@@ -373,9 +376,30 @@ class NaoConnection:
         except Exception:
             return False
 
+    def _watch_down(self) -> None:
+        """One WARN naming the URL if this period without a connection lasts `first_warn_s` (a timer: a connect
+        attempt that blocks for its whole timeout must not delay it)."""
+        with self._lock:
+            self._down_token += 1
+            token = self._down_token
+        if self.first_warn_s > 0:
+            timer = threading.Timer(self.first_warn_s, self._warn_down, args=(token, time.monotonic()))
+            timer.daemon = True
+            timer.start()
+
+    def _warn_down(self, token: int, since: float) -> None:
+        with self._lock:
+            current = token == self._down_token
+        if not current or self._stop.is_set() or self._state == STATE_CONNECTED:
+            return
+        self.log.warning("NAO %s: not connected after %.0f s (%d attempts; last error: %s) - is nao_ip right, and "
+                         "is the robot (or the fake NAO) on and reachable?", self.url, time.monotonic() - since,
+                         self.attempts, self.last_error or "none yet, the first attempt is still waiting")
+
     def _run(self) -> None:
         backoff = self.min_backoff
         down_since = warned_at = time.monotonic()
+        self._watch_down()
         beat_tried = 0.0
         while not self._stop.is_set():
             with self._lock:
@@ -397,6 +421,7 @@ class NaoConnection:
                     self.last_error = hung
                 self._set_state(STATE_DISCONNECTED, hung or "connection lost")
                 down_since = warned_at = time.monotonic()
+                self._watch_down()
             self._set_state(STATE_CONNECTING)
             try:
                 self._connect_once()
@@ -420,6 +445,7 @@ class NaoConnection:
             self._last_heartbeat = time.monotonic()
             with self._lock:
                 self._hung = None
+                self._down_token += 1
             self._set_state(STATE_CONNECTED)
         self._drop_session()
 

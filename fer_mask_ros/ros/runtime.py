@@ -196,6 +196,25 @@ def watch_sim_time(node: str, grace_s: float = 10.0, repeat_s: float = 60.0) -> 
     return thread
 
 
+def warn_if_no_images(node: str, topic: str, received: Callable[[], int], publishers: Callable[[], int],
+                      after_s: float = 10.0) -> threading.Thread:
+    """One WARN when no image came on `topic` within `after_s` wall seconds and no node publishes it (a publisher
+    that sends nothing, as nao_camera without its robot, says why itself). Names the topic and who should send it."""
+    import rospy  # noqa: PLC0415
+
+    def run() -> None:
+        time.sleep(after_s)
+        if rospy.is_shutdown() or received() > 0 or publishers() > 0:
+            return
+        who = "naoqi_driver" if topic.startswith("/naoqi_driver/") else "the camera node (nao_camera, usb_camera)"
+        rospy.logwarn(f"{node}: no images on {topic} for {after_s:g} s and no node publishes it - is {who} running? "
+                      f"(rostopic info {topic})")
+
+    thread = threading.Thread(target=run, name="image_watch", daemon=True)
+    thread.start()
+    return thread
+
+
 class Diagnostics:
     """Publishes one diagnostic_msgs/DiagnosticStatus for this node on /diagnostics every `period_s`.
 
