@@ -392,9 +392,37 @@ _FROM_CONFIG = object()
 
 def use_config(node: str) -> None:
     """Take the defaults of `param()` and `Thresholds` from config/<node>.yaml: the launch files load that
-    file into the node's private namespace, and a node started without it gets the same values."""
+    file into the node's private namespace, and a node started without it gets the same values. Then check
+    every private parameter that is set against its range declared in that yaml (fer_mask_ros.config_schema):
+    one FATAL line naming the parameter and its range, exit 2."""
     global _CONFIG_NODE
     _CONFIG_NODE = node
+    check_params(node)
+
+
+def check_params(node: str) -> None:
+    """FATAL (exit 2) for the first private parameter outside its declared range; a WARN naming private
+    parameters config/<node>.yaml does not declare (a typo such as ~fsp is otherwise silently ignored)."""
+    import rospy  # noqa: PLC0415
+
+    from fer_mask_ros.config_schema import node_schema, problems  # noqa: PLC0415
+
+    try:
+        schema = node_schema(node)
+    except (OSError, ValueError) as exc:
+        fatal(f"{node}: cannot read config/{node}.yaml: {exc}")
+    values = {name: rospy.get_param("~" + name) for name in schema if rospy.has_param("~" + name)}
+    bad = problems(node, values, schema)
+    if bad:
+        fatal(bad[0])
+    prefix = rospy.get_name().rstrip("/") + "/"
+    maps = {name for name, spec in schema.items() if spec.text == "<map>"}  # their keys: checked by their user
+    unknown = sorted(n[len(prefix):] for n in rospy.get_param_names()
+                     if n.startswith(prefix) and n[len(prefix):] not in schema
+                     and n[len(prefix):].split("/")[0] not in maps)
+    if unknown:
+        rospy.logwarn(f"{node}: ignoring parameter(s) config/{node}.yaml does not declare: "
+                      + ", ".join("~" + n for n in unknown))
 
 
 def config_default(name: str) -> Any:

@@ -619,16 +619,18 @@ class RobustnessTest(unittest.TestCase):
         self.refused("emotion_speech", "language", backend="log", language="klingon")
 
     def test_31_unknown_speech_backend(self):
-        self.refused("emotion_speech", "unknown backend", backend="carrier_pigeon")
+        self.refused("emotion_speech", "~backend = 'carrier_pigeon' is not one of the choices",
+                     backend="carrier_pigeon")
 
     def test_32_unknown_transport(self):
-        self.refused("face_detector", "unknown image transport", transport="theora")
+        self.refused("face_detector", "~transport = 'theora' is not one of the choices", transport="theora")
 
     def test_33_unknown_classifier_backend(self):
         self.refused("emotion_classifier", "backend", backend="tensorflow", model=self.model())
 
     def test_34_missing_model(self):
-        self.refused("emotion_classifier", "model file not found", model="/nonexistent/fer_mask_net.pt")
+        self.refused("emotion_classifier", "~model = '/nonexistent/fer_mask_net.pt' is no such file",
+                     model="/nonexistent/fer_mask_net.pt")
 
     def test_35_corrupt_model(self):
         with tempfile.NamedTemporaryFile(suffix=".pt", delete=False) as f:
