@@ -156,3 +156,13 @@ def test_detector_arg_reaches_both_nodes():
     assert type(detector_from_settings(settings)) is DETECTORS["yunet"]
     default = load("nao.launch")  # no arg: config/face_detector.yaml's detector
     assert default.params["/fer_mask/face_detector/detector"].value == ""
+
+
+def test_rep155_bridge_is_opt_in_and_follows_the_namespace():
+    assert "hri_bridge" not in nodes(load("nao.launch"))
+    config = load("demo.launch", "ns:=robot2", "rep155:=true", "hri_prefix:=/robot2/humans")
+    bridge = nodes(config)["hri_bridge"]
+    assert bridge.namespace == "/robot2/"
+    assert remaps(bridge)["image"] == "/robot2/camera/front/image_raw"
+    assert config.params["/robot2/hri_bridge/prefix"].value == "/robot2/humans"
+    assert config.params["/robot2/hri_bridge/forget_after_s"].value > 0  # config/hri_bridge.yaml loaded
