@@ -6,7 +6,8 @@ fer_mask_ros.ros   the ROS side: node helpers, rosbag reader, graph bench, soak 
 
 Without catkin (pip), the shipped models/ and config/ are copied into the installed package as
 fer_mask_ros/_shipped/ (fer_mask_ros.config finds them there), so `python -m fer_mask_ros classify PHOTO`
-works out of the box. torch is given as a lower bound only; requirements.txt pins the tested versions.
+works out of the box. torch is an extra (`pip install .[train]`: train, export, the torch backend);
+inference needs only onnxruntime. requirements.txt pins the tested versions (the full dev set, torch included).
 """
 import glob
 import os
@@ -37,9 +38,10 @@ try:
 except ImportError:  # plain `pip install .` without catkin
     kwargs = dict(
         name="fer_mask_ros", version="0.1.0", packages=PACKAGES, python_requires=">=3.8",
-        install_requires=["numpy>=1.20,<2", "opencv-python-headless>=4.5", "torch>=2.0", "onnxruntime>=1.15",
+        # inference (classify, detect, analyze, live, the API, the nodes) runs on onnxruntime: torch is for training
+        install_requires=["numpy>=1.20,<2", "opencv-python-headless>=4.5", "onnxruntime>=1.15",
                           "tqdm", "matplotlib", "pyyaml"],
-        extras_require={"export": ["onnx"], "nao": ["qi"]},
+        extras_require={"train": ["torch>=2.0"], "export": ["torch>=2.0", "onnx"], "nao": ["qi"]},
         entry_points={"console_scripts": ["fer-mask-ros = fer_mask_ros.cli:main"]},
         cmdclass={"build_py": BuildPyWithShippedFiles},
     )

@@ -34,8 +34,36 @@ def _module_name(command: str) -> str:
     return "fer_mask_ros.cli.commands." + command.replace("-", "_")
 
 
+#: third-party modules only some commands need -> what to install for them
+OPTIONAL_MODULES = {"torch": "pip install 'fer_mask_ros[train]' (or: pip install torch)",
+                    "torchvision": "pip install torchvision",
+                    "onnx": "pip install 'fer_mask_ros[export]' (or: pip install onnx)"}
+
+
+def version() -> str:
+    """The package version: the installed distribution's (pip), else package.xml's (catkin, source tree)."""
+    import re
+
+    try:
+        from importlib.metadata import PackageNotFoundError
+        from importlib.metadata import version as dist_version
+
+        return dist_version("fer_mask_ros")
+    except (ImportError, PackageNotFoundError):
+        pass
+    from fer_mask_ros.config import share_dir
+
+    share = share_dir()
+    if share is not None:
+        found = re.search(r"<version>\s*([^<\s]+)\s*</version>", (share / "package.xml").read_text(encoding="utf-8"))
+        if found:
+            return found.group(1)
+    return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fer_mask_ros", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"fer_mask_ros {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, summary in COMMANDS.items():
         sub.add_parser(name, help=summary, add_help=False)
@@ -44,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "--version":
+        print(f"fer_mask_ros {version()}")
+        return 0
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         parser = build_parser()
         if argv and argv[0] not in ("-h", "--help"):
@@ -53,12 +84,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.print_help()
         return 0
     command, rest = argv[0], argv[1:]
-    module = importlib.import_module(_module_name(command))
-    parser = argparse.ArgumentParser(prog=f"python -m fer_mask_ros {command}", description=COMMANDS[command])
-    module.add_arguments(parser)
-    args = parser.parse_args(rest)
     try:
+        module = importlib.import_module(_module_name(command))
+        parser = argparse.ArgumentParser(prog=f"python -m fer_mask_ros {command}", description=COMMANDS[command])
+        module.add_arguments(parser)
+        args = parser.parse_args(rest)
         return int(module.run(args) or 0)
+    except ModuleNotFoundError as exc:
+        top = (exc.name or "").split(".")[0]
+        if top not in OPTIONAL_MODULES:
+            raise
+        print(f"error: {command} needs {top}, which is not installed: {OPTIONAL_MODULES[top]}", file=sys.stderr)
+        return 2
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
