@@ -162,6 +162,63 @@ class VideoSource:
             self.notes.append(f"the video ended after {decoded} of its {end - first} declared frames")
 
 
+#: frame rate of an image sequence when --fps is not given
+DEFAULT_SEQUENCE_FPS = 10.0
+
+
+class ImageSequenceSource:
+    """A folder of frames (images, sorted by path) as a video at `fps`: frame i is at i / fps seconds."""
+
+    kind = "images"
+
+    def __init__(self, folder: str, sampler: Optional[Sampler] = None, fps: Optional[float] = None) -> None:
+        self.path = folder
+        self.sampler = sampler or Sampler()
+        self.files = walk_files(folder)
+        if not self.files:
+            raise AnalysisError(f"{folder}: no videos, bags or images found")
+        self.fps_known = fps is not None
+        self.fps = float(fps) if fps else DEFAULT_SEQUENCE_FPS
+        if not self.fps > 0:
+            raise AnalysisError(f"{folder}: --fps must be > 0")
+        self.total = len(self.files)
+        self.frames_read = 0
+        self.frames_unreadable = 0
+        self.notes: List[str] = [] if self.fps_known else [
+            f"an image sequence of {self.total} frames, played at {self.fps:g} fps (set --fps)"]
+
+    @property
+    def duration(self) -> float:
+        return self.frames_read / self.fps
+
+    @property
+    def output_fps(self) -> float:
+        fps = self.fps / self.sampler.every
+        return min(fps, 1.0 / self.sampler.period) if self.sampler.period else fps
+
+    def __iter__(self) -> Iterator[Frame]:
+        from fer_mask_ros.errors import ImageReadError
+        from fer_mask_ros.imaging import read_image, to_bgr
+
+        bad: List[int] = []
+        for i, path in enumerate(self.files):
+            t = i / self.fps
+            self.frames_read = i + 1
+            if not self.sampler.keep(i, t):
+                continue
+            try:
+                image = to_bgr(read_image(path))
+            except (ImageReadError, OSError, ValueError):
+                bad.append(i)
+                continue
+            yield Frame(index=i, time=t, stamp=t, image=image)
+        self.frames_unreadable = len(bad)
+        if bad:
+            self.notes.append(f"{len(bad)} of the {self.total} images could not be read: frames {_ranges(bad)}")
+        if len(bad) == self.total:
+            raise AnalysisError(f"{self.path}: none of its {self.total} images could be read")
+
+
 def _ranges(indices: List[int], limit: int = 6) -> str:
     """[3, 4, 5, 9] -> '3-5, 9' (at most `limit` ranges)."""
     out: List[str] = []
@@ -177,9 +234,12 @@ def _ranges(indices: List[int], limit: int = 6) -> str:
 
 
 def open_source(path: str, topic: str = DEFAULT_TOPIC, faces_topic: Optional[str] = "auto",
-                sampler: Optional[Sampler] = None, sync_slop: float = 0.0):
+                sampler: Optional[Sampler] = None, sync_slop: float = 0.0, fps: Optional[float] = None):
+    """A video, a registered reader's file (.bag), or a folder of frames (an image sequence at `fps`)."""
     if not os.path.exists(path):
         raise AnalysisError(f"{path}: no such file")
+    if os.path.isdir(path):
+        return ImageSequenceSource(path, sampler, fps)
     ext = os.path.splitext(path)[1].lower()
     if ext in READERS:
         module, cls, needs = READERS[ext]
@@ -218,14 +278,19 @@ def declared_frames(path: str, topic: str = DEFAULT_TOPIC) -> int:
 
 def expand_inputs(paths: Sequence[str]) -> Tuple[List[str], bool]:
     """Files and folders -> input files (folders: videos and bags, recursively, sorted); batch flag.
+    A folder without videos or bags but with images is one input: an image sequence (ImageSequenceSource).
 
     Missing paths are kept (they are reported per input)."""
     out: List[str] = []
     batch = len(paths) > 1
     for path in paths:
         if os.path.isdir(path):
+            found = walk_files(path, VIDEO_EXTENSIONS + tuple(READERS))
+            if not found and walk_files(path):
+                out.append(path)  # frames
+                continue
             batch = True
-            out.extend(walk_files(path, VIDEO_EXTENSIONS + tuple(READERS)))
+            out.extend(found)
         else:
             out.append(path)
     seen, unique = set(), []

@@ -28,7 +28,8 @@ from fer_mask_ros.perception.tracking import DEFAULT_SMOOTHING_ALPHA, DEFAULT_SM
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="*", metavar="INPUT",
-                        help="video files (mp4/avi/mkv/...), rosbags (.bag), or folders of them")
+                        help="video files (mp4/avi/mkv/...), rosbags (.bag), or folders of them; a folder of "
+                             "images only is one input, an image sequence (see --fps)")
     parser.add_argument("--output", "-o", metavar="DIR", help="output folder (required unless --summarize)")
     parser.add_argument("--model", default=None, metavar="FILE", help="expression model (default: the shipped one)")
     add_detector_argument(parser)
@@ -54,6 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--sync-slop", type=float, default=0.0, metavar="S",
                    help="match images to FaceArrays within S seconds (default 0: exact stamps, as the live graph)")
     g = parser.add_argument_group("sampling")
+    g.add_argument("--fps", type=float, default=None, metavar="F",
+                   help="frame rate of an image sequence (a folder of frames, sorted by name; default 10)")
     g.add_argument("--every", type=int, default=1, metavar="N", help="process every Nth frame (default 1)")
     g.add_argument("--max-fps", type=float, default=None, metavar="F",
                    help="process at most F frames per second of input time")
@@ -106,6 +109,8 @@ def _check_args(args) -> None:
         raise CommandError("--chunk-seconds cannot be combined with --render, --play or --max-fps")
     if args.every < 1:
         raise CommandError("--every must be at least 1")
+    if args.fps is not None and args.fps <= 0:
+        raise CommandError("--fps must be > 0")
     if args.max_fps is not None and args.max_fps <= 0:
         raise CommandError("--max-fps must be > 0")
     if not 0.0 <= args.exit <= args.enter <= 1.0:
@@ -179,7 +184,7 @@ def analyse_one(path: str, out_dir: str, detector, classifier, args, on_frames: 
 
     log = log or (lambda line: print(line, file=sys.stderr))
     sampler = Sampler(args.every, args.max_fps)
-    source = open_source(path, args.topic, args.faces_topic, sampler, args.sync_slop)
+    source = open_source(path, args.topic, args.faces_topic, sampler, args.sync_slop, fps=args.fps)
     pipeline = _new_pipeline(detector, classifier, args)  # fresh tracker + smoother per input
     render = os.path.join(out_dir, "annotated.mp4") if args.render else None
     if render:
@@ -191,6 +196,11 @@ def analyse_one(path: str, out_dir: str, detector, classifier, args, on_frames: 
     summary = write_outputs(out_dir, result, classifier.model_path, params, sampling, args.min_track_frames)
     for note in result.notes:
         log(f"note: {path}: {note}")
+    if result.frames < args.min_track_frames:
+        log(f"warning: {path}: {result.frames} frame(s) analysed, fewer than --min-track-frames "
+            f"{args.min_track_frames}, so its faces count as short tracks (no events, share or timeline row); "
+            + ("for photos use: python -m fer_mask_ros classify PHOTO" if result.frames <= 1
+               else f"use --min-track-frames {max(1, result.frames)}"))
     rt = summary.get("realtime_factor")
     short = summary["short_tracks"]["tracks"]
     log(f"{path}: {result.frames} frames in {result.wall_s:.1f} s = {result.fps_processed:.1f} frames/s"
@@ -258,6 +268,9 @@ def _worker_init(args, queue) -> None:
     """Process-pool initializer: one thread per library, the models loaded once per worker."""
     import cv2
 
+    from fer_mask_ros.analysis.batch import exit_with_parent
+
+    exit_with_parent()  # a SIGKILLed analyze leaves no worker behind
     cv2.setNumThreads(1)
     _WORKER.update(args=args, queue=queue)
     try:
@@ -344,6 +357,7 @@ def _analyse_or_error(path, out_dir, detector, classifier, args, on_frames, log)
     from fer_mask_ros.analysis import batch
     from fer_mask_ros.errors import AnalysisError
 
+    batch.clear_partials(out_dir)  # what a killed run was writing
     try:
         summary = analyse_one(path, out_dir, detector, classifier, args, on_frames=on_frames, log=log)
     except AnalysisError as exc:

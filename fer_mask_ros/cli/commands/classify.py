@@ -79,12 +79,22 @@ def load_crops(classifier, files: Sequence[str], warn=None) -> Tuple[List[str], 
     return ok, arr, skipped
 
 
+#: photos without a face named on stderr one by one, then only counted
+NAMED_NO_FACE = 20
+
+
 def warn_unreadable(path: str, exc: Exception) -> None:
+    from tqdm import tqdm
+
+    from fer_mask_ros.analysis.sources import VIDEO_EXTENSIONS
+
+    if str(path).lower().endswith(VIDEO_EXTENSIONS + (".bag",)):
+        tqdm.write(f"warning: skipping {path}: a video, not a photo; for videos use: python -m fer_mask_ros analyze "
+                   f"{path} --output DIR", file=sys.stderr)
+        return
     reason = str(exc).strip() or type(exc).__name__
     if path not in reason:
         reason = f"{path}: {reason}"
-    from tqdm import tqdm
-
     tqdm.write(f"warning: skipping unreadable image {reason}", file=sys.stderr)
 
 
@@ -185,6 +195,9 @@ def classify_photos(args) -> int:
             writer.writerows(photo_rows(path, results))
             n_faces += len(results)
             no_face += int(not results)
+            if not results and no_face <= NAMED_NO_FACE:
+                tqdm.write(f"no face found in {path}" + (" (further ones are only counted)"
+                                                          if no_face == NAMED_NO_FACE else ""), file=sys.stderr)
             if annotate_dir:
                 from fer_mask_ros.analysis.analyse import FaceRecord
                 from fer_mask_ros.safe_write import write_image
