@@ -187,6 +187,8 @@ def run(args) -> int:
     from fer_mask_ros.analysis.render import draw_faces
     from fer_mask_ros.analysis.report import write_frames_csv
     from fer_mask_ros.cli.commands.analyze import _load_models, _new_pipeline
+    from fer_mask_ros.errors import WriteError
+    from fer_mask_ros.safe_write import write_image
 
     _check_args(args)
     window = args.window
@@ -230,8 +232,11 @@ def run(args) -> int:
                     backend.say(text)
             if frames_dir or window:
                 annotated = draw_faces(image, recs, time_s=t)
-                if frames_dir and not cv2.imwrite(os.path.join(frames_dir, f"{index:06d}.jpg"), annotated):
-                    raise CommandError(f"cannot write into {frames_dir}")
+                if frames_dir:
+                    try:  # the safe writer: OpenCV crashes on a folder name that is not UTF-8
+                        write_image(os.path.join(frames_dir, f"{index:06d}.jpg"), annotated)
+                    except WriteError as exc:
+                        raise CommandError(str(exc)) from None
                 if window:
                     cv2.imshow(WINDOW, annotated)
                     if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
