@@ -134,7 +134,7 @@ test: setup
 demo: setup
 	@$(ROS_ENV) && export ROS_HOME=$(WS)/ros_home && \
 		echo "demo: simulated NAO playing the bundled clip for $(DEMO_DURATION) s (lines 'NAO says: ...' are its speech)" && \
-		timeout --foreground -s INT -k 20 $$(( $(DEMO_DURATION) + 60 )) roslaunch fer_mask_ros demo.launch \
+		timeout --foreground -s INT -k 20 $$(( $(DEMO_DURATION) + 60 )) roslaunch --no-summary fer_mask_ros demo.launch \
 			duration:=$(DEMO_DURATION) output:=log || [ $$? -eq 124 ]
 
 # make bench [MODEL=path.pt] [BENCH_ARGS="--graph-cases QVGA@30x2 --graph-seconds 20"]: the real graph on a fake NAO,

@@ -169,3 +169,22 @@ def write_batch_table(path: str, rows: Sequence[Dict[str, str]]) -> str:
         cells = [r[c] if c != "status" or not r["error"] else f"failed: {r['error']}" for c in cols]
         lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
     return "\n".join(lines)
+
+
+def face_table(records: Sequence[Any]) -> str:
+    """A text table, one row per face: frames seen, first and last time, most frequent emotion, its share and mean
+    confidence, share of frames masked. Records are duck-typed: face_id, time, emotion, confidence, masked."""
+    from collections import Counter
+
+    by_face: Dict[Any, List[Any]] = {}
+    for r in records:
+        by_face.setdefault(r.face_id, []).append(r)
+    lines = [f"{'face':>4}  {'frames':>6}  {'first s':>7}  {'last s':>7}  {'emotion':<8}  {'share':>5}  "
+             f"{'conf':>4}  {'mask':>4}"]
+    for face_id, rs in sorted(by_face.items()):
+        emotion, n = Counter(r.emotion for r in rs).most_common(1)[0]
+        hits = [float(r.confidence) for r in rs if r.emotion == emotion]
+        masked = sum(bool(r.masked) for r in rs) / len(rs)
+        lines.append(f"{face_id:>4}  {len(rs):>6}  {rs[0].time:>7.2f}  {rs[-1].time:>7.2f}  {emotion:<8}  "
+                     f"{n / len(rs):>5.0%}  {sum(hits) / len(hits):>4.2f}  {masked:>4.0%}")
+    return "\n".join(lines)

@@ -15,7 +15,6 @@ import argparse
 import os
 import sys
 import time
-from collections import Counter
 from typing import Dict, Iterator, List, Tuple
 
 import numpy as np
@@ -166,26 +165,10 @@ class Console:
             print(f"{t:8.2f} s  face {face_id}: gone", file=self.out, flush=True)
 
 
-def face_table(records: List) -> str:
-    """Per face: frames seen, most frequent emotion and its share, mean confidence, masked share."""
-    by_face: Dict[int, List] = {}
-    for r in records:
-        by_face.setdefault(r.face_id, []).append(r)
-    lines = [f"{'face':>4}  {'frames':>6}  {'first s':>7}  {'last s':>7}  {'emotion':<8}  {'share':>5}  "
-             f"{'conf':>4}  {'mask':>4}"]
-    for face_id, rs in sorted(by_face.items()):
-        emotion, n = Counter(r.emotion for r in rs).most_common(1)[0]
-        conf = float(np.mean([r.confidence for r in rs if r.emotion == emotion]))
-        masked = sum(r.masked for r in rs) / len(rs)
-        lines.append(f"{face_id:>4}  {len(rs):>6}  {rs[0].time:>7.2f}  {rs[-1].time:>7.2f}  {emotion:<8}  "
-                     f"{n / len(rs):>5.0%}  {conf:>4.2f}  {masked:>4.0%}")
-    return "\n".join(lines)
-
-
 def run(args) -> int:
     from fer_mask_ros.analysis.analyse import FaceRecord
     from fer_mask_ros.analysis.render import draw_faces
-    from fer_mask_ros.analysis.report import write_frames_csv
+    from fer_mask_ros.analysis.report import face_table, write_frames_csv
     from fer_mask_ros.cli.commands.analyze import _load_models, _new_pipeline
     from fer_mask_ros.errors import WriteError
     from fer_mask_ros.safe_write import write_image

@@ -4,8 +4,9 @@ from __future__ import annotations
 import csv
 import os
 
+from fer_mask_ros.analysis.report import face_table
 from fer_mask_ros.cli import main
-from fer_mask_ros.cli.commands.live import Console, face_table
+from fer_mask_ros.cli.commands.live import Console
 from fer_mask_ros.simulation.frame_source import find_demo_clip
 
 
