@@ -89,6 +89,41 @@ def mark_failed(out_dir: str, input_path: str, error: str) -> None:
     write_text(os.path.join(out_dir, FAILED_FILE), json.dumps({"input": input_path, "error": error}) + "\n")
 
 
+def clear_partials(out_dir: str) -> None:
+    """Remove the temporary files (safe_write's ".partial-*") a killed run left in out_dir: only the run
+    that analyses an input writes into its folder."""
+    from fer_mask_ros.safe_write import TEMP_PREFIX
+
+    try:
+        names = os.listdir(out_dir)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(TEMP_PREFIX):
+            try:
+                os.remove(os.path.join(out_dir, name))
+            except OSError:
+                pass
+
+
+def exit_with_parent(poll_s: float = 0.2) -> None:
+    """In a worker process: exit at once when the process that started it is gone (SIGKILLed). A pool worker
+    otherwise outlives a killed parent for good (it holds both ends of its queue, so it never sees EOF) and
+    may still be writing while a resumed run redoes the same input."""
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll_s)
+            if os.getppid() != parent:
+                os._exit(70)
+
+    threading.Thread(target=watch, name="exit_with_parent", daemon=True).start()
+
+
 def clear_failed(out_dir: str) -> None:
     try:
         os.remove(os.path.join(out_dir, FAILED_FILE))

@@ -22,7 +22,7 @@ from fer_mask_ros.analysis.events import DEFAULTS
 from fer_mask_ros.analysis.report import DEFAULT_MIN_TRACK_FRAMES
 from fer_mask_ros.cli.commands.classify import add_backend_argument
 from fer_mask_ros.cli.commands.detect import add_detector_argument
-from fer_mask_ros.errors import CommandError
+from fer_mask_ros.errors import CommandError, UserError
 from fer_mask_ros.perception.tracking import DEFAULT_SMOOTHING_ALPHA, DEFAULT_SMOOTHING_TIMEOUT_S
 
 
@@ -353,15 +353,17 @@ def _run_chunked(path: str, args) -> int:
 
 
 def _analyse_or_error(path, out_dir, detector, classifier, args, on_frames, log):
-    """(summary, None) or (None, one-line error); failed.json marks a failed input."""
+    """(summary, None) or (None, one-line error); failed.json marks a failed input. WriteError stops the batch."""
     from fer_mask_ros.analysis import batch
-    from fer_mask_ros.errors import AnalysisError
+    from fer_mask_ros.errors import AnalysisError, WriteError
 
     batch.clear_partials(out_dir)  # what a killed run was writing
     try:
         summary = analyse_one(path, out_dir, detector, classifier, args, on_frames=on_frames, log=log)
     except AnalysisError as exc:
         error = str(exc)
+    except WriteError:  # the output cannot be written (a full disk): every other input would fail alike
+        raise
     except Exception as exc:  # one broken input never loses the batch
         error = f"{path}: {type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
     else:
@@ -397,7 +399,10 @@ def _run_batch(todo: List[str], out_dirs: Dict[str, str], args, jobs: int, progr
                 except queue_mod.Empty:
                     break
             for future in finished:
-                path, summary, error, lines, fatal = future.result()
+                try:
+                    path, summary, error, lines, fatal = future.result()
+                except UserError as exc:  # WriteError (a full disk): stop, the queued inputs are not started
+                    path, summary, error, lines, fatal = None, None, None, [], str(exc)
                 if fatal:
                     for other in pending:
                         other.cancel()
