@@ -211,8 +211,11 @@ def decode_image(data: Union[bytes, np.ndarray], mode: str = "unchanged",
     if buf.size == 0:
         raise ValueError("empty image data")
     check_header_size(buf, max_pixels)
+    flags = READ_MODES[mode]
+    if mode == "unchanged" and bytes(buf[:2]) == b"\xff\xd8":  # JPEG (no alpha): turned by its EXIF
+        flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH    # orientation, as "color" and "grey" are
     try:
-        image = cv2.imdecode(buf, READ_MODES[mode])
+        image = cv2.imdecode(buf, flags)
     except cv2.error as exc:  # e.g. a header OpenCV itself refuses
         raise ValueError(f"not a readable image ({str(exc).strip().splitlines()[-1][:120]})") from None
     if image is None or image.size == 0:

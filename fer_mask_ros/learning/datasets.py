@@ -1,14 +1,19 @@
 """Readers for FER2013 in the forms people have it, and for generic `<root>/<label>/*` folders.
 
-Every reader returns a FaceDataset of grey uint8 crops resized to `size`. Bad input raises
-DatasetError naming the file (and line for CSV). Unreadable images can be skipped with
-`skip_unreadable=True`; the skipped files are then listed in `FaceDataset.skipped`.
+Every reader returns a FaceDataset of grey uint8 crops resized to `size`. A bad CSV raises DatasetError
+naming the file and line. Image folders take what they can and say what they left out, one counted warning
+per kind (logged, and kept in `FaceDataset.warnings`): unreadable images (`FaceDataset.skipped`; with
+`skip_unreadable=False` the first one is a DatasetError instead), folders that are not emotion labels, label
+folders without images, files that are not images, byte-identical copies (kept; named when their labels
+differ). 16-bit, CMYK, EXIF-rotated, grey and RGBA images are read as they look (imaging.read_image).
 """
 from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
+import logging
 import os
 from dataclasses import dataclass, field
 from typing import Iterable, List, Optional, Tuple
@@ -19,6 +24,7 @@ from fer_mask_ros.errors import DatasetError, UnknownLabelError
 from fer_mask_ros.imaging import read_image, square_resize, to_grey, walk_files
 from fer_mask_ros.labels import EMOTION_INDEX, EMOTIONS, FER2013_CSV_ORDER, normalise_label
 
+LOG = logging.getLogger(__name__)
 USAGES = ("Training", "PublicTest", "PrivateTest")
 _SPLIT_DIRS = {"train": "Training", "training": "Training", "test": "", "val": "PublicTest", "valid": "PublicTest"}
 
@@ -30,6 +36,7 @@ class FaceDataset:
     sources: List[str]  # file path, or "file.csv:LINE"
     usages: List[str]  # "Training" / "PublicTest" / "PrivateTest" / "" when unknown
     skipped: List[str] = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)  # one line per kind of file left out, with its count
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -38,7 +45,7 @@ class FaceDataset:
         idx = np.flatnonzero(keep) if keep.dtype == bool else np.asarray(keep)
         return FaceDataset(
             self.images[idx], self.labels[idx], [self.sources[i] for i in idx],
-            [self.usages[i] for i in idx], list(self.skipped),
+            [self.usages[i] for i in idx], list(self.skipped), list(self.warnings),
         )
 
     def class_counts(self) -> dict:
@@ -116,10 +123,40 @@ def _iter_label_dirs(root: str) -> Iterable[Tuple[str, str]]:
             yield name, full
 
 
+class _Tally:
+    """Files of one kind left out (or flagged): a count and the first few, reported as one line."""
+
+    def __init__(self, what: str) -> None:
+        self.what, self.count, self.examples = what, 0, []
+
+    def add(self, example: str) -> None:
+        self.count += 1
+        if len(self.examples) < 3:
+            self.examples.append(example)
+
+    def line(self) -> Optional[str]:
+        if not self.count:
+            return None
+        more = ", ..." if self.count > len(self.examples) else ""
+        return f"{self.what}: {self.count} ({'; '.join(self.examples)}{more})"
+
+
+def _other_files(folder: str) -> List[str]:
+    """Files under `folder` that walk_files leaves out as not images (hidden ones aside)."""
+    images = set(walk_files(folder))
+    out = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        out.extend(os.path.join(dirpath, f) for f in sorted(filenames)
+                   if not f.startswith(".") and os.path.join(dirpath, f) not in images)
+    return out
+
+
 def load_image_folder(
-    root: str, usage: Optional[str] = None, size: int = 48, skip_unreadable: bool = False
+    root: str, usage: Optional[str] = None, size: int = 48, skip_unreadable: bool = True
 ) -> FaceDataset:
-    """`root/<label>/*` or `root/{train,test}/<label>/*` (FER2013's Usage_ file-name prefixes honoured)."""
+    """`root/<label>/*` or `root/{train,test}/<label>/*` (FER2013's Usage_ file-name prefixes honoured).
+    What is left out is counted in `FaceDataset.warnings` (see the module docstring)."""
     if not os.path.isdir(root):
         raise DatasetError(f"{root}: no such folder")
     subdirs = dict(_iter_label_dirs(root))
@@ -129,28 +166,65 @@ def load_image_folder(
     else:
         splits = [("", root)]
     images, labels, sources, usages, skipped = [], [], [], [], []
+    unreadable = _Tally("unreadable images skipped")
+    not_labels = _Tally(f"folders that are not emotion labels ({', '.join(EMOTIONS)} or an alias) skipped")
+    empty = _Tally("label folders without images")
+    others = _Tally("files that are not images (by their extension) ignored")
+    copies = _Tally("byte-identical copies of another image (kept)")
+    conflicts = _Tally("byte-identical images under different labels (kept; check them)")
+    seen: dict = {}  # content hash -> (path, label)
+    outside = _Tally("files outside a label folder ignored")
+    label_dirs = 0
     for split_name, split_root in splits:
+        for name in sorted(os.listdir(split_root)):
+            if not name.startswith(".") and not os.path.isdir(os.path.join(split_root, name)):
+                outside.add(os.path.join(split_root, name))
         for label_name, label_dir in _iter_label_dirs(split_root):
             try:
                 label = EMOTION_INDEX[normalise_label(label_name, where=label_dir)]
-            except UnknownLabelError as exc:
-                raise DatasetError(str(exc)) from None
-            for path in walk_files(label_dir):
+            except UnknownLabelError:
+                not_labels.add(label_dir)
+                continue
+            label_dirs += 1
+            for path in _other_files(label_dir):
+                others.add(path)
+            files = walk_files(label_dir)
+            if not files:
+                empty.add(label_dir)
+            for path in files:
                 row_usage = _usage_from_name(os.path.basename(path), split_name)
                 if usage and row_usage != usage:
                     continue
                 try:
                     grey = to_grey(read_image(path))
-                except (DatasetError, ValueError) as exc:
+                    with open(path, "rb") as handle:
+                        digest = hashlib.sha1(handle.read()).hexdigest()
+                except (DatasetError, ValueError, OSError) as exc:
                     if not skip_unreadable:
                         raise DatasetError(str(exc)) from None
                     skipped.append(path)
+                    unreadable.add(str(exc))
                     continue
+                if digest in seen:
+                    first, first_label = seen[digest]
+                    (copies if first_label == label else conflicts).add(
+                        f"{path} = {first}" + ("" if first_label == label else
+                                               f" ({EMOTIONS[label]} / {EMOTIONS[first_label]})"))
+                else:
+                    seen[digest] = (path, label)
                 images.append(square_resize(grey, size))
                 labels.append(label)
                 sources.append(path)
                 usages.append(row_usage)
-    return _make(images, labels, sources, usages, size, skipped, root)
+    if not label_dirs:
+        raise DatasetError(f"{root}: no emotion label folders ({', '.join(EMOTIONS)} or an alias); found: "
+                           + (", ".join(sorted(subdirs)) or "no folders"))
+    warnings = [t.line() for t in (unreadable, not_labels, empty, others, outside, copies, conflicts) if t.line()]
+    for line in warnings:
+        LOG.warning("warning: %s: %s", root, line)
+    data = _make(images, labels, sources, usages, size, skipped, root)
+    data.warnings = warnings
+    return data
 
 
 def _is_label(name: str) -> Optional[str]:
@@ -169,7 +243,7 @@ def _make(images, labels, sources, usages, size, skipped, origin) -> FaceDataset
     )
 
 
-def load_dataset(path: str, usage: Optional[str] = None, size: int = 48, skip_unreadable: bool = False) -> FaceDataset:
+def load_dataset(path: str, usage: Optional[str] = None, size: int = 48, skip_unreadable: bool = True) -> FaceDataset:
     """Pick the reader from the path: *.csv / *.csv.gz, or a folder."""
     if usage is not None and usage not in USAGES:
         raise DatasetError(f"usage must be one of {', '.join(USAGES)}, got {usage!r}")

@@ -27,6 +27,7 @@ import numpy as np
 
 from fer_mask_ros.errors import CommandError, WriteError
 from fer_mask_ros.imaging import IMAGE_EXTENSIONS, walk_files
+from fer_mask_ros.safe_write import shown
 
 #: Square images up to this side are taken as aligned face crops in the automatic mode.
 ALIGNED_MAX_SIDE = 128
@@ -72,13 +73,25 @@ def is_aligned_crop(image: np.ndarray) -> bool:
 
 def _write(path: str, image: np.ndarray) -> str:
     """Write through the safe writer (atomic, any file name); the path written. WriteError on failure."""
-    from fer_mask_ros.safe_write import shown, write_image
+    from fer_mask_ros.safe_write import write_image
 
     try:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     except OSError as exc:
         raise WriteError(f"cannot write {shown(path)}: {exc.strerror or exc}") from None
     return write_image(path, image)
+
+
+def _not_images(src: str, output: str, images: set) -> List[str]:
+    """Files under src (not hidden, not under output) that are not among `images`."""
+    skip = os.path.abspath(output)
+    out = []
+    for dirpath, dirnames, filenames in os.walk(src):
+        dirnames[:] = sorted(d for d in dirnames
+                             if not d.startswith(".") and os.path.abspath(os.path.join(dirpath, d)) != skip)
+        out.extend(os.path.join(dirpath, f) for f in sorted(filenames)
+                   if not f.startswith(".") and os.path.join(dirpath, f) not in images)
+    return out
 
 
 class _Masker:
@@ -140,6 +153,10 @@ def run(args: argparse.Namespace) -> int:
         if not jobs:
             raise CommandError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found in {src}")
         folder = True
+        others = _not_images(src, args.output, {path for path, _, _ in jobs})
+        if others:
+            print(f"warning: {len(others)} file(s) that are not images (by their extension) left out "
+                  f"(first: {shown(others[0])})", file=sys.stderr)
     else:
         name = os.path.basename(src)
         into = os.path.isdir(args.output) or args.output.endswith(("/", os.sep))
@@ -170,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 image = read_image(path)
             except DatasetError as exc:
-                warn(f"skipping {exc}")
+                warn(f"skipping {shown(str(exc))}")
                 unreadable += 1
             else:
                 out = masker.mask(image, file_rng(args.seed, rel))

@@ -147,12 +147,12 @@ def test_generic_folder_with_aliases(tmp_path):
     assert set(data.usages) == {""}
 
 
-def test_unknown_label_folder_is_named(tmp_path):
+def test_unknown_label_folder_is_skipped_and_named(tmp_path):
     root = tmp_path / "generic"
     write_image(root / "happy" / "a.png", fake_face(3))
     write_image(root / "bored" / "b.png", fake_face(3))
-    with pytest.raises(DatasetError, match="bored"):
-        load_dataset(str(root))
+    data = load_dataset(str(root))
+    assert len(data) == 1 and "bored" in data.warnings[0]
 
 
 def test_unreadable_image_error_or_skip(tmp_path):
@@ -162,8 +162,8 @@ def test_unreadable_image_error_or_skip(tmp_path):
     bad = root / "sad" / "b.png"
     bad.write_bytes(b"this is not a png")
     with pytest.raises(DatasetError, match="b.png"):
-        load_dataset(str(root))
-    data = load_dataset(str(root), skip_unreadable=True)
+        load_dataset(str(root), skip_unreadable=False)
+    data = load_dataset(str(root))
     assert len(data) == 2
     assert data.skipped == [str(bad)]
     assert str(bad) not in data.sources
