@@ -35,7 +35,7 @@ DEMO_DURATION ?= 30
 ROSTESTS ?= $(sort $(wildcard test/rostest/*.test))
 ROSTEST_ARGS ?=
 
-.PHONY: help setup apt venv pip ws test lint unit rostest install-test _lint _unit _rostest _install_test demo bench bench-peer soak clip clean
+.PHONY: help setup apt venv pip ws test lint unit rostest install-test _lint _unit _rostest _install_test demo bench bench-peer soak clip clean test-py38
 
 help:
 	@sed -n '2,8p' Makefile | sed 's/^# \{0,1\}//'
@@ -157,6 +157,25 @@ bench-peer: setup
 		$(PEER_VENV)/bin/pip install -q tensorflow-cpu "opencv-python-headless<5" pillow pandas tqdm requests setuptools \
 		&& $(PEER_VENV)/bin/pip install -q --no-deps fer; }
 	$(MAKE) --no-print-directory bench
+
+# make test-py38: the Noetic path (Ubuntu 20.04, Python 3.8): a Python 3.8 venv (.venv-py38) with requirements-noetic.txt
+# (no torch) plus what Noetic's apt gives (python3-opencv, python3-yaml), then the unit tests without ROS: those that
+# need ROS or torch skip. Python 3.8 from pyenv's versions, else PATH (or PY38=/path/to/python3.8).
+PY38 ?= $(shell p=$$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.8*/bin/python3.8 2>/dev/null | tail -1); \
+	[ -n "$$p" ] || p=$$(command -v python3.8); echo $$p)
+VENV38 := $(ROOT)/.venv-py38
+PY38_APT_STANDINS := "opencv-python-headless<4.9" "pyyaml>=5.3" "pytest>=7,<9"
+test-py38:
+	@[ -n "$(PY38)" ] || { echo "test-py38: no python3.8 found (install it, e.g. pyenv install 3.8, or set PY38=)"; exit 1; }
+	@[ -x $(VENV38)/bin/python ] || { echo "test-py38: creating $(VENV38) with $(PY38)"; $(PY38) -m venv $(VENV38); }
+	@{ cat requirements-noetic.txt; echo $(PY38_APT_STANDINS); } > $(VENV38)/.wanted; \
+	if ! cmp -s $(VENV38)/.wanted $(VENV38)/.installed; then \
+		echo "test-py38: installing requirements-noetic.txt"; \
+		$(VENV38)/bin/python -m pip install -q -r requirements-noetic.txt $(PY38_APT_STANDINS) \
+		&& cp $(VENV38)/.wanted $(VENV38)/.installed; fi
+	@start=$$(date +%s); env -i HOME="$$HOME" PATH=/usr/bin:/bin LANG=C.UTF-8 PYTHONPATH=$(ROOT) PYTHONDONTWRITEBYTECODE=1 \
+		$(VENV38)/bin/python -m pytest test/unit -q -p no:cacheprovider; \
+	echo "make test-py38: passed with $$($(VENV38)/bin/python --version) in $$(( $$(date +%s) - start )) s"
 
 # make soak [MINUTES=10] [MODEL=path.pt]: demo graph at 30 fps; latency p95 and RSS per minute; exit 1 on growth.
 MINUTES ?= 10

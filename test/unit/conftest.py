@@ -4,13 +4,49 @@ Everything is made here, in tmp paths; no test reads ../shared or /work/data.
 """
 from __future__ import annotations
 
+import importlib.abc
 import os
+import sys
 
 import cv2
 import numpy as np
 import pytest
 
 from fer_mask_ros.labels import EMOTIONS
+
+try:  # a venv without torch (make test-py38, `pip install .` without [train]): inference tests only
+    import torch  # noqa: F401
+except ImportError:
+    HAVE_TORCH = False
+
+    class _SkipTorch(importlib.abc.MetaPathFinder):
+        """`import torch` in a test file (a test module, test or fixture) skips what needs it; the library's own
+        imports of torch still fail as they would for a user (its no-torch fallbacks stay tested)."""
+
+        TESTS = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] not in ("torch", "torchvision"):
+                return None
+            frame = sys._getframe(1)
+            while frame is not None and frame.f_code.co_filename.startswith("<frozen"):
+                frame = frame.f_back  # the import machinery
+            if frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(self.TESTS):
+                raise pytest.skip.Exception(f"needs {name} (pip install .[train])", allow_module_level=True)
+            return None
+
+    sys.meta_path.insert(0, _SkipTorch())
+else:
+    HAVE_TORCH = True
+
+#: a test of a command that imports torch before it checks its arguments (train)
+requires_torch = pytest.mark.skipif(not HAVE_TORCH, reason="needs torch (pip install .[train])")
+
+
+def pytest_report_header(config):
+    if not HAVE_TORCH:
+        return "torch is not installed: tests that import it (training, model files) are skipped"
+    return None
 
 
 def fake_face(label: int = 0, size: int = 48, seed: int = 0, colour: bool = False) -> np.ndarray:
@@ -94,6 +130,24 @@ def tiny_model_path(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("tiny_model") / "tiny.pt"
     save_model(model, str(path), {"note": "random test model"})
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher_onnx(tmp_path_factory) -> str:
+    """A stand-in for the real-face teacher: 1x3x112x112 `data` -> 7 logits `label` (channel means, their
+    negatives and 0), so a test can tell what the session was fed."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+
+    class Tiny(torch.nn.Module):
+        def forward(self, x):
+            m = x.mean(dim=(2, 3))
+            return torch.cat([m, -m, m[:, :1] * 0], 1)
+
+    path = str(tmp_path_factory.mktemp("teacher") / "teacher.onnx")
+    torch.onnx.export(Tiny(), torch.zeros(1, 3, 112, 112), path, input_names=["data"], output_names=["label"],
+                      opset_version=17, dynamo=False)
+    return path
 
 
 @pytest.fixture()

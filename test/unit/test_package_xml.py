@@ -11,6 +11,8 @@ import sys
 import xml.etree.ElementTree as ET
 from typing import Dict, Set
 
+import pytest
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # module -> rosdep key
@@ -82,6 +84,12 @@ def check(modules: Dict[str, Set[str]], keys: Set[str]) -> list:
     return problems
 
 
+#: sys.stdlib_module_names (which tells a third-party import from the standard library) is Python >= 3.10's
+needs_stdlib_names = pytest.mark.skipif(not hasattr(sys, "stdlib_module_names"),
+                                        reason="Python < 3.10 does not list its standard library")
+
+
+@needs_stdlib_names
 def test_runtime_imports_are_exec_depends():
     keys = declared("exec_depend", "depend", "buildtool_depend")
     modules = third_party_imports("fer_mask_ros", "nodes", "scripts")
@@ -89,6 +97,7 @@ def test_runtime_imports_are_exec_depends():
     assert not check(modules, keys), "\n".join(check(modules, keys))
 
 
+@needs_stdlib_names
 def test_test_imports_are_declared():
     keys = declared("exec_depend", "depend", "buildtool_depend", "test_depend")
     problems = check(third_party_imports("test"), keys)

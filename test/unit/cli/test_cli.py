@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import requires_torch
 
 from fer_mask_ros.cli import COMMANDS, main
 
@@ -57,6 +58,7 @@ def test_train_resume_without_checkpoint(tmp_path, capsys):
     assert str(out / "checkpoint.pt") in err[0]
 
 
+@requires_torch
 def test_train_bad_widths_and_missing_data(tmp_path, capsys):
     assert main(["train", str(tmp_path), "--widths", "8,x"]) == 2
     assert "--widths" in capsys.readouterr().err
@@ -65,11 +67,13 @@ def test_train_bad_widths_and_missing_data(tmp_path, capsys):
     assert "nope.csv" in capsys.readouterr().err
 
 
+@requires_torch
 def test_train_teacher_flip_needs_a_teacher(tmp_path, capsys):
     assert main(["train", str(tmp_path), "--teacher-flip", "--no-progress"]) == 2
     assert "--teacher-flip needs --teacher" in capsys.readouterr().err
 
 
+@requires_torch
 def test_train_teacher_sees_clean_needs_a_teacher_and_occluder_top_a_range(tmp_path, capsys):
     assert main(["train", str(tmp_path), "--teacher-sees-clean", "--no-progress"]) == 2
     assert "--teacher-sees-clean needs --teacher" in capsys.readouterr().err
