@@ -7,7 +7,8 @@ Policy (`SpeechPolicy`), per tracked face, over the last `window_s` seconds:
 
 * a face is *stable* when it has >= `min_observations` observations in the window, its most
   frequent emotion has agreement (share of observations) >= `min_agreement` and the mean
-  confidence of those observations >= `min_confidence`;
+  confidence of those observations >= `min_confidence` (`min_confidence_masked` for a face masked in most
+  of the window; both chosen on real photos from the calibrated model's risk-coverage table);
 * `decide(now)` returns one sentence about the best stable face (highest agreement x
   confidence) that has not already been told the same emotion in the last `repeat_after_s`;
   "masked" (majority of the window) switches to the "even with your mask on" sentence;
@@ -112,6 +113,101 @@ def sentence(emotion: str, masked: bool = False, language: str = "en") -> str:
     return SENTENCES[lang][emotion][1 if masked else 0]
 
 
+class SentenceBook:
+    """The sentences NAO says, per language and emotion (unmasked, masked) plus the not-sure one, and an optional
+    animation per emotion (played with ALAnimatedSpeech). `builtin()` holds SENTENCES / NOT_SURE; `load(path)`
+    reads a YAML file (config/sentences.yaml is the default one) over them:
+
+        languages:
+          en:
+            happy: ["You look happy!", "Even with your mask on, you look happy!"]   # [unmasked, masked]
+            sad: "You seem sad."                                                      # one text for both
+            unsure: "I cannot tell how you feel."
+        animations:
+          happy: animations/Stand/Gestures/Enthusiastic_4
+
+    Emotions and languages the file leaves out keep the built-in sentences; anything else is a ValueError
+    naming the file and the entry."""
+
+    def __init__(self, sentences: Dict[str, Dict[str, Tuple[str, str]]], unsure: Dict[str, str],
+                 animations: Optional[Dict[str, str]] = None, source: str = "built-in") -> None:
+        self.sentences = sentences
+        self.unsure = unsure
+        self.animations = dict(animations or {})
+        self.source = source
+
+    @classmethod
+    def builtin(cls) -> SentenceBook:
+        return cls({lang: dict(table) for lang, table in SENTENCES.items()}, dict(NOT_SURE))
+
+    @classmethod
+    def load(cls, path: str) -> SentenceBook:
+        import yaml  # noqa: PLC0415
+
+        def bad(what: str) -> ValueError:
+            return ValueError(f"{path}: {what}")
+
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = yaml.safe_load(handle)
+        except OSError as exc:
+            raise ValueError(f"cannot read sentences file {path}: {exc.strerror or exc}") from None
+        except yaml.YAMLError as exc:
+            raise bad(f"not valid YAML ({str(exc).splitlines()[0]})") from None
+        data = {} if data is None else data
+        if not isinstance(data, dict) or set(data) - {"languages", "animations"}:
+            raise bad("expected a mapping with 'languages' and optionally 'animations'")
+        book = cls.builtin()
+        book.source = path
+        languages = data.get("languages") or {}
+        if not isinstance(languages, dict):
+            raise bad("'languages' must map a language (en, it) to its sentences")
+        for lang_name, table in languages.items():
+            try:
+                lang = normalise_language(str(lang_name))
+            except ValueError as exc:
+                raise bad(str(exc)) from None
+            if not isinstance(table, dict):
+                raise bad(f"languages/{lang_name} must map emotions to sentences")
+            for emotion, text in table.items():
+                where = f"languages/{lang_name}/{emotion}"
+                if emotion == UNSURE:
+                    if not isinstance(text, str) or not text.strip():
+                        raise bad(f"{where} must be a non-empty text")
+                    book.unsure[lang] = text.strip()
+                    continue
+                if emotion not in EMOTIONS:
+                    raise bad(f"{where}: unknown emotion; use {', '.join(EMOTIONS)} or {UNSURE}")
+                pair = [text, text] if isinstance(text, str) else text
+                if (not isinstance(pair, list) or len(pair) != 2
+                        or not all(isinstance(t, str) and t.strip() for t in pair)):
+                    raise bad(f"{where} must be a text or a list [unmasked, masked] of two texts")
+                book.sentences[lang][emotion] = (pair[0].strip(), pair[1].strip())
+        animations = data.get("animations") or {}
+        if not isinstance(animations, dict):
+            raise bad("'animations' must map emotions to NAO animation names")
+        for emotion, name in animations.items():
+            if emotion not in EMOTIONS and emotion != UNSURE:
+                raise bad(f"animations/{emotion}: unknown emotion; use {', '.join(EMOTIONS)} or {UNSURE}")
+            if name in (None, ""):
+                continue
+            if not isinstance(name, str) or any(c in name for c in "()^\n"):
+                raise bad(f"animations/{emotion} must be an animation name such as animations/Stand/Gestures/Hey_1")
+            book.animations[emotion] = name.strip()
+        return book
+
+    def sentence(self, emotion: str, masked: bool = False, language: str = "en") -> str:
+        lang = normalise_language(language)
+        if emotion == UNSURE:
+            return self.unsure[lang]
+        if emotion not in self.sentences[lang]:
+            raise ValueError(f"unknown emotion {emotion!r}; expected one of {', '.join(EMOTIONS)}")
+        return self.sentences[lang][emotion][1 if masked else 0]
+
+    def animation(self, emotion: str) -> Optional[str]:
+        return self.animations.get(emotion)
+
+
 def led_colour(emotion: str) -> int:
     """0xRRGGBB for an emotion (white for unknown names)."""
     return EMOTION_LED_COLOURS.get(emotion, 0xFFFFFF)
@@ -162,6 +258,11 @@ class _Face:
 
 #: Seconds of observations a decision is based on (config/emotion_speech.yaml).
 DEFAULT_WINDOW_S = float(node_default("emotion_speech", "window_s"))
+#: Mean confidence a face's majority emotion needs before NAO names it, unmasked and masked. Chosen from the
+#: calibrated model's risk-coverage table on real photos training never saw (`calibrate`, models/README.md):
+#: below these, NAO says "I am not sure" rather than a word that is more often wrong than the targets allow.
+DEFAULT_MIN_CONFIDENCE = 0.5
+DEFAULT_MIN_CONFIDENCE_MASKED = 0.5
 
 
 class SpeechPolicy:
@@ -170,7 +271,7 @@ class SpeechPolicy:
     def __init__(
         self,
         window_s: float = DEFAULT_WINDOW_S,
-        min_confidence: float = 0.5,
+        min_confidence: float = DEFAULT_MIN_CONFIDENCE,
         min_agreement: float = 0.6,
         cooldown_s: float = 8.0,
         language: str = "en",
@@ -179,13 +280,18 @@ class SpeechPolicy:
         say_unsure: bool = True,
         max_faces: int = 128,
         max_observations: int = 256,
+        sentences: Optional[SentenceBook] = None,
+        min_confidence_masked: Optional[float] = DEFAULT_MIN_CONFIDENCE_MASKED,
     ):
         if window_s <= 0:
             raise ValueError(f"window_s must be > 0, got {window_s}")
-        if not 0.0 <= min_agreement <= 1.0 or not 0.0 <= min_confidence <= 1.0:
-            raise ValueError("min_agreement and min_confidence must be in [0, 1]")
+        if min_confidence_masked is None:  # one threshold for every face
+            min_confidence_masked = min_confidence
+        if not all(0.0 <= v <= 1.0 for v in (min_agreement, min_confidence, min_confidence_masked)):
+            raise ValueError("min_agreement, min_confidence and min_confidence_masked must be in [0, 1]")
         self.window_s = float(window_s)
         self.min_confidence = float(min_confidence)
+        self.min_confidence_masked = float(min_confidence_masked)
         self.min_agreement = float(min_agreement)
         self.cooldown_s = float(cooldown_s)
         self.language = normalise_language(language)
@@ -196,6 +302,7 @@ class SpeechPolicy:
             raise ValueError("max_faces and max_observations must be >= 1")
         self.max_faces = int(max_faces)
         self.max_observations = int(max_observations)
+        self.sentences = sentences if sentences is not None else SentenceBook.builtin()
         self.rejected = 0  # observations of new faces not recorded because max_faces were held
         self._lock = threading.RLock()
         self._faces: Dict[Any, _Face] = {}
@@ -282,8 +389,9 @@ class SpeechPolicy:
         return out
 
     def is_stable(self, face: FaceSummary) -> bool:
+        needed = self.min_confidence_masked if face.masked else self.min_confidence
         return (face.count >= self.min_observations and face.agreement >= self.min_agreement
-                and face.confidence >= self.min_confidence)
+                and face.confidence >= needed)
 
     def _recently_said(self, face_id: Any, emotion: str, now: float) -> bool:
         t = self._said.get((face_id, emotion))
@@ -304,7 +412,7 @@ class SpeechPolicy:
         fresh = [f for f in stable if not self._recently_said(f.face_id, f.emotion, now)]
         if fresh:
             best = max(fresh, key=lambda f: (f.score, f.count))
-            text = sentence(best.emotion, best.masked, self.language)
+            text = self.sentences.sentence(best.emotion, best.masked, self.language)
             return self._spoken(Decision(text, best.face_id, best.emotion, best.masked, best.agreement,
                                          best.confidence, now))
         if stable or not self.say_unsure:
@@ -315,14 +423,28 @@ class SpeechPolicy:
         if not unsure:
             return None
         best = max(unsure, key=lambda f: (f.count, f.score))
-        return self._spoken(Decision(NOT_SURE[self.language], best.face_id, UNSURE, best.masked, best.agreement,
-                                     best.confidence, now))
+        text = self.sentences.sentence(UNSURE, language=self.language)
+        return self._spoken(Decision(text, best.face_id, UNSURE, best.masked, best.agreement, best.confidence, now))
 
     def _spoken(self, decision: Decision) -> Decision:
         self.last_spoken = decision.stamp
         self._said[(decision.face_id, decision.emotion)] = decision.stamp
         self.last_decision = decision
         return decision
+
+    def describe(self, now: float, face_id: Any = None) -> Optional[Decision]:
+        """The sentence for a face's current emotion (the most frequent one in the window), now, whether or not the
+        face is stable and whatever the cooldown: a "describe the face" request. `face_id` None = the face with the
+        most observations (then the best score); None when that face was not seen in the window. The cooldown
+        restarts, so the policy does not say it again at once."""
+        with self._lock:
+            faces = [f for f in self._faces_locked(now) if face_id is None or f.face_id == face_id]
+            if not faces:
+                return None
+            best = max(faces, key=lambda f: (f.count, f.score))
+            text = self.sentences.sentence(best.emotion, best.masked, self.language)
+            return self._spoken(Decision(text, best.face_id, best.emotion, best.masked, best.agreement,
+                                         best.confidence, now))
 
     def decide(self, now: float) -> Optional[str]:
         """One sentence to say now, or None. Saying is assumed: the cooldown starts now."""

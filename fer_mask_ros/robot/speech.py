@@ -14,6 +14,11 @@ LOG = logging.getLogger(__name__)
 SPEECH_SERVICES = ("ALTextToSpeech", "ALAnimatedSpeech")
 
 
+def animated_text(text: str, animation: str) -> str:
+    """ALAnimatedSpeech's annotated text: NAO starts `animation` as it starts speaking and the speech ends with it."""
+    return f"^start({animation}) {text} ^wait({animation})"
+
+
 class NaoSpeech:
     """Say text on the robot without blocking the caller.
 

@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="who says the sentences: log (print 'NAO says: ...', default), espeak (this computer's "
                              "speakers), none")
     parser.add_argument("--language", default="en", help="speech language: en | it (default en)")
+    parser.add_argument("--sentences", default=None, metavar="FILE",
+                        help="YAML file of the sentences per language and emotion (format: "
+                             "config/sentences/default.yaml; default: the built-in ones)")
     parser.add_argument("--duration", type=float, default=0.0, metavar="S", help="stop after S seconds (0 = never)")
     parser.add_argument("--max-frames", type=int, default=0, metavar="N", help="stop after N frames (0 = never)")
     parser.add_argument("--model", default=None, metavar="FILE", help="expression model (default: the shipped one)")
@@ -127,13 +130,17 @@ def _speech(args):
     """(SpeechPolicy with the emotion_speech node's settings, say-backend or None)."""
     from fer_mask_ros.config import node_default
     from fer_mask_ros.errors import SpeechBackendError
-    from fer_mask_ros.interaction.policy import SpeechPolicy
+    from fer_mask_ros.interaction.policy import SentenceBook, SpeechPolicy
     from fer_mask_ros.robot.say import make_backend
 
     kwargs = dict(node_default("emotion_speech", "policy") or {})
     kwargs.setdefault("window_s", float(node_default("emotion_speech", "window_s")))
     try:
-        policy = SpeechPolicy(language=args.language, **kwargs)
+        book = SentenceBook.load(args.sentences) if args.sentences else None
+    except ValueError as exc:
+        raise CommandError(f"--sentences: {exc}") from None
+    try:
+        policy = SpeechPolicy(language=args.language, sentences=book, **kwargs)
     except ValueError as exc:
         raise CommandError(f"--language: {exc}") from None
     if args.speech == "none":
