@@ -220,6 +220,69 @@ def write_image(path: str, image: np.ndarray) -> str:
     return path
 
 
+class TextOutput:
+    """A text file a command streams rows into (its CSV): a regular file is written to a temporary file and
+    moved into place by close() (if close() runs while an exception propagates, e.g. from a `finally`, the
+    temporary file is dropped and an older file stays); a FIFO or device the user named (/dev/stdout) is
+    written directly. Any OSError (a full disk) is a WriteError naming the file. UTF-8, undecodable name
+    bytes kept (surrogate escapes), newline=''."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            st = None
+        except OSError as exc:
+            raise WriteError(f"cannot write {shown(path)}: {exc.strerror or exc}") from None
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            raise WriteError(f"cannot write {shown(path)}: it is a folder")
+        self._tmp = None if st is not None and not stat.S_ISREG(st.st_mode) else temp_path(path, suffix="")
+        try:
+            self._handle = open(self._tmp or path, "w", encoding="utf-8", errors="surrogateescape", newline="")
+        except OSError as exc:
+            if self._tmp:
+                discard(self._tmp)
+            raise WriteError(f"cannot write {shown(path)}: {exc.strerror or exc}") from None
+
+    def _error(self, exc: OSError) -> WriteError:
+        return WriteError(f"cannot write {shown(self.path)}: {exc.strerror or exc}")
+
+    def write(self, text: str) -> int:
+        try:
+            return self._handle.write(text)
+        except OSError as exc:
+            raise self._error(exc) from None
+
+    def flush(self) -> None:
+        try:
+            self._handle.flush()
+        except OSError as exc:
+            raise self._error(exc) from None
+
+    @property
+    def closed(self) -> bool:
+        return self._handle.closed
+
+    def close(self) -> None:
+        if self._handle.closed:
+            return
+        failing = sys.exc_info()[0] is not None
+        try:
+            self._handle.close()
+        except OSError as exc:
+            if self._tmp:
+                discard(self._tmp)
+            if not failing:
+                raise self._error(exc) from None
+            return
+        if self._tmp:
+            if failing:
+                discard(self._tmp)
+            else:
+                commit(self._tmp, self.path)
+
+
 class WriteFailures:
     """Counted, throttled warnings for the files a batch could not write: the first `shown_max` are printed
     (one line each), then one line saying the rest are only counted. `count` goes in the final summary."""

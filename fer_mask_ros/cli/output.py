@@ -3,6 +3,7 @@
 A file name in bytes that are not valid UTF-8 (possible on Linux) arrives in Python with surrogate
 escapes; writing it with the default "strict" errors raised UnicodeEncodeError and lost the batch.
 Both outputs use errors="surrogateescape", so such a name is written back as the very bytes it has.
+A file goes through fer_mask_ros.safe_write.TextOutput: it appears complete or not at all.
 """
 from __future__ import annotations
 
@@ -26,4 +27,6 @@ def open_csv_output(path: str) -> Tuple[IO[str], bool]:
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise CommandError(f"output folder does not exist: {parent}")
-    return open(path, "w", newline="", encoding="utf-8", errors="surrogateescape"), True
+    from fer_mask_ros.safe_write import TextOutput  # atomic; a full disk is one error line, not a traceback
+
+    return TextOutput(path), True  # type: ignore[return-value]

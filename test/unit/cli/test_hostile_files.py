@@ -137,3 +137,25 @@ def test_annotate_target_that_is_a_fifo_is_one_warning(tmp_path):
     assert "2 annotated image(s) not written" in err, err
     assert (out / "c.png").is_file()
     assert (tmp_path / "out.csv").read_text().count("c.png") == 2
+
+
+@pytest.mark.parametrize("command", [["detect"], ["classify"]])
+def test_csv_output_that_cannot_be_written_is_one_error_line(batch, tmp_path, command):
+    """-o /dev/full (a full disk), -o a folder: `error: cannot write ...`, exit 2; an existing CSV is kept."""
+    good = str(batch / "a_good.png")
+    for target, reason in (("/dev/full", "No space left on device"), (str(tmp_path), "it is a folder")):
+        p = subprocess.run([sys.executable, "-m", "fer_mask_ros", *command, good, "--no-progress", "-o", target],
+                           capture_output=True, text=True, cwd=REPO, timeout=300)
+        assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+        assert p.stderr.strip().splitlines()[-1] == f"error: cannot write {target}: {reason}", p.stderr
+    assert os.listdir(str(tmp_path)) == []  # no temporary file left beside
+
+
+def test_a_closed_pipe_is_not_a_traceback(batch):
+    """`detect DIR | true`: the reader is gone before the first row (as `| head` after its lines); no
+    BrokenPipeError traceback, exit status 141 (128 + SIGPIPE)."""
+    p = subprocess.run(f"{sys.executable} -m fer_mask_ros detect --no-progress {batch} | true; "
+                       "echo ${PIPESTATUS[0]}", shell=True, executable="/bin/bash", capture_output=True, text=True,
+                       cwd=REPO, timeout=300)
+    assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr, p.stderr
+    assert p.stdout.strip() == "141", p.stdout
