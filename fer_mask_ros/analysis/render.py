@@ -34,9 +34,64 @@ EMOTION_BGR = {e: _bgr(c) for e, c in EMOTION_HEX.items()}
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
+#: Bar labels: the first three letters of each emotion.
+BAR_LABELS = [e[:3] for e in EMOTIONS]
+
+
+def _overlaps(a: Tuple[int, ...], b: Tuple[int, ...]) -> bool:
+    """Do two (x0, y0, x1, y1) rectangles overlap?"""
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+Rect = Tuple[int, int, int, int]
+
+
+def label_rect(box: Rect, size: Tuple[int, int], image: Tuple[int, int]) -> Rect:
+    """Where a label of `size` (w, h) goes for a box (x, y, w, h) in an image (w, h): above the box, else below it,
+    else inside its top edge; moved left or right to stay whole in the image. (x0, y0, x1, y1)."""
+    x, y, w, h = box
+    lw, lh = size
+    w_img, h_img = image
+    if y - lh >= 0:
+        y0 = y - lh
+    elif y + h + lh <= h_img:
+        y0 = y + h
+    else:
+        y0 = max(0, y)
+    x0 = max(0, min(x, w_img - lw))
+    return x0, y0, x0 + lw, y0 + lh
+
+
+def panel_rect(box: Tuple[int, int, int, int], size: Tuple[int, int], image: Tuple[int, int],
+               avoid: Optional[Tuple[int, int, int, int]] = None) -> Tuple[Tuple[int, int, int, int], bool]:
+    """Where the bar panel of `size` goes: beside the box (right, then left), below it, above it, never over the box
+    or the `avoid` rectangle (the label) while there is room outside; else inside the box's top corner (the
+    forehead, not the mouth). ((x0, y0, x1, y1), inside the box?)."""
+    x, y, w, h = box
+    pw, ph = size
+    w_img, h_img = image
+    top = max(0, min(y, h_img - ph))
+    left = max(0, min(x, w_img - pw))
+    candidates = [(x + w + 2, top), (x - pw - 2, top), (left, y + h + 2), (left, y - ph - 2)]
+    face = (x, y, x + w, y + h)
+    for cx, cy in candidates:
+        rect = (cx, cy, cx + pw, cy + ph)
+        if cx < 0 or cy < 0 or rect[2] > w_img or rect[3] > h_img or _overlaps(rect, face):
+            continue
+        if avoid is not None and _overlaps(rect, avoid):
+            continue
+        return rect, False
+    cx = max(0, min(x + w - pw, w_img - pw))
+    cy = max(0, min(y, h_img - ph))
+    if avoid is not None and _overlaps((cx, cy, cx + pw, cy + ph), avoid):
+        cy = max(0, min(avoid[3] + 1, h_img - ph))
+    return (cx, cy, cx + pw, cy + ph), True
+
+
 def draw_faces(frame_bgr: np.ndarray, faces: Sequence, bars: bool = True, time_s: Optional[float] = None,
                highlight: Optional[int] = None) -> np.ndarray:
-    """A copy of the frame with a box, "#id emotion conf (mask)" and 7 confidence bars per face.
+    """A copy of the frame with a box, "#id emotion conf (mask)" and 7 labelled confidence bars per face, placed
+    outside the box where there is room (label_rect, panel_rect), so they cover neither the face nor the image edge.
     `highlight`: this face id gets a thick black and white frame around its box and the others a thin box only."""
     out = np.ascontiguousarray(frame_bgr).copy()
     h_img, w_img = out.shape[:2]
@@ -54,33 +109,42 @@ def draw_faces(frame_bgr: np.ndarray, faces: Sequence, bars: bool = True, time_s
         cv2.rectangle(out, (x, y), (x + w, y + h), colour, 2)
         text = f"#{f.face_id} {f.emotion} {float(f.confidence):.2f}" + (" mask" if f.masked else "")
         (tw, th), base = cv2.getTextSize(text, _FONT, scale, 1)
-        ty = y - 4 if y - th - 6 >= 0 else min(h_img - 2, y + h + th + 4)
-        cv2.rectangle(out, (x, ty - th - 3), (x + tw + 2, ty + base - 1), colour, -1)
-        cv2.putText(out, text, (x + 1, ty - 1), _FONT, scale, (0, 0, 0), 1, cv2.LINE_AA)
+        label = label_rect((x, y, w, h), (tw + 3, th + base + 3), (w_img, h_img))
+        cv2.rectangle(out, (label[0], label[1]), (label[2] - 1, label[3] - 1), colour, -1)
+        cv2.putText(out, text, (label[0] + 1, label[3] - base - 1), _FONT, scale, (0, 0, 0), 1, cv2.LINE_AA)
         if bars:
-            _draw_bars(out, f, x, y, w, h, scale)
+            _draw_bars(out, f, (x, y, w, h), scale, label)
     if time_s is not None:
         cv2.putText(out, f"{time_s:7.2f} s", (4, h_img - 6), _FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
     return out
 
 
-def _draw_bars(out: np.ndarray, f, x: int, y: int, w: int, h: int, scale: float) -> None:
-    """Seven vertical bars (one per emotion, EMOTIONS order, emotion colours) under the box, inside it if no room."""
+def _draw_bars(out: np.ndarray, f, box: Tuple[int, int, int, int], scale: float,
+               label: Tuple[int, int, int, int]) -> None:
+    """Seven horizontal bars, one per emotion (EMOTIONS order, emotion colours), each labelled with its emotion's
+    first letters, in a dark panel beside the box (panel_rect); half-transparent when it must go inside the box."""
     h_img, w_img = out.shape[:2]
-    bar_area = max(12, h // 4)
-    y1 = y + h + 2 + bar_area
-    if y1 > h_img:  # no room below: draw over the bottom of the box
-        y1 = min(h_img, y + h) - 1
-    y0 = y1 - bar_area
-    step = max(3, w // len(EMOTIONS))
-    x0 = max(0, min(x, w_img - step * len(EMOTIONS)))
-    cv2.rectangle(out, (x0, y0), (x0 + step * len(EMOTIONS) - 1, y1), (30, 30, 30), -1)
+    small = scale * 0.8
+    (lw, lh), _ = cv2.getTextSize("sur", _FONT, small, 1)
+    row = lh + 3
+    bar_len = max(20, int(70 * scale))
+    pw, ph = lw + bar_len + 8, row * len(EMOTIONS) + 4
+    (x0, y0, x1, y1), inside = panel_rect(box, (pw, ph), (w_img, h_img), avoid=label)
+    x1, y1 = min(x1, w_img), min(y1, h_img)
+    if x1 <= x0 or y1 <= y0:
+        return
+    region = out[y0:y1, x0:x1]
+    panel = region.copy()
+    panel[:] = (30, 30, 30)
     probs = np.asarray(f.probabilities, dtype=np.float64).reshape(-1)
-    for k, emotion in enumerate(EMOTIONS):
+    for k, (emotion, name) in enumerate(zip(EMOTIONS, BAR_LABELS)):
+        top = 2 + k * row
+        cv2.putText(panel, name, (2, top + lh), _FONT, small, (235, 235, 235), 1, cv2.LINE_AA)
         v = float(np.clip(probs[k] if k < probs.size else 0.0, 0, 1))
-        top = y1 - int(round(v * (bar_area - 1)))
-        if top < y1:
-            cv2.rectangle(out, (x0 + k * step + 1, top), (x0 + (k + 1) * step - 2, y1), EMOTION_BGR[emotion], -1)
+        length = int(round(v * bar_len))
+        if length > 0:
+            cv2.rectangle(panel, (lw + 5, top + 1), (lw + 5 + length, top + row - 2), EMOTION_BGR[emotion], -1)
+    region[:] = cv2.addWeighted(panel, 0.65, region, 0.35, 0) if inside else panel
 
 
 # ----------------------------------------------------------------------------- timeline
