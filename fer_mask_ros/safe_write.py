@@ -50,16 +50,22 @@ def opencv_can_take(path: str) -> bool:
 
 @contextlib.contextmanager
 def opencv_path(path: str) -> Iterator[str]:
-    """A name for OpenCV to open `path` with: the path itself, or (odd names) a symlink to it with a plain
-    name in a private temporary folder, removed afterwards."""
+    """A name for OpenCV to open `path` with (to read it, or to create it: cv2.VideoWriter): the path itself,
+    or (odd names) one through a symlink with a plain name in a private temporary folder, removed when the
+    block ends (a file OpenCV opened stays open). A plain file name in an odd folder: the folder is linked."""
     if opencv_can_take(path):
         yield str(path)
         return
-    ext = os.path.splitext(os.fsdecode(path))[1]
+    base = os.path.basename(os.fsdecode(path))
     with tempfile.TemporaryDirectory(prefix="fer_mask_ros-") as tmp:
-        link = os.path.join(tmp, "input" + (ext if opencv_can_take(ext) else ""))
-        os.symlink(os.path.abspath(path), link)
-        yield link
+        if opencv_can_take(base):
+            os.symlink(os.path.dirname(os.path.abspath(path)), os.path.join(tmp, "dir"))
+            yield os.path.join(tmp, "dir", base)
+        else:
+            ext = os.path.splitext(base)[1]
+            link = os.path.join(tmp, "input" + (ext if opencv_can_take(ext) else ""))
+            os.symlink(os.path.abspath(path), link)
+            yield link
 
 
 def check_target(path: str) -> None:

@@ -178,11 +178,12 @@ def video_format(path_stem: str) -> Tuple[str, str, str, bool]:
 def _open_writer(path_stem: str, fps: float, size: Tuple[int, int]):
     import cv2
 
-    from fer_mask_ros.safe_write import discard, temp_path
+    from fer_mask_ros.safe_write import discard, opencv_path, temp_path
 
     path, fourcc, name, _ = video_format(path_stem)
-    tmp = temp_path(path)  # a plain name (OpenCV segfaults on one that is not UTF-8), renamed when complete
-    writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*fourcc), max(1.0, float(fps)), size)
+    tmp = temp_path(path)  # renamed when complete
+    with opencv_path(tmp) as cv_name:  # OpenCV segfaults on a path that is not UTF-8
+        writer = cv2.VideoWriter(cv_name, cv2.VideoWriter_fourcc(*fourcc), max(1.0, float(fps)), size)
     if not writer.isOpened():
         discard(tmp)
         raise AnalysisError(f"cannot open a video writer for {path}")

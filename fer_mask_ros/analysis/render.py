@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from fer_mask_ros.labels import EMOTIONS
+from fer_mask_ros.safe_write import shown
 
 #: One colour per emotion (RGB hex, for matplotlib and HTML).
 EMOTION_HEX = {
@@ -220,7 +221,7 @@ def timeline_png(series: Dict[int, Tuple[np.ndarray, np.ndarray]], events: Seque
         axes[0].set_yticks([])
     axes[-1].set_xlabel("time (s)")
     hidden = len(series) - len(faces)
-    head = title + (f"  ({hidden} more faces without events not shown)" if hidden > 0 else "")
+    head = shown(title) + (f"  ({hidden} more faces without events not shown)" if hidden > 0 else "")
     if head:
         axes[0].set_title(head, fontsize=10)
     from matplotlib.lines import Line2D

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from fer_mask_ros.analysis.analyse import Analysis, FaceRecord, face_frame_counts, summarise
 from fer_mask_ros.analysis.events import Event, EventParams, detect_events
 from fer_mask_ros.labels import EMOTIONS
-from fer_mask_ros.safe_write import atomic_output, write_bytes, write_text
+from fer_mask_ros.safe_write import atomic_output, shown, write_bytes, write_text
 
 #: Face ids seen in fewer processed frames are short (flicker) tracks: no events, share, timeline row, thumbnail.
 DEFAULT_MIN_TRACK_FRAMES = 10
@@ -167,7 +167,7 @@ def write_batch_table(path: str, rows: Sequence[Dict[str, str]]) -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for r in rows:
         cells = [r[c] if c != "status" or not r["error"] else f"failed: {r['error']}" for c in cols]
-        lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+        lines.append("| " + " | ".join(shown(c).replace("|", "/") for c in cells) + " |")
     return "\n".join(lines)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -214,8 +215,13 @@ def build_clip(
             faces.append((spec, patch, alpha, box, path.name, kind))
         rendered.append(faces)
 
-    writer = cv2.VideoWriter(str(out_video), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
+    from fer_mask_ros.safe_write import commit, discard, opencv_path, temp_path, write_text
+
+    tmp = temp_path(str(out_video))  # renamed when complete
+    with opencv_path(tmp) as cv_name:  # OpenCV segfaults on a path that is not UTF-8
+        writer = cv2.VideoWriter(cv_name, cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
     if not writer.isOpened():
+        discard(tmp)
         raise RuntimeError(f"OpenCV cannot write MJPG video {out_video}")
     writer.set(cv2.VIDEOWRITER_PROP_QUALITY, quality)
     labels: Dict = {"video": out_video.name, "fps": fps, "width": width, "height": height, "seed": seed,
@@ -244,12 +250,13 @@ def build_clip(
     writer.release()
     labels["frames"] = frame_no
     labels["duration_s"] = round(frame_no / fps, 3)
-    size = out_video.stat().st_size
+    size = os.path.getsize(tmp)
     if size > MAX_BYTES:
-        raise RuntimeError(f"{out_video} is {size} bytes, over the {MAX_BYTES} byte limit; lower the quality")
+        discard(tmp)
+        raise RuntimeError(f"{out_video} would be {size} bytes, over the {MAX_BYTES} byte limit; lower the quality")
+    commit(tmp, str(out_video))
     labels["bytes"] = size
-    label_path = out_video.with_suffix(".json")
-    label_path.write_text(json.dumps(labels, indent=1) + "\n")
+    write_text(str(out_video.with_suffix(".json")), json.dumps(labels, indent=1) + "\n")
     return labels
 
 

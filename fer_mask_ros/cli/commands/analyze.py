@@ -419,6 +419,7 @@ def run(args) -> int:
     from fer_mask_ros.analysis.report import batch_row, write_batch_table
     from fer_mask_ros.analysis.sources import VIDEO_EXTENSIONS, declared_frames, expand_inputs
     from fer_mask_ros.errors import AnalysisError
+    from fer_mask_ros.safe_write import shown
 
     if args.summarize:
         if not os.path.isdir(args.summarize):
@@ -479,7 +480,7 @@ def run(args) -> int:
         summary, error = (done[path], None) if done.get(path) is not None else results[path]
         if error:
             failed += 1
-            print(f"error: {error}", file=sys.stderr)
+            print(f"error: {shown(error)}", file=sys.stderr)  # one line, whatever the file name holds
         rows.append(batch_row(path, out_dirs[path], summary, error or ""))
     os.makedirs(args.output, exist_ok=True)
     if shard:

@@ -159,3 +159,25 @@ def test_a_closed_pipe_is_not_a_traceback(batch):
                        cwd=REPO, timeout=300)
     assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr, p.stderr
     assert p.stdout.strip() == "141", p.stdout
+
+
+def test_analyze_and_render_a_video_whose_name_is_not_utf8(tmp_path, tiny_model_path):
+    """cv2.VideoCapture / VideoWriter segfaulted on such a name (the input's, and the output folder named after
+    it); matplotlib refused it as a title. Both inputs analysed, the summary one line per input."""
+    from conftest import write_video
+
+    frames = [FaceFrames(320, 240, 2, n_frames=12).frame(i) for i in range(12)]
+    src = tmp_path / "in"
+    src.mkdir()
+    odd = os.path.join(os.fsencode(str(src)), b"caf\xe9 \n.avi")
+    write_video(src / "plain.avi", frames)
+    os.replace(write_video(src / "tmp.avi", frames), odd)
+    out = tmp_path / "out"
+    p = subprocess.run([sys.executable, "-m", "fer_mask_ros", "analyze", str(src), "--output", str(out), "--render",
+                        "--model", tiny_model_path, "--min-track-frames", "3", "--jobs", "1", "--no-progress"],
+                       capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert p.returncode == 0, f"exit {p.returncode} (139 or -11 = segmentation fault): {p.stderr}"
+    assert "Traceback" not in p.stderr, p.stderr
+    folder = os.path.join(os.fsencode(str(out)), b"caf\xe9 \n")
+    assert {b"frames.csv", b"summary.json", b"annotated.mp4"} <= set(os.listdir(folder))
+    assert "| ok |" in p.stdout and len([line for line in p.stdout.splitlines() if "| ok |" in line]) == 2, p.stdout
