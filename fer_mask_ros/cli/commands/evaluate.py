@@ -333,8 +333,9 @@ def run(args) -> int:
                        conditions=only["conditions"])
     if real is not None:
         summary["mask_flag_real"] = {"dir": args.mask_flag_dir, **real}
-    with open(os.path.join(args.output, "metrics.json"), "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=2)
+    from fer_mask_ros.safe_write import write_text  # atomic; a full disk is one error line
+
+    write_text(os.path.join(args.output, "metrics.json"), json.dumps(summary, indent=2))
 
     md = ["# Evaluation: " + ", ".join(sources), "",
           f"model: `{summary['model'] or 'shipped model'}` ({summary['backend']}), mask seed: {args.seed}"
@@ -345,8 +346,7 @@ def run(args) -> int:
     if real is not None:
         md.append(_mask_flag_markdown(real))
     text = "\n".join(md)
-    with open(os.path.join(args.output, "metrics.md"), "w", encoding="utf-8") as f:
-        f.write(text)
+    write_text(os.path.join(args.output, "metrics.md"), text)
     print(text)
     print(f"wrote {args.output}/metrics.json, metrics.md and PNGs", file=sys.stderr)
     return 0
