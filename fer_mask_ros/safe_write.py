@@ -212,16 +212,19 @@ def encode_image(image: np.ndarray, ext: str = ".png") -> bytes:
 
 
 def write_image(path: str, image: np.ndarray) -> str:
-    """Encode `image` in the format its extension names (PNG when OpenCV writes no such format: the name
-    gets .png instead) and write it atomically; returns the path written. WriteError on any failure."""
+    """Encode `image` in the format its extension names and write it atomically; returns the path written.
+    A name without an image extension gets PNG bytes under that very name; a format this OpenCV cannot
+    encode (e.g. .jp2 without OpenJPEG) is written as PNG beside it (name.png). WriteError on any failure."""
     stem, ext = os.path.splitext(path)
-    ext_l = ext.lower()
-    if ext_l not in IMAGE_WRITE_EXTENSIONS:
-        path, ext_l = stem + ".png", ".png"
+    ext_l = ext.lower() if ext.lower() in IMAGE_WRITE_EXTENSIONS else ".png"
+    check_target(path)
     try:
         data = encode_image(image, ext_l)
     except ValueError as exc:
-        raise WriteError(f"cannot write {shown(path)}: {exc}") from None
+        try:  # the format, not the image: PNG beside
+            data, path = encode_image(image, ".png"), stem + ".png"
+        except ValueError:
+            raise WriteError(f"cannot write {shown(path)}: {exc}") from None
     write_bytes(path, data)
     return path
 

@@ -44,9 +44,12 @@ def test_odd_name_written_atomically(tmp_path):
     assert os.listdir(str(tmp_path)) == [ODD]  # no temporary file left
 
 
-def test_unknown_extension_becomes_png(tmp_path):
+def test_unknown_extension_keeps_the_name_with_png_bytes(tmp_path):
     path = write_image(str(tmp_path / "a.xyz"), np.zeros((4, 4), np.uint8))
-    assert path.endswith("a.png") and os.path.isfile(path)
+    assert path == str(tmp_path / "a.xyz") and (tmp_path / "a.xyz").read_bytes().startswith(b"\x89PNG")
+    with pytest.raises(WriteError, match="a device"):
+        write_image("/dev/null", np.zeros((4, 4), np.uint8))  # not /dev/null.png either
+    assert not os.path.exists("/dev/null.png")
 
 
 @pytest.mark.parametrize("image", [np.zeros((0, 5, 3), np.uint8), np.zeros((4, 4, 2), np.uint8),

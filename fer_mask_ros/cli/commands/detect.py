@@ -98,7 +98,12 @@ def run(args) -> int:
         raise CommandError(str(exc)) from exc
 
     if args.annotate:
-        os.makedirs(args.annotate, exist_ok=True)
+        if os.path.exists(args.annotate) and not os.path.isdir(args.annotate):
+            raise CommandError(f"--annotate {args.annotate} exists and is not a folder")
+        try:
+            os.makedirs(args.annotate, exist_ok=True)
+        except OSError as exc:
+            raise CommandError(f"--annotate {args.annotate}: {exc.strerror or exc}") from None
     try:
         from tqdm import tqdm
     except ImportError:  # pragma: no cover
