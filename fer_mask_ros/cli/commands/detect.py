@@ -84,6 +84,10 @@ def run(args) -> int:
     from fer_mask_ros.errors import DetectorError
     from fer_mask_ros.perception.detection import DEFAULT_MIN_FACE, make_detector
 
+    if args.threshold is not None and not 0.0 < args.threshold <= 1.0:  # NaN fails this too
+        raise CommandError(f"--threshold must be in (0, 1], got {args.threshold}")
+    if args.min_face is not None and args.min_face < 0:
+        raise CommandError(f"--min-face must be at least 0, got {args.min_face}")
     files = collect_images(args.paths)
     if not files:
         raise CommandError("no image files found in: " + ", ".join(args.paths))

@@ -181,3 +181,14 @@ def test_analyze_and_render_a_video_whose_name_is_not_utf8(tmp_path, tiny_model_
     folder = os.path.join(os.fsencode(str(out)), b"caf\xe9 \n")
     assert {b"frames.csv", b"summary.json", b"annotated.mp4"} <= set(os.listdir(folder))
     assert "| ok |" in p.stdout and len([line for line in p.stdout.splitlines() if "| ok |" in line]) == 2, p.stdout
+
+
+@pytest.mark.parametrize("args,message", [(["--threshold", "nan"], "--threshold must be in (0, 1]"),
+                                          (["--threshold", "-1"], "--threshold must be in (0, 1]"),
+                                          (["--min-face", "-5"], "--min-face must be at least 0")])
+def test_detect_refuses_numbers_out_of_range(batch, args, message, capsys):
+    """They were accepted silently (-1: 331 'faces' in one photo; NaN: none)."""
+    from fer_mask_ros.cli import main
+
+    assert main(["detect", str(batch / "a_good.png"), *args]) == 2
+    assert message in capsys.readouterr().err
