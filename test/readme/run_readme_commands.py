@@ -1,0 +1,247 @@
+#!/usr/bin/env python3
+"""Run the README's commands as written (every line of its ```sh blocks) and say which work.
+
+    python test/readme/run_readme_commands.py            # all (a few minutes); exit 1 if one fails
+    python test/readme/run_readme_commands.py --list     # what each command would get, without running
+    python test/readme/run_readme_commands.py -k classify  # only commands containing the text
+
+Each command runs unchanged with bash from the repository root, in the environment the README's by-hand block
+sets up (`source .ws/devel/setup.bash`, `.venv/bin` first on PATH), on a private ROS master and ROS_HOME. A rule
+table (RULES) says how each kind of command is judged: run to the end (exit 0, no traceback), run for a while
+(a launch that runs until Ctrl-C: alive, no dead node, no traceback, plus what it must print), run beside the demo
+graph (rosrun / rosservice / record.launch), or skipped with the reason (a robot, a second machine, the datasets,
+installs on another distribution, a rebuild of tracked files). Inputs the commands name (photo.jpg, session.mp4,
+faces/, /tmp/session.bag) are made first from the bundled clip. Needs `make setup`; not part of `make test`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BAD = ("Traceback (most recent call last)", "has died", "REQUIRED process")
+
+
+@dataclass
+class Rule:
+    pattern: str  # regex searched in the command
+    mode: str  # run | alive | beside_demo | skip
+    why: str = ""  # skip: the reason; others: what is checked
+    seconds: float = 120.0  # run: time limit; alive / beside_demo: how long it runs
+    expect: str = ""  # regex the output must contain
+
+
+RULES: List[Rule] = [
+    Rule(r"^(sudo |pip3? |git |mkdir |source /opt/ros)|git clone", "skip", "installs or set-up on another machine"),
+    Rule(r"^(source \.ws/devel|export PATH=)", "skip", "the environment every command here runs in"),
+    Rule(r"^export ROS_IP=", "skip", "network set-up of a second machine"),
+    Rule(r"^cd ~/catkin_ws|^source install/setup\.bash", "skip", "a user's catkin workspace: make install-test builds "
+                                                            "and runs the install space this way"),
+    Rule(r"^make test\b|^make bench\b|^make soak\b", "skip", "CI runs it (.ci/run); too long here"),
+    Rule(r"^make setup\b", "run", "exit 0", 900),
+    Rule(r"^make demo\b", "run", "NAO speaks, exit 0", 240, r"NAO says"),
+    Rule(r"^make test-py38\b", "run", "exit 0", 1200),
+    Rule(r"machine_host:=", "skip", "needs a second machine reachable by ssh"),
+    Rule(r"<[a-z ]+>", "skip", "has a placeholder to fill in"),
+    Rule(r"make-clip", "skip", "rewrites the bundled clip (tracked files); make clip"),
+    Rule(r"fer_mask_ros (mask|train|evaluate|export) .*data/", "skip", "needs the datasets in data/ and hours of CPU"),
+    Rule(r"runs/\S+\.pt", "skip", "needs a trained model in runs/"),
+    Rule(r"roslaunch fer_mask_ros demo\.launch(?!.*duration:=)", "alive", "NAO speaks, nothing dies", 45,
+         r"NAO says"),
+    Rule(r"roslaunch fer_mask_ros demo\.launch .*duration:=", "run", "NAO speaks, exit 0", 180, r"NAO says"),
+    Rule(r"roslaunch fer_mask_ros webcam\.launch(?!.*device:=/)", "skip", "needs a USB camera (webcam.test runs "
+                                                                        "webcam.launch on a video)"),
+    Rule(r"roslaunch fer_mask_ros webcam\.launch", "alive", "the graph runs on the video", 40),
+    Rule(r"roslaunch fer_mask_ros nao\.launch .*driver:=naoqi_driver", "alive",
+         "no robot here: the console names the missing driver within 10 s", 25, r"is naoqi_driver running\?"),
+    Rule(r"roslaunch fer_mask_ros nao\.launch", "alive", "no robot here: the console names its URL within 10 s", 25,
+         r"NAO tcps?://[0-9.]+:\d+: not connected after"),
+    Rule(r"roslaunch fer_mask_ros record\.launch", "beside_demo", "records the demo graph", 20),
+    Rule(r"roslaunch fer_mask_ros replay\.launch .*required:=false", "alive", "replays the recorded bag", 30),
+    Rule(r"roslaunch fer_mask_ros replay\.launch", "run", "replays the recorded bag to its end, exit 0", 180),
+    Rule(r"rosrun fer_mask_ros view(?!.*_save_dir)", "skip", "needs a display (view.test runs it without one)"),
+    Rule(r"^(rosrun|rosservice|rostopic) ", "beside_demo", "works on the running demo graph", 15),
+    Rule(r"^python -m fer_mask_ros live(?!.*--video)", "skip", "needs a USB camera"),
+    Rule(r"^python -m fer_mask_ros ", "run", "exit 0", 600),
+    Rule(r"^roslaunch |^rostest ", "alive", "runs", 30),
+]
+
+
+def commands(readme: str) -> List[str]:
+    """Every command line of the README's ```sh blocks (continuation lines joined; comment lines dropped)."""
+    with open(readme, encoding="utf-8") as handle:
+        text = handle.read()
+    out = []
+    for block in re.findall(r"```(?:sh|bash|shell)\n(.*?)```", text, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                out.append(line)
+    return out
+
+
+def rule_for(command: str) -> Rule:
+    bare = re.split(r"\s+#", command)[0]  # a trailing comment does not decide
+    for rule in RULES:
+        if re.search(rule.pattern, bare):
+            return rule
+    return Rule("", "skip", "no rule says how to judge it: add one to RULES")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def environment(ros_home: str) -> dict:
+    env = dict(os.environ)
+    env.update(ROS_HOME=ros_home, ROS_MASTER_URI=f"http://localhost:{free_port()}", PYTHONDONTWRITEBYTECODE="1")
+    return env
+
+
+ROOT = REPO  # where the commands run (--root: a clean clone with .venv and .ws linked in)
+
+
+def start(command: str, env: dict, log) -> subprocess.Popen:
+    prelude = f"cd {ROOT} && source .ws/devel/setup.bash && export PATH={ROOT}/.venv/bin:$PATH && "
+    return subprocess.Popen(["bash", "-c", prelude + command], env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def stop(proc: subprocess.Popen, grace: float = 20.0) -> None:
+    """Ctrl-C to the whole process group (as a terminal does), then SIGKILL if it lingers."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def judge(output: str, rule: Rule, rc: Optional[int]) -> Tuple[bool, str]:
+    bad = [b for b in BAD if b in output]
+    if bad:
+        return False, f"output shows {bad[0]!r}"
+    if rule.mode == "run" and rc != 0:
+        return False, f"exit {rc}"
+    if rule.mode in ("alive", "beside_demo") and rc not in (None, 0):
+        return False, f"ended early with exit {rc}"
+    if rule.expect and not re.search(rule.expect, output):
+        return False, f"never printed /{rule.expect}/"
+    return True, rule.why
+
+
+def run_one(command: str, rule: Rule, work: str) -> Tuple[bool, str, float]:
+    ros_home = tempfile.mkdtemp(prefix="ros_home_", dir=work)
+    env = environment(ros_home)
+    log_path = os.path.join(work, f"cmd_{int(time.time() * 1000)}.log")
+    demo = None
+    t0 = time.monotonic()
+    with open(log_path, "w+", encoding="utf-8", errors="replace") as log:
+        if rule.mode == "beside_demo":
+            demo_log = open(log_path + ".demo", "w+", encoding="utf-8", errors="replace")
+            demo = start("roslaunch --no-summary fer_mask_ros demo.launch output:=log", env, demo_log)
+            end = time.monotonic() + 90
+            while time.monotonic() < end and "NAO says" not in open(log_path + ".demo", errors="replace").read():
+                time.sleep(1.0)
+        proc = start(command, env, log)
+        rc = None
+        try:
+            rc = proc.wait(rule.seconds)
+        except subprocess.TimeoutExpired:
+            if rule.mode == "run":
+                stop(proc)
+                log.seek(0)
+                return False, f"still running after {rule.seconds:g} s", time.monotonic() - t0
+            stop(proc)
+        finally:
+            if demo is not None:
+                stop(demo)
+        log.seek(0)
+        output = log.read()
+    ok, why = judge(output, rule, rc)
+    if not ok:
+        why += f" (log: {log_path})"
+    return ok, why, time.monotonic() - t0
+
+
+def make_inputs() -> None:
+    """The files the README's commands name, from the bundled clip (in ROOT, removed after)."""
+    sys.path.insert(0, REPO)
+    import cv2  # noqa: PLC0415
+
+    from fer_mask_ros.imaging import read_video  # noqa: PLC0415
+
+    clip = os.path.join(REPO, "fer_mask_ros", "data", "demo_clip.avi")
+    frames = read_video(clip, max_frames=30)
+    cv2.imwrite(os.path.join(ROOT, "photo.jpg"), frames[0])
+    for name in ("session.mp4", "session.avi"):
+        shutil.copy(clip, os.path.join(ROOT, name))  # an MJPG avi named .mp4: OpenCV reads it by content
+    os.makedirs(os.path.join(ROOT, "faces"), exist_ok=True)
+    for i, frame in enumerate(frames[:5]):
+        cv2.imwrite(os.path.join(ROOT, "faces", f"face_{i}.png"), frame[63:187, 44:168])
+
+
+MADE = ("photo.jpg", "session.mp4", "session.avi", "faces", "preds.csv", "out")
+
+
+def clean_inputs() -> None:
+    for name in os.listdir(ROOT):
+        if name in MADE or (name.startswith("live-") and os.path.isdir(os.path.join(ROOT, name))):
+            path = os.path.join(ROOT, name)
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--readme", default=os.path.join(REPO, "README.md"))
+    ap.add_argument("--list", action="store_true", help="only print each command's rule")
+    ap.add_argument("-k", default="", help="only commands containing this text")
+    ap.add_argument("--root", default=REPO, help="run the commands here (default: this repository; a clean clone "
+                                                  "needs .venv and .ws linked in)")
+    args = ap.parse_args()
+    global ROOT
+    ROOT = os.path.abspath(args.root)
+    todo = [c for c in commands(args.readme) if args.k in c]
+    if args.list:
+        for c in todo:
+            r = rule_for(c)
+            print(f"{r.mode:<11} {c[:100]}" + (f"    [{r.why}]" if r.mode == "skip" else ""))
+        return 0
+    work = tempfile.mkdtemp(prefix="readme_commands_")
+    results = []
+    try:
+        make_inputs()
+        for c in todo:
+            rule = rule_for(c)
+            if rule.mode == "skip":
+                results.append(("skip", c, rule.why, 0.0))
+                continue
+            ok, why, took = run_one(c, rule, work)
+            results.append(("ok" if ok else "FAIL", c, why, took))
+            print(f"{results[-1][0]:<5} {took:5.0f} s  {c[:90]}  {why}", flush=True)
+    finally:
+        clean_inputs()
+    failed = [r for r in results if r[0] == "FAIL"]
+    print(f"\n{len(results)} README commands: {sum(r[0] == 'ok' for r in results)} ok, {len(failed)} failed, "
+          f"{sum(r[0] == 'skip' for r in results)} skipped (logs: {work})")
+    for status, c, why, _ in results:
+        if status == "skip":
+            print(f"skip  {c[:90]}  [{why}]")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
