@@ -23,6 +23,7 @@ COMMANDS = {
     "detect": "detect faces and landmarks in images, one CSV row per face",
     "analyze": "analyse videos and rosbags: per-frame emotions, events, timeline, report",
     "live": "a webcam (or a video) through the pipeline: overlay, console lines, speech; no ROS needed",
+    "calibrate": "fit the model's confidence to real photos (temperatures for unmasked and masked faces)",
     "export": "write the ONNX copies (fp32, and int8 with --calibration) of a model file",
     "bench": "print speed tables for the detector, the classifier or the graph",
     "fake-nao": "run a simulated NAO (real qi services: camera, speech, LEDs)",

@@ -122,10 +122,15 @@ def evaluate_predictions(
         raise ValueError(f"y_true has {y_true.shape[0]} samples but probs has {probs.shape[0]}")
     if y_true.size and (y_true.min() < 0 or y_true.max() >= len(EMOTIONS)):
         raise ValueError(f"y_true must hold indices 0..{len(EMOTIONS) - 1}")
+    from fer_mask_ros.interaction.policy import DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_CONFIDENCE_MASKED
+    from fer_mask_ros.learning.calibration import expected_calibration_error, risk_coverage, spoken_at
+
     y_pred = predicted_labels(probs)  # NaN rows (no face found) count as wrong
     result = classification_metrics(y_true, y_pred, EMOTIONS)
     result["four_class"] = four_class_view(y_true, probs)
     result["three_class"] = three_class_view(y_true, probs)
+    result["ece"] = expected_calibration_error(y_true, probs)
+    result["risk_coverage"] = risk_coverage(y_true, probs)
     if mask_prob is not None:
         mask_prob = np.asarray(mask_prob, dtype=np.float64).reshape(-1)
         if mask_prob.shape[0] != y_true.shape[0]:
@@ -137,6 +142,10 @@ def evaluate_predictions(
             flag["accuracy"] *= found.sum() / y_true.size
         flag["no_face"] = int((~found).sum())
         result["mask_flag"] = flag
+    # what NAO would say about these faces as stills at the shipped speech-policy thresholds
+    flags = np.zeros(len(y_true)) if mask_prob is None else mask_prob
+    thresholds = {"min_confidence": DEFAULT_MIN_CONFIDENCE, "min_confidence_masked": DEFAULT_MIN_CONFIDENCE_MASKED}
+    result["spoken"] = {**thresholds, **spoken_at(y_true, probs, flags, *thresholds.values())}
     return result
 
 

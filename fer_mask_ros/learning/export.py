@@ -8,18 +8,35 @@ from typing import Optional
 import numpy as np
 
 from fer_mask_ros.perception.alignment import INPUT_SIZE
-from fer_mask_ros.perception.classifier import SOURCE_STAMP, file_sha256, int8_path_for, load_model, onnx_path_for
+from fer_mask_ros.perception.classifier import (
+    SOURCE_STAMP,
+    TEMPERATURES,
+    file_sha256,
+    int8_path_for,
+    load_model,
+    onnx_path_for,
+    parse_temperatures,
+)
 
 
 def _stamp_source(onnx_path: str, model_path: str) -> None:
+    """Stamp an ONNX copy with the .pt's hash and carry over the .pt's fitted temperatures."""
+    import json
+
     import onnx
 
+    _, meta = load_model(model_path)
+    stamps = {SOURCE_STAMP: file_sha256(model_path)}
+    if meta.get(TEMPERATURES):
+        parse_temperatures(meta[TEMPERATURES])  # refuse a malformed value before it ships
+        stamps[TEMPERATURES] = json.dumps(meta[TEMPERATURES], sort_keys=True)
     proto = onnx.load(onnx_path)
     for entry in list(proto.metadata_props):
-        if entry.key == SOURCE_STAMP:
+        if entry.key in (SOURCE_STAMP, TEMPERATURES):
             proto.metadata_props.remove(entry)
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = SOURCE_STAMP, file_sha256(model_path)
+    for key, value in stamps.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
     onnx.save(proto, onnx_path)
 
 

@@ -76,6 +76,10 @@ class TrainConfig:
     occluder_top: Tuple[float, float] = (0.5, 0.65)  # range of the occluder's top edge, in crop heights
     teacher_sees_clean: bool = False  # the teacher's targets for a masked face come from the same face unmasked
     real_mask_transfer: float = 0.0  # share of each mask variant's faces masked by real-mask transfer instead
+    # the real-face teacher (RAF-DB MobileFaceNet ONNX): its logits on every training face, seen aligned its own
+    # way and unmasked, are mixed class by class with `teacher`'s (real_teacher_weights); with mask_photos, the
+    # training split's unmasked photos join as label-free samples taught by it alone
+    real_teacher: Optional[str] = None
     progress: bool = True
     extra: Dict[str, object] = field(default_factory=dict)
 
@@ -123,8 +127,9 @@ def fit_schedule(epochs: int, swa_start: int, done: int, epoch_seconds: float, s
     return fit, swa_start
 
 
-def load_mask_photos(root: str, size: int = 48) -> Tuple[np.ndarray, np.ndarray, List[str], np.ndarray]:
-    """Real photos under root/with_mask and root/without_mask -> crops, 0/1 labels, paths, aligned flags.
+def load_mask_photos(root: str, size: int = 48, with_landmarks: bool = False) -> tuple:
+    """Real photos under root/with_mask and root/without_mask -> crops, 0/1 labels, paths, aligned flags
+    (and with `with_landmarks`, each aligned crop's 5 detector landmarks in its photo, None for whole crops).
 
     Each photo gives its whole frame squeezed to a crop (what `classify --crops` sees) and, when the
     detector finds its face, the live graph's aligned crop (what photo mode and the live graph see);
@@ -135,7 +140,7 @@ def load_mask_photos(root: str, size: int = 48) -> Tuple[np.ndarray, np.ndarray,
     from fer_mask_ros.perception.detection import FaceDetector
 
     detector = FaceDetector(num_threads=2)
-    images, labels, paths, aligned = [], [], [], []
+    images, labels, paths, aligned, marks = [], [], [], [], []
     for sub, flag in (("with_mask", 1), ("without_mask", 0)):
         folder = os.path.join(root, sub)
         if not os.path.isdir(folder):
@@ -147,13 +152,16 @@ def load_mask_photos(root: str, size: int = 48) -> Tuple[np.ndarray, np.ndarray,
             labels.append(flag)
             paths.append(path)
             aligned.append(False)
-        for path, crop, found in zip(files, cut.crops, cut.found):
+            marks.append(None)
+        for path, crop, found, landmarks in zip(files, cut.crops, cut.found, cut.landmarks):
             if found:
                 images.append(crop)
                 labels.append(flag)
                 paths.append(path)
                 aligned.append(True)
-    return np.stack(images), np.asarray(labels, dtype=np.float32), paths, np.asarray(aligned, dtype=bool)
+                marks.append(landmarks)
+    out = (np.stack(images), np.asarray(labels, dtype=np.float32), paths, np.asarray(aligned, dtype=bool))
+    return out + (marks,) if with_landmarks else out
 
 
 def transfer_real_masks(images: np.ndarray, masked_crops: np.ndarray, rng: np.random.Generator,
@@ -301,8 +309,9 @@ def erase_lower_face(x, rand, chosen, top_range=(0.5, 0.65)):
     return torch.where(region, fill, x)
 
 
-def photo_source_crops(roots, detector=None):
-    """(train crops, train labels, holdout crops, holdout labels, holdout found) of each photo source."""
+def photo_source_crops(roots, detector=None, with_faces: bool = False):
+    """(train crops, train labels, holdout crops, holdout labels, holdout found) of each photo source; with
+    `with_faces`, also (train paths, train landmarks, holdout paths, holdout landmarks) for the real-face teacher."""
     from fer_mask_ros.learning.photo_sources import is_holdout, labelled_photos, photo_crops
     from fer_mask_ros.perception.detection import FaceDetector
 
@@ -313,8 +322,40 @@ def photo_source_crops(roots, detector=None):
         cut = photo_crops(paths, detector)
         hold = np.array([is_holdout(p) for p in paths])
         train = ~hold & cut.found
-        out.append((cut.crops[train], labels[train], cut.crops[hold], labels[hold], cut.found[hold]))
+        row = (cut.crops[train], labels[train], cut.crops[hold], labels[hold], cut.found[hold])
+        if with_faces:
+            row += ([p for p, k in zip(paths, train) if k], [m for m, k in zip(cut.landmarks, train) if k],
+                    [p for p, k in zip(paths, hold) if k], [m for m, k in zip(cut.landmarks, hold) if k])
+        out.append(row)
     return out
+
+
+def real_teacher_weights(labels: np.ndarray, own_pred: np.ndarray, real_pred: np.ndarray,
+                         floor: float = 0.1) -> np.ndarray:
+    """Per class, the real-face teacher's share of the mixed soft target: its F1 over the sum of both teachers'
+    F1 on a split neither trained on (class by class, each teacher weighs where it is stronger), kept in
+    [floor, 1 - floor] so neither teacher is ever silenced."""
+    def f1(pred):
+        out = np.zeros(len(EMOTIONS))
+        for k in range(len(EMOTIONS)):
+            tp = float(np.sum((pred == k) & (labels == k)))
+            denom = float(np.sum(pred == k) + np.sum(labels == k))
+            out[k] = 2 * tp / denom if denom else 0.0
+        return out
+
+    own, real = f1(np.asarray(own_pred)), f1(np.asarray(real_pred))
+    share = np.where(own + real > 0, real / np.maximum(own + real, 1e-9), 0.5)
+    return np.clip(share, floor, 1 - floor)
+
+
+def mix_teacher_targets(own_probs, real_logits, real_share, temperature: float):
+    """Class-by-class mixture of the two teachers' softened targets: share * real + (1 - share) * own, renormalised.
+    own_probs (B, 7) already softened, real_logits (B, 7), real_share (B, 7) in [0, 1]."""
+    import torch.nn.functional as F
+
+    real = F.softmax(real_logits.float() / temperature, 1)
+    mixed = real_share * real + (1 - real_share) * own_probs
+    return mixed / mixed.sum(1, keepdim=True)
 
 
 def logit_adjusted_loss(logits, targets, log_prior, tau: float, label_smoothing: float = 0.0):
@@ -331,6 +372,8 @@ class Trainer:
 
         if cfg.photo_forward not in ("joint", "separate"):
             raise ValueError(f"photo_forward must be 'joint' or 'separate', got {cfg.photo_forward!r}")
+        if cfg.real_teacher and not os.path.isfile(cfg.real_teacher):
+            raise ValueError(f"--real-teacher {cfg.real_teacher}: no such file (the RAF-DB MobileFaceNet ONNX model)")
         if cfg.teacher_sees_clean and not cfg.teacher:
             raise ValueError("teacher_sees_clean has no teacher (--teacher-sees-clean needs --teacher)")
         low, high = cfg.occluder_top
@@ -357,6 +400,7 @@ class Trainer:
     def load_data(self) -> None:
         cfg = self.cfg
         t0 = time.time()
+        faces_for_teacher = []  # (photo paths, landmarks) of the photo sources' training samples
         data = load_dataset(cfg.data)
         usages = np.asarray(data.usages)
         train = data.subset(usages == "Training")
@@ -368,9 +412,14 @@ class Trainer:
             train = train.subset(np.sort(rng.permutation(len(train))[:cfg.limit]))
             val = val.subset(np.sort(rng.permutation(len(val))[:max(cfg.limit // 4, 8)]))
         self.photo_val = []
+        self.n_fer = len(train)
         if cfg.photo_sources:
             extra_x, extra_y = [train.images], [train.labels]
-            for root, (tx, ty, hx, hy, hfound) in zip(cfg.photo_sources, photo_source_crops(cfg.photo_sources)):
+            cuts = photo_source_crops(cfg.photo_sources, with_faces=True)
+            self.photo_val_faces = []
+            for root, (tx, ty, hx, hy, hfound, tpaths, tmarks, hpaths, hmarks) in zip(cfg.photo_sources, cuts):
+                faces_for_teacher += [(tpaths, tmarks)] * cfg.photo_repeat
+                self.photo_val_faces.append((hpaths, hmarks))
                 extra_x += [tx] * cfg.photo_repeat
                 extra_y += [ty] * cfg.photo_repeat
                 self.photo_val.append((os.path.basename(os.path.normpath(root)), hx, hy, hfound))
@@ -379,12 +428,16 @@ class Trainer:
             train = FaceDataset(np.concatenate(extra_x), np.concatenate(extra_y),
                                 list(train.sources) + ["photo"] * (sum(len(v) for v in extra_y) - len(train)),
                                 list(train.usages) + ["Training"] * (sum(len(v) for v in extra_y) - len(train)))
+        self.photo_data = load_mask_photos(cfg.mask_photos, with_landmarks=True) if cfg.mask_photos else None
+        self.real_logits = None
+        if cfg.real_teacher:
+            train = self._add_label_free_photos(train)
+            self._load_real_teacher(train, val, faces_for_teacher)
         self.train_set: FaceDataset = train
         self.val_set: FaceDataset = val
         masked = masked_variants(train.images, cfg.mask_variants, cfg.seed, cfg.workers)
-        self.photo_data = load_mask_photos(cfg.mask_photos) if cfg.mask_photos else None
         if cfg.real_mask_transfer > 0 and self.photo_data is not None:
-            images, flags, paths, aligned = self.photo_data
+            images, flags, paths, aligned = self.photo_data[:4]
             # donors: the aligned crops of training-split masked photos
             donor = np.array([f == 1 and not held_out(p) for f, p in zip(flags, paths)]) & aligned
             rng = np.random.default_rng([cfg.seed, 4242])
@@ -400,7 +453,7 @@ class Trainer:
         self.x_masked = t.from_numpy(masked).to(dev)
         self.y = t.from_numpy(train.labels).to(dev)
         self.is_photo = t.from_numpy(np.asarray(train.sources) == "photo").to(dev)
-        prior = np.bincount(train.labels, minlength=7).astype(np.float64) + 1.0
+        prior = np.bincount(train.labels[train.labels >= 0], minlength=7).astype(np.float64) + 1.0
         self.log_prior = t.from_numpy(np.log(prior / prior.sum()).astype(np.float32)).to(dev)
         self.photo_val_masked = [masked_variants(hx, 1, cfg.val_seed, cfg.workers)[0] for _, hx, _, _ in self.photo_val]
         self.val_clean = t.from_numpy(val.images).to(dev)
@@ -408,7 +461,7 @@ class Trainer:
         self.val_y = t.from_numpy(val.labels).to(dev)
         self.photos = None
         if self.photo_data is not None:
-            images, flags, paths, _ = self.photo_data
+            images, flags, paths = self.photo_data[:3]
             keep = np.array([not held_out(p) for p in paths])
             self.photos = (t.from_numpy(images[keep]).to(dev), t.from_numpy(flags[keep]).to(dev))
             self.photos_val = (t.from_numpy(images[~keep]).to(dev), t.from_numpy(flags[~keep]).to(dev))
@@ -416,6 +469,114 @@ class Trainer:
         print(f"data: {len(train)} train, {len(val)} val, {cfg.mask_variants} mask variants, "
               f"{0 if self.photos is None else len(self.photos[1])} real mask photos "
               f"({time.time() - t0:.0f} s)", flush=True)
+
+    def _add_label_free_photos(self, train: FaceDataset) -> FaceDataset:
+        """The training split's unmasked real photos (aligned crops) join as label-free samples (label -100,
+        ignored by the cross-entropy): the real-face teacher alone teaches them."""
+        self.label_free_faces: Tuple[List[str], list] = ([], [])
+        if self.photo_data is None:
+            return train
+        images, flags, paths, aligned, marks = self.photo_data
+        pick = [i for i in range(len(paths)) if flags[i] == 0 and aligned[i] and not held_out(paths[i])]
+        if not pick:
+            return train
+        repeat = self.cfg.photo_repeat
+        self.label_free_faces = ([paths[i] for i in pick] * repeat, [marks[i] for i in pick] * repeat)
+        n = len(pick) * repeat
+        print(f"real-face teacher: {len(pick)} unmasked mask-set photos join label-free (x{repeat})", flush=True)
+        return FaceDataset(np.concatenate([train.images, np.tile(images[pick], (repeat, 1, 1))]),
+                           np.concatenate([train.labels, np.full(n, -100, dtype=train.labels.dtype)]),
+                           list(train.sources) + ["label_free"] * n, list(train.usages) + ["Training"] * n)
+
+    def _load_real_teacher(self, train: FaceDataset, val: FaceDataset, photo_faces) -> None:
+        """The real-face teacher's logits on every training sample and on the selection splits (cached in the run
+        folder): FER2013 crops through the fixed FER landmarks, photos from the colour photo and its landmarks."""
+        from fer_mask_ros.imaging import read_image, to_bgr
+        from fer_mask_ros.perception.classifier import file_sha256
+        from fer_mask_ros.perception.real_face_teacher import RealFaceTeacher
+
+        cfg = self.cfg
+        photo_paths = [p for paths, _ in photo_faces for p in paths] + list(self.label_free_faces[0])
+        photo_marks = [m for _, marks in photo_faces for m in marks] + list(self.label_free_faces[1])
+        val_faces = getattr(self, "photo_val_faces", [])
+        key = hashlib.sha1(json.dumps([cfg.data, list(cfg.photo_sources), cfg.mask_photos, cfg.limit, self.n_fer,
+                                       len(photo_paths), len(val), file_sha256(cfg.real_teacher)]).encode()).hexdigest()
+        cache = os.path.join(cfg.output, "real_teacher.npz")
+        if os.path.isfile(cache):
+            stored = np.load(cache, allow_pickle=False)
+            if str(stored["key"]) == key:
+                self._set_real_teacher(stored["train"], stored["val"],
+                                       [stored[f"photo_val_{i}"] for i in range(len(val_faces))])
+                print(f"real-face teacher: logits from {cache}", flush=True)
+                return
+        teacher = RealFaceTeacher(cfg.real_teacher, num_threads=2)
+        unique = {}
+        for path, marks in zip(photo_paths, photo_marks):
+            unique.setdefault(path, marks)
+        for hpaths, hmarks in val_faces:
+            for path, marks in zip(hpaths, hmarks):
+                unique.setdefault(path, marks)
+        logits_of = {}
+        started = time.time()
+        for path, marks in _progress(list(unique.items()), "teacher: photos", cfg.progress):
+            out = None if marks is None else teacher.face_logits(to_bgr(read_image(path)), marks)
+            logits_of[path] = np.full(7, np.nan, np.float32) if out is None else out
+        fer = np.concatenate([teacher.fer_crop_logits(train.images[s:min(s + 512, self.n_fer)])
+                              for s in _progress(range(0, self.n_fer, 512), "teacher: FER2013", cfg.progress)])
+        val_logits = np.concatenate([teacher.fer_crop_logits(val.images[s:s + 512]) for s in range(0, len(val), 512)])
+        photo = np.stack([logits_of[p] for p in photo_paths]) if photo_paths else np.zeros((0, 7), np.float32)
+        train_logits = np.concatenate([fer, photo]).astype(np.float32)
+        photo_val = [np.stack([logits_of[p] for p in hpaths]) if hpaths else np.zeros((0, 7), np.float32)
+                     for hpaths, _ in val_faces]
+        if len(train_logits) != len(train):
+            raise RuntimeError(f"real-face teacher: {len(train_logits)} targets for {len(train)} samples")
+        np.savez(cache + ".tmp.npz", key=key, train=train_logits, val=val_logits,
+                 **{f"photo_val_{i}": v for i, v in enumerate(photo_val)})
+        os.replace(cache + ".tmp.npz", cache)
+        print(f"real-face teacher: logits for {len(unique)} photos and {self.n_fer + len(val)} FER2013 crops "
+              f"({time.time() - started:.0f} s)", flush=True)
+        self._set_real_teacher(train_logits, val_logits, photo_val)
+
+    def _set_real_teacher(self, train_logits, val_logits, photo_val) -> None:
+        self.real_logits = self.torch.from_numpy(np.nan_to_num(train_logits)).to(self.device)
+        self.real_val_logits = val_logits
+        self.real_photo_val_logits = photo_val
+
+    def _real_teacher_shares(self) -> None:
+        """Per sample and class, the real-face teacher's share of the soft target (real_teacher_weights): FER2013
+        samples from the two teachers' F1 on PublicTest, photo and label-free samples on the photo hold-outs."""
+        t = self.torch
+        y = self.val_y.cpu().numpy()
+
+        def own_pred(images):
+            if self.teacher is None:
+                return np.full(len(images), -1)
+            out = [self._teacher_probs(images[s:s + 1024].float().unsqueeze(1).div(255.0)
+                                       .to(memory_format=t.channels_last), 1.0).argmax(1).cpu().numpy()
+                   for s in range(0, len(images), 1024)]
+            return np.concatenate(out)
+
+        fer_share = real_teacher_weights(y, own_pred(self.val_clean), self.real_val_logits.argmax(1))
+        photo_share = fer_share
+        if self.photo_val:
+            labels, own, real = [], [], []
+            for (_, hx, hy, hfound), logits in zip(self.photo_val, self.real_photo_val_logits):
+                found = hfound & np.all(np.isfinite(logits), axis=1)
+                labels.append(hy[found])
+                own.append(own_pred(t.from_numpy(hx[found]).to(self.device)))
+                real.append(logits[found].argmax(1))
+            photo_share = real_teacher_weights(np.concatenate(labels), np.concatenate(own), np.concatenate(real))
+        if self.teacher is None:
+            fer_share = photo_share = np.ones(len(EMOTIONS))
+        sources = np.asarray(self.train_set.sources)
+        share = np.where((sources == "photo")[:, None] | (sources == "label_free")[:, None], photo_share, fer_share)
+        # label-free samples have only this teacher: their target is its own
+        share[sources == "label_free"] = 1.0
+        self.real_share = t.from_numpy(share.astype(np.float32)).to(self.device)
+        fmt = " ".join(f"{e}={v:.2f}" for e, v in zip(EMOTIONS, fer_share))
+        pfmt = " ".join(f"{e}={v:.2f}" for e, v in zip(EMOTIONS, photo_share))
+        print(f"real-face teacher share per class: FER2013 {fmt}; photos {pfmt}", flush=True)
+        self.log({"real_teacher_share_fer": fer_share.tolist(), "real_teacher_share_photos": photo_share.tolist()})
 
     def build(self) -> None:
         from fer_mask_ros.learning.network import MaskedFERNet, widen
@@ -442,6 +603,8 @@ class Trainer:
         if cfg.photo_teacher:
             teacher, _ = load_model(cfg.photo_teacher)
             self.photo_teacher = teacher.to(self.device).to(memory_format=t.channels_last).eval()
+        if self.real_logits is not None:
+            self._real_teacher_shares()
         self.opt = t.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True,
                                weight_decay=cfg.weight_decay)
         self.steps_per_epoch = max(1, len(self.train_set) // cfg.batch_size)
@@ -507,7 +670,7 @@ class Trainer:
                 photos = self._photo_batch(b, self.generator) if self.photos is not None else None
                 logits, mask_logit, p_mask = self._forward(self.model, x, None if photos is None else photos[0])
                 loss = logit_adjusted_loss(logits.float(), y, self.log_prior, cfg.logit_adjust, cfg.label_smoothing)
-                if self.teacher is not None:
+                if self.teacher is not None or self.real_logits is not None:
                     temp = cfg.kd_temperature
                     kd = F.kl_div(F.log_softmax(logits.float() / temp, 1), self._teacher_targets(teacher_x, idx, temp),
                                   reduction="batchmean") * temp * temp
@@ -546,7 +709,16 @@ class Trainer:
 
     def _teacher_targets(self, x, idx, temperature: float):
         """Soft targets of the batch `x` (training indices `idx`): photo-source samples from the photo
-        teacher when there is one, all others from the teacher."""
+        teacher when there is one, all others from the teacher; mixed class by class with the real-face
+        teacher's when there is one."""
+        own = self._own_teacher_targets(x, idx, temperature) if self.teacher is not None else None
+        if self.real_logits is None:
+            return own
+        if own is None:
+            own = self.torch.full((x.shape[0], len(EMOTIONS)), 1.0 / len(EMOTIONS), device=x.device)
+        return mix_teacher_targets(own, self.real_logits[idx], self.real_share[idx], temperature)
+
+    def _own_teacher_targets(self, x, idx, temperature: float):
         if self.photo_teacher is None:
             return self._teacher_probs(x, temperature)
         photo = self.is_photo[idx]
@@ -753,6 +925,14 @@ class Trainer:
         for norm, momentum in zip(norms, momenta):
             norm.momentum = momentum
         return model.eval()
+
+
+def _progress(items, desc: str, enabled: bool):
+    if not enabled:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, leave=False, dynamic_ncols=True)
 
 
 def train(cfg: TrainConfig) -> Dict[str, float]:

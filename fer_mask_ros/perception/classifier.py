@@ -124,6 +124,29 @@ CLASSIFIER_BACKENDS = ("auto", "int8", "onnxruntime", "torch")
 #: Classify each face and its mirror image and average (test-time augmentation; about 2x the network time).
 FLIP_AVERAGE = True
 SOURCE_STAMP = "source_sha256"  # ONNX metadata key: the hash of the .pt a copy was exported from
+#: Model metadata (and ONNX metadata) key: {"unmasked": T, "masked": T}, the temperatures fitted on real photos
+#: by `python -m fer_mask_ros calibrate`; a face flagged masked takes the masked one.
+TEMPERATURES = "temperatures"
+
+
+def parse_temperatures(value) -> Tuple[float, float]:
+    """(unmasked, masked) temperatures from model metadata (a dict or its JSON text); (1, 1) when absent."""
+    import json
+
+    if value is None or value == "":
+        return 1.0, 1.0
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ModelError(f"unreadable {TEMPERATURES} metadata: {value[:80]!r}") from None
+    try:
+        pair = float(value["unmasked"]), float(value["masked"])
+    except (KeyError, TypeError, ValueError):
+        raise ModelError(f"{TEMPERATURES} metadata needs numbers 'unmasked' and 'masked', got {value!r}") from None
+    if not all(0.05 <= t <= 20 for t in pair):
+        raise ModelError(f"{TEMPERATURES} out of range [0.05, 20]: {pair}")
+    return pair
 
 
 def onnx_path_for(model_path: str) -> str:
@@ -153,8 +176,10 @@ class EmotionClassifier:
     """Classify face crops: 7 emotion probabilities plus a mask-present probability."""
 
     def __init__(self, model_path: Optional[str] = None, num_threads: Optional[int] = None, backend: str = "auto",
-                 mask_threshold: float = 0.5, flip_average: bool = FLIP_AVERAGE) -> None:
+                 mask_threshold: float = 0.5, flip_average: bool = FLIP_AVERAGE, calibrated: bool = True) -> None:
         self.model_path = os.path.abspath(model_path or DEFAULT_MODEL)
+        self.calibrated = bool(calibrated)  # False: the raw softmax, as trained (evaluate --uncalibrated)
+        self.temperatures = (1.0, 1.0)  # (unmasked, masked) from the model's metadata
         self.flip_average = bool(flip_average)
         self.mask_threshold = float(mask_threshold)
         if backend not in CLASSIFIER_BACKENDS:
@@ -174,6 +199,8 @@ class EmotionClassifier:
                 self._session = self._open_onnx(onnx_file, num_threads, required=(backend == name))
             if self._session is not None:
                 self.backend = name
+                stamped = self._session.get_modelmeta().custom_metadata_map
+                self.temperatures = parse_temperatures(stamped.get(TEMPERATURES))
                 break
             if backend == name:
                 raise ModelError(f"no usable {'int8 ' if name == 'int8' else ''}ONNX copy of {self.model_path} "
@@ -181,6 +208,7 @@ class EmotionClassifier:
         if self._session is None:
             # an ONNX copy was vouched for by the .pt's hash; only the torch runtime loads the .pt (and torch)
             model, self._meta = load_model(self.model_path)
+            self.temperatures = parse_temperatures(self._meta.get(TEMPERATURES))
             self._init_torch(model, num_threads)
             problem = self._probe()
             if problem:
@@ -287,7 +315,12 @@ class EmotionClassifier:
 
     def _forward(self, batch: np.ndarray, flip: Optional[bool] = None) -> Tuple[np.ndarray, np.ndarray]:
         logits, mask_logit = self._raw_forward(batch, flip)
-        return _softmax(logits.astype(np.float64)), _sigmoid(mask_logit.astype(np.float64).reshape(-1))
+        mask_prob = _sigmoid(mask_logit.astype(np.float64).reshape(-1))
+        logits = logits.astype(np.float64)
+        if self.calibrated and self.temperatures != (1.0, 1.0):
+            unmasked, masked = self.temperatures
+            logits = logits / np.where(mask_prob >= self.mask_threshold, masked, unmasked)[:, None]
+        return _softmax(logits), mask_prob
 
     @staticmethod
     def preprocess(crop: np.ndarray) -> np.ndarray:

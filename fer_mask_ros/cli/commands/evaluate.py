@@ -80,6 +80,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-errors", type=int, default=64, help="tiles in each misclassified grid (default 64)")
     parser.add_argument("--mask-flag-dir", default=None, metavar="DIR",
                         help="folder with with_mask/ and without_mask/ real photos: report mask-flag accuracy on each")
+    parser.add_argument("--uncalibrated", action="store_true",
+                        help="score the raw softmax, without the model's fitted temperatures (see `calibrate`)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -272,8 +274,9 @@ def cross_source_table(sources: Dict[str, dict]) -> str:
     def pct(v):
         return "–" if v is None else f"{100 * v:.1f}"
 
-    head = ("| source | condition | model | n | no face | accuracy | balanced | 4-class | 3-class | mask flag |\n"
-            "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    head = ("| source | condition | model | n | no face | accuracy | balanced | 4-class | 3-class | mask flag | ECE "
+            "| spoken | spoken right |\n"
+            "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     rows, recall_rows = [head], ["| source | condition | model | " + " | ".join(EMOTIONS) + " |",
                                  "| --- | --- | --- | " + " | ".join("---:" for _ in EMOTIONS) + " |"]
     for name, src in sources.items():
@@ -282,12 +285,40 @@ def cross_source_table(sources: Dict[str, dict]) -> str:
                 if r is None:
                     continue
                 flag = (r.get("mask_flag") or {}).get("accuracy")
+                ece = "–" if r.get("ece") is None else f"{r['ece']:.3f}"
+                spoken = r.get("spoken") or {}
                 rows.append(f"| {name} | {condition} | {who} | {r['n']} | {r.get('no_face', 0)} | "
                             f"{pct(r['accuracy'])} | {pct(r['balanced_accuracy'])} | "
-                            f"{pct(r['four_class']['accuracy'])} | {pct(r['three_class']['accuracy'])} | {pct(flag)} |")
+                            f"{pct(r['four_class']['accuracy'])} | {pct(r['three_class']['accuracy'])} | {pct(flag)} | "
+                            f"{ece} | {pct(spoken.get('coverage'))} | {pct(spoken.get('accuracy'))} |")
                 recall_rows.append(f"| {name} | {condition} | {who} | " + " | ".join(
                     pct(r["per_class"][e]["recall"]) for e in EMOTIONS) + " |")
-    return "\n".join(rows) + "\n\nRecall per class (%):\n\n" + "\n".join(recall_rows) + "\n"
+    note = ("\nECE: expected calibration error (15 bins). spoken / spoken right: as stills, the share of faces whose "
+            "confidence reaches the speech policy's threshold (min_confidence, min_confidence_masked for faces "
+            "flagged masked) and the share of those named right; a photo without a face is never spoken about.\n")
+    return ("\n".join(rows) + "\n" + note + "\nRecall per class (%):\n\n" + "\n".join(recall_rows) + "\n\n"
+            + risk_coverage_table(sources))
+
+
+def risk_coverage_table(sources: Dict[str, dict]) -> str:
+    """Per source and condition (ours): at each min_confidence, the share of faces spoken about and how many
+    of those are right."""
+    lines = ["Risk-coverage (ours): at each min_confidence, faces spoken about % / of those right %:", ""]
+    first = next((res for src in sources.values() for res in src["conditions"].values() if res.get("risk_coverage")),
+                 None)
+    if first is None:
+        return ""
+    thresholds = [row["min_confidence"] for row in first["risk_coverage"]]
+    lines.append("| source | condition | " + " | ".join(f"{t:.2f}" for t in thresholds) + " |")
+    lines.append("| --- | --- | " + " | ".join("---:" for _ in thresholds) + " |")
+    for name, src in sources.items():
+        for condition, res in src["conditions"].items():
+            cells = []
+            for row in res.get("risk_coverage", []):
+                acc = "–" if row["accuracy"] is None else f"{100 * row['accuracy']:.0f}"
+                cells.append(f"{100 * row['coverage']:.0f} / {acc}")
+            lines.append(f"| {name} | {condition} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def run(args) -> int:
@@ -303,6 +334,7 @@ def run(args) -> int:
     if args.peer_python and not (os.path.isfile(args.peer_python) and os.access(args.peer_python, os.X_OK)):
         raise CommandError(f"--peer-python is not an executable: {args.peer_python} (make bench-peer builds one)")
     classifier = load_classifier(args.model, args.threads, args.backend)
+    classifier.calibrated = not args.uncalibrated
     os.makedirs(args.output, exist_ok=True)
     model_path = getattr(classifier, "model_path", None) or args.model
     print(f"evaluating {len(args.sources)} source(s) with {model_path or 'the shipped model'}"

@@ -58,6 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--occluder-top", default="0.5,0.65", metavar="LOW,HIGH",
                         help="where the lower-face occluder's top edge lies, in crop heights (eyes near 0.4); "
                              "0.42,0.65 includes masks pulled up to the nose bridge")
+    parser.add_argument("--real-teacher", metavar="ONNX",
+                        help="the real-face teacher (the RAF-DB MobileFaceNet ONNX file): its outputs on each training "
+                             "face, aligned its own way and unmasked, are mixed class by class with --teacher's, and "
+                             "the unmasked --mask-photos of the training split join as label-free samples")
     parser.add_argument("--teacher-sees-clean", action="store_true",
                         help="the teacher's targets for a masked face come from the same face unmasked, so the "
                              "student learns from the upper face what the whole face shows")
@@ -100,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
         swa_start=args.swa_start, swa_lr=args.swa_lr, photo_sources=tuple(args.photo_source),
         photo_repeat=args.photo_repeat, logit_adjust=args.logit_adjust, camera_aug=args.camera_aug,
         lower_face_erase=args.lower_face_erase, occluder_top=occluder_top,
-        teacher_sees_clean=args.teacher_sees_clean, real_mask_transfer=args.real_mask_transfer,
+        teacher_sees_clean=args.teacher_sees_clean, real_teacher=args.real_teacher,
+        real_mask_transfer=args.real_mask_transfer,
     )
     try:
         best = train(cfg)

@@ -219,3 +219,20 @@ def test_unknown_or_huge_emotion_names_raise_a_short_value_error():
     assert len(str(info.value)) < 200
     with pytest.raises(ValueError):
         SpeechPolicy(max_faces=0)
+
+
+def test_masked_faces_need_their_own_confidence_and_the_defaults_are_the_calibrated_ones():
+    from fer_mask_ros.interaction.policy import DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_CONFIDENCE_MASKED
+
+    p = SpeechPolicy(window_s=2.0)
+    assert (p.min_confidence, p.min_confidence_masked) == (DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_CONFIDENCE_MASKED)
+    p = SpeechPolicy(window_s=2.0, min_confidence=0.4, min_confidence_masked=0.7, cooldown_s=0.0)
+    feed(p, 1, "happy", 0.0, 2.5, conf=0.55, masked=True)  # confident enough unmasked, not masked
+    assert p.decide(2.5) == NOT_SURE["en"]
+    feed(p, 2, "happy", 0.0, 2.5, conf=0.55, masked=False)
+    assert p.decide(2.6) == "You look happy!"
+    feed(p, 3, "sad", 0.0, 2.5, conf=0.75, masked=True)
+    assert p.decide(2.7) == "Even with your mask on, you look sad."
+    assert SpeechPolicy(min_confidence=0.3, min_confidence_masked=None).min_confidence_masked == 0.3
+    with pytest.raises(ValueError, match="min_confidence_masked"):
+        SpeechPolicy(min_confidence_masked=1.5)

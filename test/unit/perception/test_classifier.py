@@ -364,3 +364,27 @@ def test_flip_averages_the_log_probabilities_of_the_face_and_its_mirror_image(ti
     assert np.allclose(logit(mask_both), (logit(mask_one) + logit(mask_mirrored)) / 2, atol=1e-6)
     assert np.allclose(EmotionClassifier(tiny_model_path, backend="torch", flip_average=False).predict_batch(crops)[0],
                        one)
+
+
+def test_fitted_temperatures_flatten_confidence_by_the_mask_flag_and_travel_to_onnx(tiny_model_copy):
+    from fer_mask_ros.learning.calibration import temper
+
+    model, meta = load_model(tiny_model_copy)
+    save_model(model, tiny_model_copy, {**meta, "temperatures": {"unmasked": 2.0, "masked": 4.0}})
+    calibrated = EmotionClassifier(tiny_model_copy, backend="torch", flip_average=False)
+    raw = EmotionClassifier(tiny_model_copy, backend="torch", flip_average=False, calibrated=False)
+    assert calibrated.temperatures == (2.0, 4.0)
+    batch = np.stack([fake_face(i) for i in range(7)])
+    p, mask = calibrated.predict_batch(batch)
+    r, _ = raw.predict_batch(batch)
+    for row in range(len(batch)):
+        t = 4.0 if mask[row] >= 0.5 else 2.0
+        assert np.allclose(p[row], temper(r[row:row + 1], t)[0], atol=1e-6)
+    assert np.array_equal(p.argmax(1), r.argmax(1))
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    export_onnx(tiny_model_copy)
+    assert EmotionClassifier(tiny_model_copy, backend="onnxruntime").temperatures == (2.0, 4.0)
+    save_model(model, tiny_model_copy, {**meta, "temperatures": {"unmasked": -1, "masked": 1}})
+    with pytest.raises(ModelError, match="temperatures"):
+        EmotionClassifier(tiny_model_copy, backend="torch")
