@@ -72,7 +72,7 @@ HRI_MSGS_FORCE := $(filter environment command,$(firstword $(origin HRI_MSGS_SRC
 ws: venv
 	@mkdir -p $(WS)/src
 	@[ "$$(readlink $(WS)/src/fer_mask_ros 2>/dev/null)" = "$(ROOT)" ] || ln -sfn $(ROOT) $(WS)/src/fer_mask_ros
-	@link=$(WS)/src/hri_msgs; src="$(HRI_MSGS_SRC)"; \
+	@link=$(WS)/src/hri_msgs; src="$(abspath $(HRI_MSGS_SRC))"; \
 	if [ -e "$$link" ] && [ ! -L "$$link" ]; then :; \
 	elif [ -z "$(HRI_MSGS_FORCE)" ] && [ ! -L "$$link" ] && { rospack find hri_msgs >/dev/null 2>&1 || \
 		/usr/bin/python3 -c "import hri_msgs.msg" 2>/dev/null; }; then :; \
