@@ -436,6 +436,12 @@ def run(args) -> int:
         shard = batch.parse_shard(args.shard) if args.shard else None
     except ValueError as exc:
         raise CommandError(str(exc)) from None
+    from fer_mask_ros.cli.commands.live import camera_index
+
+    for path in args.inputs:
+        if camera_index(path) is not None and not os.path.isfile(path):
+            raise CommandError(f"{path}: a camera, not a recording; for a live camera use: python -m fer_mask_ros "
+                               f"live --camera {camera_index(path)}")
     inputs, is_batch = expand_inputs(args.inputs)
     if not inputs:
         raise CommandError(f"no videos or bags found in {', '.join(args.inputs)}")

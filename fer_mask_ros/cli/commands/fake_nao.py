@@ -44,6 +44,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.fps <= 0:
         raise CommandError(f"--fps must be > 0, got {args.fps}")
+    from fer_mask_ros.cli.commands.live import camera_index
+
+    if camera_index(args.source) is not None and not os.path.isfile(args.source) and not os.path.isdir(args.source):
+        n = camera_index(args.source)
+        raise CommandError(f"--source {args.source}: the fake NAO plays recordings (a video, a folder of images, "
+                           f"clip); for a webcam use: python -m fer_mask_ros live --camera {n}, or in ROS: roslaunch "
+                           f"fer_mask_ros webcam.launch device:={n}")
     url = args.listen or f"tcp://{args.host}:{args.port}"
     if "://" not in url:
         raise CommandError(f"--listen must be a URL like tcp://127.0.0.1:9559, got {url!r}")

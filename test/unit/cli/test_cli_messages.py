@@ -61,3 +61,12 @@ def test_analyze_warns_when_an_input_is_shorter_than_min_track_frames(tmp_path, 
 def test_version(capsys):
     assert main(["--version"]) == 0
     assert re.fullmatch(r"fer_mask_ros \d+\.\d+\.\d+\n", capsys.readouterr().out)
+
+
+def test_a_camera_given_to_analyze_or_the_fake_nao_points_to_live(tmp_path, capsys):
+    assert main(["analyze", "0", "--output", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.strip() == ("error: 0: a camera, not a recording; for a live camera use: "
+                                               "python -m fer_mask_ros live --camera 0")
+    assert main(["fake-nao", "--source", "/dev/video3", "--port", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --source /dev/video3: the fake NAO plays recordings") and "live --camera 3" in err
