@@ -33,7 +33,7 @@ from fer_mask_ros.labels import EMOTIONS
 from fer_mask_ros.ros.convert import array_to_image
 from fer_mask_ros.ros.rep155 import hri_msgs_missing
 from fer_mask_ros.simulation import clip
-from fer_rostest import LABELS, SEGMENT_MARGIN_S, score_emotions
+from fer_rostest import LABELS, SEGMENT_MARGIN_S, Diag, score_emotions
 
 PKG = "fer_mask_ros"
 PER_FACE = ("roi", "cropped", "landmarks", "expression", "masked")
@@ -145,6 +145,7 @@ class Rep155Test(unittest.TestCase):
         images = Timed("/fer_mask/camera/front/image_raw", Image)
         emotions = Timed("/fer_mask/emotions", EmotionStamped)
         arrays = Timed("/fer_mask/emotion_array", EmotionArray)  # the bridge's input: the floor of its latency
+        diag = Diag()
         hri = Consumer("/humans")
         deadline = time.time() + 90.0
         while not rospy.has_param("/fer_mask/fake_nao/clip_start") and time.time() < deadline:
@@ -257,6 +258,11 @@ class Rep155Test(unittest.TestCase):
                  if m.emotions and m.header.stamp in first_emotion]
         rospy.loginfo(f"REP155 RESULT: emotion_array (the bridge's input) after emotions: p50 "
                       f"{percentile(floor, 50):.2f} ms, p95 {percentile(floor, 95):.2f} ms (n={len(floor)})")
+        status = diag.wait("/fer_mask/hri_bridge", lambda s, v: True, 3.0)
+        if status is not None:  # the bridge's own time per frame (all topics, crops included), last 5 s
+            values = status[1]
+            rospy.loginfo(f"REP155 RESULT: hri_bridge per frame: mean {values.get('latency_mean_ms')} ms, "
+                          f"max {values.get('latency_max_ms')} ms; frames {values.get('frames')}")
         limit = float(rospy.get_param("~max_latency_p95_ms", 25.0))
         rospy.loginfo(f"REP155 RESULT: {agree} expressions, agreement with emotions 100 %, clip accuracy "
                       f"{as_rep155['accuracy']:.3f} (emotions {as_emotions['accuracy']:.3f}), "
