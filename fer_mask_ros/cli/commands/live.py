@@ -237,7 +237,9 @@ def run(args) -> int:
                         raise CommandError(str(exc)) from None
                 if window:
                     cv2.imshow(WINDOW, annotated)
-                    if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                    # a video plays in real time in the window (a camera is paced by the camera)
+                    wait_ms = int((start + t - time.monotonic()) * 1000) if args.video is not None else 1
+                    if cv2.waitKey(max(1, wait_ms)) & 0xFF in (ord("q"), 27):
                         break
             if (args.max_frames and n >= args.max_frames) or (args.duration and time.monotonic() - start
                                                                >= args.duration):
