@@ -193,6 +193,14 @@ def run(args) -> int:
     if window and not has_display():
         print("warning: --window: no display ($DISPLAY is not set); writing frames and CSV instead", file=sys.stderr)
         window = False
+    if window:
+        from fer_mask_ros.cli.commands.analyze import _check_window
+
+        try:  # a GUI backend that cannot reach the display aborts the process: probed in a child first
+            _check_window()
+        except CommandError as exc:
+            print(f"warning: {str(exc).replace('--play', '--window')}; writing frames and CSV instead", file=sys.stderr)
+            window = False
     output = args.output
     if not window and not output:
         output = time.strftime("live-%Y%m%d-%H%M%S")

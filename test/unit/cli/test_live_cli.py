@@ -79,3 +79,12 @@ def test_bad_video_gives_our_line_without_opencv_errors(tmp_path, capfd):
     err = capfd.readouterr().err
     assert "cannot open as a video" in err
     assert "[ERROR" not in err and "GStreamer" not in err, err
+
+
+def test_live_window_on_an_unreachable_display_falls_back_to_files(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DISPLAY", ":97")  # no X server answers there
+    out = tmp_path / "out"
+    assert main(["live", "--video", str(find_demo_clip()), "--window", "--max-frames", "2", "--output", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: --window: cannot open a window on display ':97'" in err
+    assert sorted(os.listdir(out / "frames")) == ["000000.jpg", "000001.jpg"]
