@@ -59,11 +59,10 @@ def predict_photos(paths: Sequence[str], pipeline, conditions: Sequence[str], se
     face there has no masked version (it counts as a miss in every masked condition; its file is None).
     With keep_images, the masked photos are written there (PNG) so a peer can read the same pixels.
     """
-    import cv2
-
     from fer_mask_ros.errors import ImageReadError
     from fer_mask_ros.imaging import read_image, to_bgr
     from fer_mask_ros.perception.photo import classify_image
+    from fer_mask_ros.safe_write import write_image
 
     n = len(paths)
     probs = {c: np.full((n, 7), np.nan) for c in conditions}
@@ -88,7 +87,7 @@ def predict_photos(paths: Sequence[str], pipeline, conditions: Sequence[str], se
                 if keep_images:
                     target = os.path.join(keep_images, condition.replace(" ", "_"), f"{i:06d}.png")
                     os.makedirs(os.path.dirname(target), exist_ok=True)
-                    cv2.imwrite(target, image)
+                    write_image(target, image)  # never cv2.imwrite: it segfaults on a path that is not UTF-8
                     files[condition][i] = target
                 found = classify_image(pipeline, image)
             if found:
@@ -132,13 +131,13 @@ def run_peer(peer_python: str, items: List[dict], work_dir: str) -> np.ndarray:
 
 def write_crops(crops: np.ndarray, folder: str) -> List[str]:
     """Crops as PNG files (for the peer), in order."""
-    import cv2
+    from fer_mask_ros.safe_write import write_image
 
     os.makedirs(folder, exist_ok=True)
     paths = []
     for i, crop in enumerate(crops):
         path = os.path.join(folder, f"{i:06d}.png")
-        cv2.imwrite(path, crop)
+        write_image(path, crop)
         paths.append(path)
     return paths
 
