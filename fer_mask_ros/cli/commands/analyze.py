@@ -129,6 +129,14 @@ def _check_args(args) -> None:
         raise CommandError(f"--output {args.output} exists and is not a folder")
 
 
+def camera_index(text: str):
+    """"0" or "/dev/video0" -> 0 (what a user types for a webcam); None for anything else."""
+    import re
+
+    found = re.fullmatch(r"(?:/dev/video)?(\d+)", str(text).strip())
+    return int(found.group(1)) if found else None
+
+
 def _check_window() -> None:
     """Open and close a window in a child process: a GUI backend that cannot reach the display aborts
     the whole process (Qt), which must not happen to the analysis."""
@@ -436,8 +444,6 @@ def run(args) -> int:
         shard = batch.parse_shard(args.shard) if args.shard else None
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    from fer_mask_ros.cli.commands.live import camera_index
-
     for path in args.inputs:
         if camera_index(path) is not None and not os.path.isfile(path):
             raise CommandError(f"{path}: a camera, not a recording; for a live camera use: python -m fer_mask_ros "

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.fps <= 0:
         raise CommandError(f"--fps must be > 0, got {args.fps}")
-    from fer_mask_ros.cli.commands.live import camera_index
+    from fer_mask_ros.cli.commands.analyze import camera_index
 
     if camera_index(args.source) is not None and not os.path.isfile(args.source) and not os.path.isdir(args.source):
         n = camera_index(args.source)

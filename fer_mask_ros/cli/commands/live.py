@@ -59,14 +59,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds unseen before a face's smoothing restarts (default %(default)s)")
 
 
-def camera_index(text: str):
-    """"0" or "/dev/video0" -> 0 (what a user types for a webcam); None for anything else."""
-    import re
-
-    found = re.fullmatch(r"(?:/dev/video)?(\d+)", str(text).strip())
-    return int(found.group(1)) if found else None
-
-
 def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
