@@ -13,7 +13,7 @@ import sys
 import cv2
 import numpy as np
 import pytest
-from conftest import fake_face, make_fer_folder
+from conftest import fake_face, make_fer_folder, requires_torch
 
 from fer_mask_ros.labels import EMOTIONS
 from fer_mask_ros.learning.datasets import load_dataset
@@ -117,6 +117,7 @@ def test_evaluate_on_a_bad_dataset(bad_dataset, tiny_model_path, tmp_path):
     assert (tmp_path / "eval" / "metrics.json").is_file()
 
 
+@requires_torch  # train imports torch before it reads the dataset (make test-py38 has none)
 def test_train_on_a_bad_dataset(bad_dataset, tmp_path):
     rc, err = cli("train", bad_dataset, "--output", tmp_path / "run", "--epochs", "1", "--widths", "4,8",
                   "--batch-size", "16", "--workers", "0", "--mask-variants", "1", "--no-progress")
