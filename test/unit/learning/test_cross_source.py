@@ -80,3 +80,53 @@ def test_unknown_condition_is_one_line(tiny_model_path, fer_folder, capsys):
     with pytest.raises(SystemExit):
         main(["evaluate", fer_folder, "--conditions", "masked,scarf", "--model", tiny_model_path])
     assert "unknown condition 'scarf'" in capsys.readouterr().err
+
+
+def test_evaluate_reports_ece_risk_coverage_and_spoken_words(tiny_model_path, fer_folder, tmp_path, capsys):
+    from fer_mask_ros.cli import main
+
+    out = tmp_path / "eval"
+    assert main(["evaluate", fer_folder, "--usage", "PrivateTest", "--model", tiny_model_path, "--output", str(out),
+                 "--no-progress"]) == 0
+    res = json.loads((out / "metrics.json").read_text())["conditions"]["masked"]
+    assert 0.0 <= res["ece"] <= 1.0
+    rows = res["risk_coverage"]
+    assert rows[0]["min_confidence"] == 0.0 and rows[0]["coverage"] == pytest.approx(1.0)
+    assert all(a["coverage"] >= b["coverage"] for a, b in zip(rows, rows[1:]))  # stricter: fewer faces spoken
+    assert set(res["spoken"]) >= {"coverage", "accuracy", "min_confidence", "min_confidence_masked"}
+    table = capsys.readouterr().out
+    assert "| ECE | spoken | spoken right |" in table and "Risk-coverage" in table
+
+
+def test_calibrate_fits_a_temperature_per_mask_flag_and_writes_it(tiny_model_path, tmp_path, monkeypatch, capsys):
+    from fer_mask_ros.cli import main
+    from fer_mask_ros.cli.commands import calibrate
+    from fer_mask_ros.perception.classifier import EmotionClassifier
+
+    rng = np.random.default_rng(0)
+    n = 600
+    labels = rng.integers(0, 7, n)
+    right = rng.random(n) < 0.5
+    pred = np.where(right, labels, (labels + 1) % 7)
+    probs = np.full((n, 7), 0.02 / 6)
+    probs[np.arange(n), pred] = 0.98  # over-sure: half wrong at 0.98
+    probs[0] = np.nan  # a photo without a face
+    masked = np.arange(n) % 2 == 1
+
+    def fake_predictions(classifier, sources, seed, no_progress):
+        return {"labels": labels, "probs": probs, "mask_prob": np.where(masked, 0.9, 0.1),
+                "condition": np.where(masked, "masked", "unmasked")}
+
+    monkeypatch.setattr(calibrate, "_predictions", fake_predictions)
+    (tmp_path / "photos").mkdir()
+    out = tmp_path / "calibrated.pt"
+    report = tmp_path / "report.json"
+    assert main(["calibrate", tiny_model_path, str(tmp_path / "photos"), "--output", str(out), "--report",
+                 str(report), "--no-progress"]) == 0
+    temperatures = EmotionClassifier(str(out), backend="torch").temperatures
+    assert all(t > 2 for t in temperatures)
+    fitted = json.loads(report.read_text())
+    assert fitted["report"]["masked"]["ece_after"] < fitted["report"]["masked"]["ece_before"]
+    assert "export" in capsys.readouterr().out
+    assert main(["calibrate", tiny_model_path, str(tmp_path / "missing")]) != 0
+    assert "photo source not found" in capsys.readouterr().err
