@@ -154,8 +154,10 @@ def test_detector_arg_reaches_both_nodes():
     settings = {k.rsplit("/", 1)[1]: p.value for k, p in config.params.items()
                 if k.startswith("/fer_mask/face_detector/")}
     assert type(detector_from_settings(settings)) is DETECTORS["yunet"]
-    default = load("nao.launch")  # no arg: config/face_detector.yaml's detector
-    assert default.params["/fer_mask/face_detector/detector"].value == ""
+    from fer_mask_ros.config import node_default
+
+    default = load("nao.launch")  # no arg: config/face_detector.yaml's detector (the launch sets no empty value)
+    assert default.params["/fer_mask/face_detector/detector"].value == node_default("face_detector", "detector")
 
 
 def test_rep155_bridge_is_opt_in_and_follows_the_namespace():
