@@ -125,8 +125,9 @@ def fit_temperature(labels: Sequence[int], log_probs: np.ndarray, weights: Optio
 def temper(probs: np.ndarray, temperature: float) -> np.ndarray:
     """softmax(log probs / T): the same ranking, confidence flattened (T > 1) or sharpened (T < 1)."""
     probs = np.asarray(probs, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.log(np.clip(probs, 1e-12, 1.0)) / float(temperature)
-    z = z - np.nanmax(z, axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(1, keepdims=True)
+    out = np.full(probs.shape, np.nan)
+    found = _found(probs)  # a row of NaN (no face) stays NaN
+    z = np.log(np.clip(probs[found], 1e-12, 1.0)) / float(temperature)
+    e = np.exp(z - z.max(1, keepdims=True))
+    out[found] = e / e.sum(1, keepdims=True)
+    return out
