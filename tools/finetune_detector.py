@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Fine-tune CenterFace (models/centerface.onnx) for small masked faces.
+"""Fine-tune CenterFace (models/centerface.onnx) or YuNet (models/yunet.onnx, ``--arch yunet``) for small masked faces.
 
 Method: scale self-distillation plus a masked-face fine-tune.
 
@@ -25,6 +25,16 @@ Method: scale self-distillation plus a masked-face fine-tune.
    node list, input/output names, dynamic axes and opset), so ``FaceDetector(model_path=...)``
    loads the result unchanged.
 
+YuNet (``--arch yunet``, start point ``tools/eval_detector.py export-yunet``) is trained the same way with
+its own heads: the pseudo-labels come from the original YuNet shown the photo large (scale
+self-distillation; where it finds no confident face, the shipped CenterFace labels the photo, then the
+geometric box); positives are assigned per face as in YOLOX's SimOTA (cells near the face centre at all
+three strides, the k best by IoU and score, k from the IoUs); loss: BCE on cls and obj of the positives,
+1 - GIoU on their boxes, L1 on their landmarks (in face heights); every other cell inside a face box
+gets obj 0, and cells away from faces keep the frozen original's obj (BCE towards it, ``--yunet-kd``).
+cls is trained on the positives only, so it drifts up everywhere and the score there tends to sqrt(obj):
+the tuned threshold is high (0.8).
+
 A small part of the tune split (``--val-fraction``) is held out of training and used for the
 progress checks; the final figures come from ``tools/eval_detector.py compare --split test``
 (``eval-test`` below runs it with a model path).
@@ -37,6 +47,11 @@ Usage (the shipped models/centerface.onnx is the output of the `train` line belo
       --out runs/det_ft/centerface_orig.onnx          # the original weights (teacher and start point)
   python tools/finetune_detector.py train --seed 0 --steps 1400 --output runs/det_ft/centerface_ft.onnx
   python tools/finetune_detector.py eval-test --model runs/det_ft/centerface_ft.onnx --json out.json
+YuNet (models/yunet.onnx is the output of these lines; models/DETECTOR.md):
+  python tools/eval_detector.py export-yunet --source face_detection_yunet_2023mar.onnx \
+      --out runs/det_ft/yunet_orig.onnx
+  python tools/finetune_detector.py train --arch yunet --seed 0 --output runs/det_ft/yunet_ft.onnx
+  python tools/finetune_detector.py eval-test --arch yunet --model runs/det_ft/yunet_ft.onnx
 """
 from __future__ import annotations
 
@@ -56,7 +71,7 @@ from torchvision_stub import stub_torchvision
 
 from fer_mask_ros.config import REPO_ROOT
 from fer_mask_ros.learning.masking import apply_mask
-from fer_mask_ros.perception.detection import FaceDetector
+from fer_mask_ros.perception.detection import FaceDetector, YuNetDetector
 
 _ROOT = str(REPO_ROOT)
 
@@ -66,6 +81,11 @@ _ROOT = str(REPO_ROOT)
 #: (sha256 a55914d0f3472fa07baa66f09b4056301e5f771ffa6717faf2322707965fefc1).
 DEFAULT_MODEL = os.path.join(_ROOT, "runs", "det_ft", "centerface_orig.onnx")
 STRIDE = 4
+#: The original YuNet with symbolic dims (`tools/eval_detector.py export-yunet`): teacher, labeller and start point.
+DEFAULT_YUNET_MODEL = os.path.join(_ROOT, "runs", "det_ft", "yunet_orig.onnx")
+ARCHS = {"centerface": FaceDetector, "yunet": YuNetDetector}
+#: Confidence a pseudo-label needs, per labeller (YuNet's sqrt(cls * obj) runs higher than CenterFace's peak).
+LABEL_MIN_SCORE = {"centerface": 0.3, "yunet": 0.6}
 Label = Dict[str, object]  # {"box": [x1, y1, x2, y2], "lm": [[x, y] * 5] or None}
 
 
@@ -175,11 +195,14 @@ def geometric_label(photo: np.ndarray) -> Label:
     return {"box": [cx - fw / 2, cy - fh / 2, cx + fw / 2, cy + fh / 2], "lm": None, "score": 0.0}
 
 
-def build_labels(root: str, cache: str, model_path: str) -> Dict[str, List[Label]]:
+def build_labels(root: str, cache: str, model_path: str, arch: str = "centerface") -> Dict[str, List[Label]]:
     if os.path.isfile(cache):
         with open(cache) as handle:
             return json.load(handle)
-    det = FaceDetector(model_path=model_path, score_threshold=0.05, num_threads=1, max_input_side=4096)
+    det = ARCHS[arch](model_path=model_path, score_threshold=0.05, num_threads=1, max_input_side=4096)
+    min_score = LABEL_MIN_SCORE[arch]
+    # YuNet misses more masked faces than CenterFace: the shipped CenterFace labels those photos
+    fallback = FaceDetector(score_threshold=0.05, num_threads=1, max_input_side=4096) if arch != "centerface" else None
     out: Dict[str, List[Label]] = {}
     stats = {"with_mask": [0, 0, 0], "without_mask": [0, 0, 0]}  # labelled, geometric, dropped
     for kind in ("with_mask", "without_mask"):
@@ -187,9 +210,12 @@ def build_labels(root: str, cache: str, model_path: str) -> Dict[str, List[Label
             photo = cv2.imread(f)
             if photo is None:
                 continue
-            labels = pseudo_label(det, photo)
+            labels = pseudo_label(det, photo, min_score=min_score)
             if not labels:
-                labels = pseudo_label(det, photo, face_px=280.0)
+                labels = pseudo_label(det, photo, face_px=280.0, min_score=min_score)
+            if not labels and fallback is not None:
+                labels = pseudo_label(fallback, photo)
+                stats.setdefault(f"{kind} by the shipped CenterFace", [0])[0] += int(bool(labels))
             if labels:
                 stats[kind][0] += 1
             elif kind == "with_mask":
@@ -351,9 +377,9 @@ def make_targets(faces: List[Label], out_h: int, out_w: int):
 
 
 def validate(model_path: str, photos: Sequence[str], tiles, seed: int, empty: int,
-             thresholds: Sequence[float] = (0.15, 0.2, 0.25, 0.3)) -> Dict[str, float]:
+             thresholds: Sequence[float] = (0.15, 0.2, 0.25, 0.3), arch: str = "centerface") -> Dict[str, float]:
     """Harness-style recall / false faces on held-out tune photos (frames as in eval_detector)."""
-    det = FaceDetector(model_path=model_path, score_threshold=0.05, num_threads=1)
+    det = ARCHS[arch](model_path=model_path, score_threshold=0.05, num_threads=1)
     records = []
     for fi, f in enumerate(photos):
         photo = cv2.imread(f)
@@ -402,6 +428,8 @@ def focal_loss(pred, gt):
 
 
 def cmd_train(args) -> int:
+    if args.arch == "yunet":
+        return train_yunet(args)
     import torch
 
     torch.manual_seed(args.seed)
@@ -512,9 +540,228 @@ def cmd_train(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- YuNet
+
+
+def yunet_grid(height: int, width: int):
+    """Per cell of the concatenated strides 8, 16, 32 (row-major each): cell x, cell y, stride (torch tensors)."""
+    import torch
+
+    xs, ys, ss = [], [], []
+    for s in (8, 16, 32):
+        rows, cols = height // s, width // s
+        yy, xx = np.mgrid[0:rows, 0:cols]
+        xs.append(xx.reshape(-1))
+        ys.append(yy.reshape(-1))
+        ss.append(np.full(rows * cols, s))
+    return tuple(torch.from_numpy(np.concatenate(v).astype(np.float32)) for v in (xs, ys, ss))
+
+
+def yunet_heads(outputs, batch: int):
+    """onnx2torch's 12 outputs (cls, obj, bbox, kps x strides 8/16/32; the graph reshapes to batch 1) ->
+    cls (B, N), obj (B, N), bbox (B, N, 4), kps (B, N, 10) over the concatenated strides."""
+    import torch
+
+    def cat(group):
+        return torch.cat([o.reshape(batch, -1, o.shape[-1]) for o in group], dim=1)
+
+    return cat(outputs[0:3])[..., 0], cat(outputs[3:6])[..., 0], cat(outputs[6:9]), cat(outputs[9:12])
+
+
+def yunet_boxes(bbox, gx, gy, gs):
+    """Decoded x1, y1, x2, y2 (B, N, 4) as decode_yunet does."""
+    import torch
+
+    cx, cy = (gx + bbox[..., 0]) * gs, (gy + bbox[..., 1]) * gs
+    w, h = torch.exp(bbox[..., 2].clamp(max=8.0)) * gs, torch.exp(bbox[..., 3].clamp(max=8.0)) * gs
+    return torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], dim=-1)
+
+
+def box_iou_giou(a, b):
+    """IoU and GIoU of boxes a (..., 4) and b (..., 4), x1 y1 x2 y2."""
+    import torch
+
+    iw = (torch.min(a[..., 2], b[..., 2]) - torch.max(a[..., 0], b[..., 0])).clamp(min=0)
+    ih = (torch.min(a[..., 3], b[..., 3]) - torch.max(a[..., 1], b[..., 1])).clamp(min=0)
+    inter = iw * ih
+    area_a = (a[..., 2] - a[..., 0]).clamp(min=0) * (a[..., 3] - a[..., 1]).clamp(min=0)
+    area_b = (b[..., 2] - b[..., 0]).clamp(min=0) * (b[..., 3] - b[..., 1]).clamp(min=0)
+    union = area_a + area_b - inter + 1e-6
+    iou = inter / union
+    cw = torch.max(a[..., 2], b[..., 2]) - torch.min(a[..., 0], b[..., 0])
+    ch = torch.max(a[..., 3], b[..., 3]) - torch.min(a[..., 1], b[..., 1])
+    hull = cw * ch + 1e-6
+    return iou, iou - (hull - union) / hull
+
+
+def yunet_assign(boxes, scores, faces: List[Label], gx, gy, gs, radius: float = 2.5):
+    """SimOTA-style positives of one image: {cell index: face index}.  Candidates: cells whose centre is
+    inside the face box and within `radius` strides of its centre; the k cheapest (cost = -log score +
+    3 (1 - IoU)), k = the sum of the 10 best IoUs (at least 1)."""
+    import torch
+
+    taken: Dict[int, Tuple[float, int]] = {}
+    px, py = (gx + 0.5) * gs, (gy + 0.5) * gs
+    for fi, face in enumerate(faces):
+        x1, y1, x2, y2 = [float(v) for v in face["box"]]
+        fcx, fcy = (x1 + x2) / 2, (y1 + y2) / 2
+        cand = ((px > x1) & (px < x2) & (py > y1) & (py < y2)
+                & ((px - fcx).abs() < radius * gs) & ((py - fcy).abs() < radius * gs))
+        idx = torch.nonzero(cand).reshape(-1)
+        if idx.numel() == 0:  # a face smaller than every stride: the nearest cell
+            idx = torch.argmin((px - fcx) ** 2 + (py - fcy) ** 2).reshape(1)
+        gt = torch.tensor([x1, y1, x2, y2], dtype=torch.float32)
+        iou, _ = box_iou_giou(boxes[idx], gt.expand(idx.numel(), 4))
+        cost = -torch.log(scores[idx].clamp(min=1e-6)) + 3.0 * (1.0 - iou)
+        k = max(1, int(torch.topk(iou, min(10, iou.numel())).values.sum().item()))
+        for j in torch.argsort(cost)[:k].tolist():
+            cell, c = int(idx[j]), float(cost[j])
+            if cell not in taken or c < taken[cell][0]:
+                taken[cell] = (c, fi)
+    return {cell: fi for cell, (_, fi) in taken.items()}
+
+
+def train_yunet(args) -> int:
+    import torch
+    import torch.nn.functional as F
+
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(1)
+    t_start = time.time()
+    model_path = args.model if args.model != DEFAULT_MODEL else DEFAULT_YUNET_MODEL
+    with open(model_path, "rb") as handle:
+        teacher_sha = hashlib.sha256(handle.read()).hexdigest()
+    print(f"teacher / start point {model_path} sha256 {teacher_sha}", flush=True)
+    cache = os.path.join(os.path.dirname(os.path.abspath(args.output)), f"labels_yunet_{teacher_sha[:12]}.json")
+    labels = build_labels(args.photos, cache, model_path, arch="yunet")
+    items, val_photos = [], []
+    for f, lbs in sorted(labels.items()):
+        kind = "with_mask" if os.sep + "with_mask" + os.sep in f else "without_mask"
+        if harness.split_of(f) != "tune":
+            raise SystemExit(f"not a tune-split photo: {f}")
+        (val_photos.append(f) if _held_out(f, args.val_fraction) else items.append((f, kind, lbs)))
+    for kind in ("with_mask", "without_mask"):
+        for f in harness.list_photos(args.photos, kind, "tune"):
+            if f not in labels and _held_out(f, args.val_fraction):
+                val_photos.append(f)
+    val_photos = sorted(set(val_photos))
+    n_m = sum(1 for it in items if it[1] == "with_mask")
+    print(f"training photos: {n_m} with_mask, {len(items) - n_m} without_mask; "
+          f"held-out tune photos for validation: {len(val_photos)}", flush=True)
+    tiles = harness.load_tiles(args.photos)
+    student, onnx_model, mapping = load_torch_model(model_path)
+    teacher, _, _ = load_torch_model(model_path)
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    conv_names = [n for n, m in student.named_modules() if isinstance(m, torch.nn.Conv2d)]
+    frozen = set(conv_names[: args.yunet_freeze])
+    params = [p for n, m in student.named_modules() if isinstance(m, torch.nn.Conv2d) and n not in frozen
+              for p in m.parameters(recurse=False)]
+    ids = {id(p) for p in params}
+    for p in student.parameters():
+        p.requires_grad_(id(p) in ids)
+    print(f"trainable tensors: {len(params)} ({sum(p.numel() for p in params)} values); frozen convs: {len(frozen)}",
+          flush=True)
+    steps = args.yunet_steps
+    opt = torch.optim.Adam(params, lr=args.yunet_lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda i: min(1.0, (i + 1) / 50) * 0.5 * (1 + math.cos(math.pi * min(1.0, i / max(1, steps)))))
+    maker = FrameMaker(items, tiles, (args.width, args.height), args.p_empty, args.p_unmasked, args.p_synth)
+    rng = np.random.default_rng(args.seed)
+    gx, gy, gs = yunet_grid(args.height, args.width)
+    thresholds = (0.3, 0.4, 0.5, 0.6, 0.7)
+    if args.val_every:
+        v = validate(model_path, val_photos, tiles, args.seed, args.val_empty, thresholds, arch="yunet")
+        print("validation (original model):\n" + format_val(v), flush=True)
+    running: Dict[str, float] = {}
+    t_train = time.time()
+    for step in range(1, steps + 1):
+        frames, faces_list = [], []
+        for _ in range(args.yunet_batch):
+            frame, faces = maker.make(rng)
+            frames.append(frame.transpose(2, 0, 1).astype(np.float32))  # BGR, as YuNet takes it
+            faces_list.append(faces)
+        x = torch.from_numpy(np.stack(frames))
+        batch = x.shape[0]
+        cls, obj, bbox, kps = yunet_heads(student(x), batch)
+        with torch.no_grad():
+            _, t_obj, _, _ = yunet_heads(teacher(x), batch)
+        boxes = yunet_boxes(bbox, gx, gy, gs)
+        score = torch.sqrt(cls.clamp(0, 1) * obj.clamp(0, 1)).detach()
+        obj_t = torch.zeros_like(obj)
+        obj_w = torch.zeros_like(obj)
+        kd_w = torch.zeros_like(obj)
+        pos_b, pos_c, pos_box, pos_lm, lm_ok = [], [], [], [], []
+        px, py = (gx + 0.5) * gs, (gy + 0.5) * gs
+        for b, faces in enumerate(faces_list):
+            inside = torch.zeros_like(px, dtype=torch.bool)
+            for face in faces:
+                x1, y1, x2, y2 = [float(v) for v in face["box"]]
+                inside |= (px > x1) & (px < x2) & (py > y1) & (py < y2)
+            obj_w[b, inside] = 1.0  # cells of a face that are not its positives: obj 0
+            kd_w[b, ~inside] = 1.0  # away from faces: the original's obj
+            for cell, fi in yunet_assign(boxes[b].detach(), score[b], faces, gx, gy, gs).items():
+                obj_t[b, cell], obj_w[b, cell], kd_w[b, cell] = 1.0, 1.0, 0.0
+                pos_b.append(b)
+                pos_c.append(cell)
+                pos_box.append([float(v) for v in faces[fi]["box"]])
+                lm = faces[fi]["lm"]
+                pos_lm.append(np.zeros((5, 2), np.float32) if lm is None else np.asarray(lm, np.float32))
+                lm_ok.append(lm is not None)
+        n_pos = max(1, len(pos_c))
+        loss_obj = (F.binary_cross_entropy(obj.clamp(1e-6, 1 - 1e-6), obj_t, reduction="none") * obj_w).sum() / n_pos
+        loss_kd = (F.binary_cross_entropy(obj.clamp(1e-6, 1 - 1e-6), t_obj.clamp(0, 1), reduction="none")
+                   * kd_w).sum() / kd_w.sum().clamp(min=1.0) * 100.0
+        loss = loss_obj + args.yunet_kd * loss_kd
+        parts = {"obj": loss_obj.item(), "kd": loss_kd.item()}
+        if pos_c:
+            bi, ci = torch.tensor(pos_b), torch.tensor(pos_c)
+            gt = torch.tensor(pos_box, dtype=torch.float32)
+            _, giou = box_iou_giou(boxes[bi, ci], gt)
+            loss_box = (1.0 - giou).mean()
+            loss_cls = F.binary_cross_entropy(cls[bi, ci].clamp(1e-6, 1 - 1e-6), torch.ones(len(pos_c)))
+            ok = torch.tensor(lm_ok)
+            loss_lm = torch.zeros(())
+            if ok.any():
+                s_ = gs[ci][ok][:, None, None]
+                pts = (kps[bi, ci][ok].reshape(-1, 5, 2) + torch.stack([gx[ci][ok], gy[ci][ok]], -1)[:, None, :]) * s_
+                heights = (gt[ok, 3] - gt[ok, 1]).clamp(min=1.0)[:, None, None]
+                loss_lm = ((pts - torch.from_numpy(np.stack(pos_lm))[ok]).abs() / heights).mean()
+            loss = loss + loss_cls + 2.0 * loss_box + args.w_lm * 10.0 * loss_lm
+            parts.update({"cls": loss_cls.item(), "box": loss_box.item(), "lm": loss_lm.item(),
+                          "pos/face": len(pos_c) / max(1, sum(len(f) for f in faces_list))})
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 10.0)
+        opt.step()
+        sched.step()
+        for k, val in parts.items():
+            running[k] = 0.95 * running.get(k, val) + 0.05 * val
+        if step % args.log_every == 0 or step == 1:
+            el = time.time() - t_train
+            print(f"step {step}/{steps} " + " ".join(f"{k} {val:.3f}" for k, val in running.items())
+                  + f" lr {sched.get_last_lr()[0]:.2e} {el / step:.2f}s/step elapsed {el / 60:.1f} min", flush=True)
+        if (args.val_every and step % args.val_every == 0) or step == steps:
+            export_onnx(onnx_model, mapping, args.output)
+            if args.val_every:
+                v = validate(args.output, val_photos, tiles, args.seed, args.val_empty, thresholds, arch="yunet")
+                print(f"validation at step {step}:\n" + format_val(v), flush=True)
+    with open(args.output, "rb") as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()
+    print(f"written {args.output} sha256 {digest}; total {(time.time() - t_start) / 60:.1f} min "
+          f"(training {(time.time() - t_train) / 60:.1f} min)", flush=True)
+    return 0
+
+
 def cmd_eval_test(args) -> int:
-    """tools/eval_detector.py compare with a CenterFace model path (any split)."""
+    """tools/eval_detector.py compare with a CenterFace or YuNet model path (any split)."""
     model = os.path.abspath(args.model)
+    if args.arch == "yunet":
+        argv = ["compare", "--photos", args.photos, "--split", args.split, "--per-photo", str(args.per_photo),
+                "--empty", str(args.empty), "--seed", str(args.seed), "--candidates", f"yunet={model}",
+                "--thresholds"] + [str(t) for t in args.thresholds]
+        return harness.main(argv + (["--json", args.json] if args.json else []))
     orig = harness.make_candidate
 
     def make_candidate(name: str):
@@ -537,6 +784,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("train", help="fine-tune on the tune split and export ONNX")
+    p.add_argument("--arch", choices=sorted(ARCHS), default="centerface",
+                   help="network (yunet: --model defaults to DEFAULT_YUNET_MODEL and the yunet-* options apply)")
     p.add_argument("--photos", default="data/masked-faces-real")
     p.add_argument("--model", default=DEFAULT_MODEL,
                    help="ORIGINAL CenterFace ONNX: teacher, labeller and start point (see DEFAULT_MODEL)")
@@ -560,8 +809,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--val-empty", type=int, default=100)
     p.add_argument("--log-every", type=int, default=25)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--yunet-steps", type=int, default=1500)
+    p.add_argument("--yunet-batch", type=int, default=8)
+    p.add_argument("--yunet-lr", type=float, default=5e-4)
+    p.add_argument("--yunet-freeze", type=int, default=2, help="yunet: freeze this many leading convolutions")
+    p.add_argument("--yunet-kd", type=float, default=1.0, help="yunet: weight of obj distillation away from faces")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("eval-test", help="the harness's compare for a model file")
+    p.add_argument("--arch", choices=sorted(ARCHS), default="centerface")
     p.add_argument("--model", required=True)
     p.add_argument("--photos", default="data/masked-faces-real")
     p.add_argument("--split", default="test", choices=["tune", "test", "all"])

@@ -57,7 +57,7 @@ DEFAULT_MODEL_PATH = model_path("centerface.onnx")
 #: Tuned on the tuning split of masked-faces-real (docs/DETECTION.md).
 DEFAULT_SCORE_THRESHOLD = 0.2
 #: YuNet's (sqrt(cls * obj)), chosen the same way (docs/DETECTION.md).
-YUNET_SCORE_THRESHOLD = 0.5
+YUNET_SCORE_THRESHOLD = 0.8
 DEFAULT_NMS_THRESHOLD = 0.3
 #: Smallest face height (pixels of the input image) the detector is set up to find.
 DEFAULT_MIN_FACE = 40

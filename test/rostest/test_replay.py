@@ -66,10 +66,10 @@ class ReplayTest(unittest.TestCase):
 
         # the same pipeline offline, on the frames the graph processed, gives the same faces and labels
         from fer_mask_ros.perception.classifier import EmotionClassifier  # noqa: PLC0415
-        from fer_mask_ros.perception.detection import FaceDetector  # noqa: PLC0415
+        from fer_mask_ros.perception.detection import make_detector  # noqa: PLC0415
         from fer_mask_ros.perception.pipeline import FacePipeline  # noqa: PLC0415
 
-        pipeline = FacePipeline(detector=FaceDetector(), classifier=EmotionClassifier())
+        pipeline = FacePipeline(detector=make_detector(), classifier=EmotionClassifier())  # the node's default
         processed = {m.header.stamp for m in fas}
         offline = {}
         for frame, stamp in zip(frames, stamps):

@@ -58,10 +58,10 @@ def read_rows(path):
 
 def pipeline_for(model):
     from fer_mask_ros.perception.classifier import EmotionClassifier
-    from fer_mask_ros.perception.detection import FaceDetector
+    from fer_mask_ros.perception.detection import make_detector
     from fer_mask_ros.perception.pipeline import FacePipeline
 
-    return FacePipeline(FaceDetector(num_threads=1), EmotionClassifier(model, num_threads=1))
+    return FacePipeline(make_detector(num_threads=1), EmotionClassifier(model, num_threads=1))  # the CLI's default
 
 
 def analyze(*args):
@@ -219,13 +219,13 @@ def test_bag_with_recorded_faces_reproduces_the_live_graph(clip_frames, lively_m
     import rosbag
 
     from fer_mask_ros.perception.classifier import EmotionClassifier
-    from fer_mask_ros.perception.detection import FaceDetector
+    from fer_mask_ros.perception.detection import make_detector
     from fer_mask_ros.perception.pipeline import FacePipeline
     from fer_mask_ros.ros.convert import image_to_bgr, stamp_to_sec, tracked_faces_from_msg
 
     cls = dynamic_classes()
     frames = clip_frames[:4] + clip_frames[10:14] + clip_frames[4:10]  # a jump: tracks change
-    detector_node = FacePipeline(detector=FaceDetector(num_threads=1))
+    detector_node = FacePipeline(detector=make_detector(num_threads=1))  # the node's default
     classifier_node = FacePipeline(classifier=EmotionClassifier(lively_model, num_threads=1))
     live = {}
     path = tmp_path / "session.bag"

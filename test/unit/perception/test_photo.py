@@ -32,10 +32,10 @@ def photos(tmp_path_factory):
 
 def pipeline_for(model):
     from fer_mask_ros.perception.classifier import EmotionClassifier
-    from fer_mask_ros.perception.detection import FaceDetector
+    from fer_mask_ros.perception.detection import make_detector
     from fer_mask_ros.perception.pipeline import FacePipeline
 
-    return FacePipeline(FaceDetector(num_threads=1), EmotionClassifier(model, num_threads=1))
+    return FacePipeline(make_detector(num_threads=1), EmotionClassifier(model, num_threads=1))  # the CLI's default
 
 
 def test_photo_csv_and_annotated_images(photos, tiny_model_path, tmp_path, capsys):

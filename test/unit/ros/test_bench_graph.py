@@ -44,10 +44,11 @@ def test_face_frames_geometry(size, faces):
     assert not np.array_equal(ff.frame(0), ff.frame(1)), "faces should move between frames"
 
 
-def test_face_frames_are_found_by_the_detector():
-    from fer_mask_ros.perception.detection import FaceDetector, iou
+@pytest.mark.parametrize("name", ["centerface", "yunet"])
+def test_face_frames_are_found_by_the_detector(name):
+    from fer_mask_ros.perception.detection import iou, make_detector
 
-    det = FaceDetector()
+    det = make_detector(name)
     for size, faces in (((320, 240), 2), ((640, 480), 5)):
         ff = FaceFrames(size[0], size[1], faces, n_frames=2)
         found = det.detect(ff.frame(0))
