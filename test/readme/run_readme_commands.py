@@ -209,11 +209,16 @@ def main() -> int:
     ap.add_argument("--readme", default=os.path.join(REPO, "README.md"))
     ap.add_argument("--list", action="store_true", help="only print each command's rule")
     ap.add_argument("-k", default="", help="only commands containing this text")
-    ap.add_argument("--root", default=REPO, help="run the commands here (default: this repository; a clean clone "
-                                                  "needs .venv and .ws linked in)")
+    ap.add_argument("--root", default=REPO, help="run the commands in this checkout (default: this repository); "
+                                                  "it needs its own `make setup` (.venv and .ws of its own)")
     args = ap.parse_args()
     global ROOT
     ROOT = os.path.abspath(args.root)
+    for own in (".ws", ".venv"):  # make setup in ROOT rebuilds ROOT/.ws: a link would re-point another tree's
+        if os.path.islink(os.path.join(ROOT, own)) or not os.path.isdir(os.path.join(ROOT, own)):
+            print(f"{ROOT}/{own} must be that checkout's own (run make setup there); not a link, not missing",
+                  file=sys.stderr)
+            return 2
     todo = [c for c in commands(args.readme) if args.k in c]
     if args.list:
         for c in todo:
