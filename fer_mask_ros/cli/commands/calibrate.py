@@ -7,8 +7,14 @@ T that minimises their class-balanced negative log-likelihood (every expression 
 set, not as often as a source happens to show it). Written into a copy of the model file's metadata
 (`temperatures`), which `export` carries into the ONNX copies; the classifier divides the logits by T.
 
+A hold-out of a source the model trained on is not a new source: the model is more accurate there than on
+people from elsewhere, so a temperature fitted there leaves it over-sure on them. `--source-shift U,M`
+multiplies the fitted temperatures by what a new source costs, measured leave-one-source-out on a model that
+never saw the photo source (models/README.md, "Confidence"): `--fer` fits on FER2013 PublicTest crops, a split
+of a source that model trained on, and the photo source's hold-out is then a source it never saw.
+
 Prints ECE before and after, and the class-balanced risk-coverage table the speech policy's thresholds are
-chosen from (config/emotion_speech.yaml).
+chosen from (interaction/policy.py).
 """
 from __future__ import annotations
 
@@ -26,8 +32,13 @@ from fer_mask_ros.errors import CommandError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL", help="model file (.pt) to calibrate; its ONNX copies are used when "
                                                      "current (export it first)")
-    parser.add_argument("sources", nargs="+", metavar="PHOTO_SOURCE",
+    parser.add_argument("sources", nargs="*", metavar="PHOTO_SOURCE",
                         help="labelled photo folders <root>/<label>/*; only their hold-out is used")
+    parser.add_argument("--fer", metavar="DIR",
+                        help="also (or only) FER2013's PublicTest crops (a FER2013 folder or CSV), unmasked and masked")
+    parser.add_argument("--source-shift", metavar="U,M", default="1,1",
+                        help="multiply the fitted unmasked and masked temperatures by these factors: what a source "
+                             "the model never trained on costs (default 1,1: none)")
     parser.add_argument("--output", "-o", metavar="FILE",
                         help="calibrated model file to write (default: MODEL itself); re-run `export` after")
     parser.add_argument("--report", metavar="JSON", help="also write the fit and the tables as JSON here")
@@ -36,15 +47,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
-def _predictions(classifier, sources, seed: int, no_progress: bool) -> Dict[str, np.ndarray]:
+def _predictions(classifier, sources, seed: int, no_progress: bool, fer=None) -> Dict[str, np.ndarray]:
     from fer_mask_ros.errors import DatasetError
     from fer_mask_ros.learning.cross_source import predict_photos
     from fer_mask_ros.learning.photo_sources import is_holdout, labelled_photos
     from fer_mask_ros.perception.detection import FaceDetector
     from fer_mask_ros.perception.pipeline import FacePipeline
 
-    pipeline = FacePipeline(detector=FaceDetector(num_threads=1), classifier=classifier)
     labels, probs, mask_prob, condition = [], [], [], []
+    if fer:
+        from fer_mask_ros.learning.cross_source import crop_conditions
+        from fer_mask_ros.learning.datasets import load_dataset
+        from fer_mask_ros.perception.classifier import predict_in_batches
+
+        try:
+            data = load_dataset(fer, usage="PublicTest")
+        except DatasetError as exc:
+            raise CommandError(str(exc).splitlines()[0]) from None
+        if not len(data):
+            raise CommandError(f"{fer}: no PublicTest crops")
+        for name, crops in crop_conditions(data.images, ("unmasked", "masked"), seed).items():
+            p, m = predict_in_batches(classifier, crops, 256, desc=f"PublicTest: {name}", disable_progress=no_progress)
+            labels.append(data.labels)
+            probs.append(p.astype(np.float64))
+            mask_prob.append(m.astype(np.float64))
+            condition += [name] * len(data)
+    pipeline = FacePipeline(detector=FaceDetector(num_threads=1), classifier=classifier) if sources else None
     for root in sources:
         try:
             paths, y = labelled_photos(root)
@@ -106,10 +134,20 @@ def run(args: argparse.Namespace) -> int:
     for root in args.sources:
         if not os.path.isdir(root):
             raise CommandError(f"photo source not found: {root}")
+    if not args.sources and not args.fer:
+        raise CommandError("nothing to calibrate on: give a photo source and/or --fer")
+    if args.fer and not os.path.exists(args.fer):
+        raise CommandError(f"--fer not found: {args.fer}")
+    try:
+        shift = tuple(float(v) for v in args.source_shift.split(","))
+    except ValueError:
+        shift = ()
+    if len(shift) != 2 or not all(0.2 <= v <= 5 for v in shift):
+        raise CommandError(f"--source-shift must be two factors U,M in [0.2, 5], got {args.source_shift!r}")
     classifier = EmotionClassifier(args.model, num_threads=args.threads, calibrated=False)
-    print(f"calibrating {args.model} [{classifier.backend}] on the hold-out of {', '.join(args.sources)}",
-          file=sys.stderr)
-    data = _predictions(classifier, args.sources, args.seed, args.no_progress)
+    on = [f"the hold-out of {r}" for r in args.sources] + ([f"{args.fer} PublicTest"] if args.fer else [])
+    print(f"calibrating {args.model} [{classifier.backend}] on {', '.join(on)}", file=sys.stderr)
+    data = _predictions(classifier, args.sources, args.seed, args.no_progress, fer=args.fer)
     labels, probs, mask_prob = data["labels"], data["probs"], data["mask_prob"]
     with np.errstate(divide="ignore"):
         log_probs = np.log(np.clip(probs, 1e-12, 1.0))
@@ -119,8 +157,8 @@ def run(args: argparse.Namespace) -> int:
         found = rows & np.all(np.isfinite(probs), axis=1)
         if found.sum() < 20:
             raise CommandError(f"only {int(found.sum())} faces to fit a temperature on; give more photos")
-        temperatures.append(fit_temperature(labels[found], log_probs[found],
-                                            weights=class_balanced_weights(labels[found])))
+        fitted = fit_temperature(labels[found], log_probs[found], weights=class_balanced_weights(labels[found]))
+        temperatures.append(fitted * shift[len(temperatures)])
     report = calibration_report(labels, probs, mask_prob, data["condition"], tuple(temperatures))
     for name, res in report.items():
         print(f"{name}: {res['n']} photos, class-balanced ECE {res['ece_before']:.3f} -> {res['ece_after']:.3f}")
@@ -130,12 +168,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {row['min_confidence']:>14.2f}  {100 * row['coverage']:>6.1f} %  {acc:>8}")
     model, meta = load_model(args.model)
     meta = dict(meta)
+    fitted_on = [os.path.basename(os.path.normpath(r)) + " hold-out" for r in args.sources]
     meta[TEMPERATURES] = {"unmasked": round(temperatures[0], 4), "masked": round(temperatures[1], 4),
-                          "fitted_on": [os.path.basename(os.path.normpath(r)) + " hold-out" for r in args.sources],
-                          "weighting": "class-balanced", "mask_seed": args.seed}
+                          "fitted_on": fitted_on + (["FER2013 PublicTest"] if args.fer else []),
+                          "source_shift": list(shift), "weighting": "class-balanced", "mask_seed": args.seed}
     out = args.output or args.model
     save_model(model, out, meta)
-    print(f"temperatures: unmasked {temperatures[0]:.3f}, masked {temperatures[1]:.3f}; wrote {out}")
+    note = "" if shift == (1.0, 1.0) else f" (fitted x source shift {shift[0]:g}, {shift[1]:g})"
+    print(f"temperatures: unmasked {temperatures[0]:.3f}, masked {temperatures[1]:.3f}{note}; wrote {out}")
     print(f"now run: python -m fer_mask_ros export {out} --calibration <FER2013 folder>   # the ONNX copies")
     if args.report:
         with open(args.report, "w", encoding="utf-8") as handle:

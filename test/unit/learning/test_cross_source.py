@@ -113,7 +113,7 @@ def test_calibrate_fits_a_temperature_per_mask_flag_and_writes_it(tiny_model_pat
     probs[0] = np.nan  # a photo without a face
     masked = np.arange(n) % 2 == 1
 
-    def fake_predictions(classifier, sources, seed, no_progress):
+    def fake_predictions(classifier, sources, seed, no_progress, fer=None):
         return {"labels": labels, "probs": probs, "mask_prob": np.where(masked, 0.9, 0.1),
                 "condition": np.where(masked, "masked", "unmasked")}
 
@@ -128,5 +128,12 @@ def test_calibrate_fits_a_temperature_per_mask_flag_and_writes_it(tiny_model_pat
     fitted = json.loads(report.read_text())
     assert fitted["report"]["masked"]["ece_after"] < fitted["report"]["masked"]["ece_before"]
     assert "export" in capsys.readouterr().out
+    shifted = tmp_path / "shifted.pt"
+    assert main(["calibrate", tiny_model_path, str(tmp_path / "photos"), "--output", str(shifted), "--source-shift",
+                 "1.5,2", "--no-progress"]) == 0
+    doubled = EmotionClassifier(str(shifted), backend="torch").temperatures
+    assert doubled == pytest.approx((temperatures[0] * 1.5, temperatures[1] * 2), rel=1e-3)
+    assert main(["calibrate", tiny_model_path, str(tmp_path / "photos"), "--source-shift", "9"]) != 0
+    assert "--source-shift" in capsys.readouterr().err
     assert main(["calibrate", tiny_model_path, str(tmp_path / "missing")]) != 0
     assert "photo source not found" in capsys.readouterr().err
