@@ -33,10 +33,20 @@ def remaps(node) -> Dict[str, str]:
     return {src: resolve(dst, node.namespace) for src, dst in node.remap_args}
 
 
+#: the camera topics the tests below replay (check_bag wants messages on the one replay.launch plays)
+BAG_TOPICS = ("/fer_mask/camera/front/image_raw", "/r7/camera/front/image_raw", "/robot1/camera/front/image_raw",
+              "/robot1/camera/bottom/image_raw/compressed")
+
+
 @pytest.fixture(scope="module")
 def bag(tmp_path_factory) -> str:
+    rosbag = pytest.importorskip("rosbag")
+    from sensor_msgs.msg import CompressedImage, Image
+
     path = tmp_path_factory.mktemp("bag") / "session.bag"
-    path.write_bytes(b"#ROSBAG V2.0\n")  # what check_bag looks at
+    with rosbag.Bag(str(path), "w") as out:
+        for topic in BAG_TOPICS:
+            out.write(topic, CompressedImage(format="jpeg") if topic.endswith("/compressed") else Image())
     return str(path)
 
 
@@ -119,6 +129,17 @@ def test_replay_refuses_a_file_that_is_not_a_bag(tmp_path):
     assert proc.returncode == 1 and proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"replay.launch: cannot replay bag:={jpeg}: not a ROS 1 bag"), lines
+
+
+def test_replay_refuses_a_bag_without_the_camera_topic(bag):
+    proc = subprocess.run([os.path.join(REPO, "scripts", "check_bag"), bag, "/robot9/camera/front/image_raw"],
+                          capture_output=True, text=True, timeout=60)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr
+    want = "no messages on /robot9/camera/front/image_raw; its image topics: " + ", ".join(sorted(BAG_TOPICS))
+    assert want in lines[0], lines[0]
+    with pytest.raises(Exception, match="check_bag"):
+        load("replay.launch", f"bag:={bag}", "ns:=robot9")
 
 
 def test_machines():
