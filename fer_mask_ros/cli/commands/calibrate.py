@@ -161,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
         temperatures.append(fitted * shift[len(temperatures)])
     report = calibration_report(labels, probs, mask_prob, data["condition"], tuple(temperatures))
     for name, res in report.items():
-        print(f"{name}: {res['n']} photos, class-balanced ECE {res['ece_before']:.3f} -> {res['ece_after']:.3f}")
+        print(f"{name}: {res['n']} faces, class-balanced ECE {res['ece_before']:.3f} -> {res['ece_after']:.3f}")
         print("  min_confidence  coverage  accuracy")
         for row in res["risk_coverage"]:
             acc = "-" if row["accuracy"] is None else f"{100 * row['accuracy']:.1f} %"
