@@ -31,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--camera", type=int, default=None, metavar="N",
                      help="camera index (default 0: /dev/video0)")
     src.add_argument("--video", default=None, metavar="FILE", help="a video file standing in for the camera")
-    parser.add_argument("--window", action="store_true", help="show the annotated frames in a window")
+    parser.add_argument("--window", action="store_true",
+                        help="show the annotated frames in a window (the default without --output, on a display)")
     parser.add_argument("--output", "-o", default=None, metavar="DIR",
                         help="write DIR/frames/*.jpg (annotated) and DIR/frames.csv (analyze's columns); "
                              "the default when there is no display (DIR = live-<date>-<time>)")
@@ -181,7 +182,7 @@ def run(args) -> int:
     from fer_mask_ros.safe_write import write_image
 
     _check_args(args)
-    window = args.window
+    window = args.window or (not args.output and has_display())  # the default: a window where there is a display
     if window and not has_display():
         print("warning: --window: no display ($DISPLAY is not set); writing frames and CSV instead", file=sys.stderr)
         window = False
