@@ -52,8 +52,12 @@ def masked_copy(image: np.ndarray, condition: str, rng: np.random.Generator,
 
 
 def predict_photos(paths: Sequence[str], pipeline, conditions: Sequence[str], seed: int = 0,
-                   keep_images: Optional[str] = None, progress: Optional[Callable] = None):
+                   keep_images: Optional[str] = None, progress: Optional[Callable] = None,
+                   second: Optional[Callable] = None, second_probs: Optional[Dict[str, np.ndarray]] = None):
     """Photo pipeline per photo and condition -> ({condition: probs}, {condition: mask_prob}, {condition: files}).
+
+    With `second(image, detection) -> probs`, another model looks at the same face of the same pixels (the
+    real-face teacher); its answers go into `second_probs[condition]` (NaN where no face was found).
 
     Masks are placed from the landmarks the detector finds on the unmasked photo; a photo without a
     face there has no masked version (it counts as a miss in every masked condition; its file is None).
@@ -68,6 +72,8 @@ def predict_photos(paths: Sequence[str], pipeline, conditions: Sequence[str], se
     probs = {c: np.full((n, 7), np.nan) for c in conditions}
     mask_prob = {c: np.full(n, np.nan) for c in conditions}
     files: Dict[str, List[Optional[str]]] = {c: list(paths) for c in conditions}
+    if second is not None and second_probs is not None:
+        second_probs.update({c: np.full((n, 7), np.nan) for c in conditions})
     for i in (progress or (lambda it, **_: it))(range(n), total=n):
         try:
             bgr = to_bgr(read_image(paths[i]))
@@ -93,6 +99,8 @@ def predict_photos(paths: Sequence[str], pipeline, conditions: Sequence[str], se
             if found:
                 probs[condition][i] = found[0].prediction.probabilities
                 mask_prob[condition][i] = found[0].prediction.mask_probability
+                if second is not None and second_probs is not None:
+                    second_probs[condition][i] = second(bgr if condition == "unmasked" else image, found[0].detection)
     return probs, mask_prob, files
 
 

@@ -107,6 +107,19 @@ class RealFaceTeacher:
         e = np.exp(logits)
         return e / e.sum(1, keepdims=True)
 
+    def probabilities_of_face(self, image: np.ndarray, detection) -> np.ndarray:
+        """Probabilities for a detected face of `image` (NaN without landmarks: the teacher cannot align it)."""
+        landmarks = getattr(detection, "landmarks", None)
+        if landmarks is None:
+            return np.full(7, np.nan)
+        return self.probabilities(align_face(image, landmarks))[0]
+
+    def probabilities_of_crops(self, crops: np.ndarray) -> np.ndarray:
+        """Probabilities for FER2013-framed grey crops (N, 48, 48)."""
+        logits = self.fer_crop_logits(crops).astype(np.float64)
+        e = np.exp(logits - logits.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
     def face_logits(self, image: np.ndarray, landmarks: Optional[np.ndarray]) -> Optional[np.ndarray]:
         """Logits of one face of `image` given its 5 landmarks; None without landmarks."""
         if landmarks is None:

@@ -68,6 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--holdout", action="store_true",
                         help="photo sources: only the part training never sees (fixed hash of the person's name); "
                              "--mask-flag-dir: only the photos training holds out (fixed hash of the file name)")
+    parser.add_argument("--teacher", metavar="ONNX",
+                        help="also score the real-face teacher alone (the RAF-DB MobileFaceNet ONNX file) on the same "
+                             "faces: photos aligned from the detector's landmarks, crops from FER2013's framing")
     parser.add_argument("--peer-python", metavar="PYTHON",
                         help="python of a venv with the PyPI `fer` package (make bench-peer: .venv-peer/bin/python): "
                              "score the peer on the same images")
@@ -137,6 +140,7 @@ def _evaluate_crops(path: str, name: str, classifier, args) -> dict:
     out = {"path": path, "kind": "crops", "n": len(ds), "class_counts": ds.class_counts(), "conditions": {},
            "peer": {}}
     peer = peer_on_crops(args.peer_python, images) if args.peer_python else {}
+    teacher = _teacher(args)
     for condition, crops in images.items():
         probs, mask_prob = predict_in_batches(classifier, crops, args.batch_size, desc=f"{name}: {condition}",
                                               disable_progress=args.no_progress)
@@ -144,6 +148,9 @@ def _evaluate_crops(path: str, name: str, classifier, args) -> dict:
         out["conditions"][condition] = res
         if condition in peer:
             out["peer"][condition] = evaluate_predictions(ds.labels, peer[condition])
+        if teacher is not None:
+            alone = teacher.probabilities_of_crops(crops)
+            out.setdefault("teacher", {})[condition] = evaluate_predictions(ds.labels, alone)
         _confusion(res, args.output, name, condition)
         suffix = condition.replace(" ", "_")
         misclassified_grid_png(crops, ds.labels, np.argmax(probs, axis=1), probs,
@@ -182,8 +189,14 @@ def _evaluate_photos(path: str, name: str, classifier, args) -> dict:
                 return tqdm(it, total=total, desc=f"{name}: photos", unit="photo", file=sys.stderr, leave=False,
                             dynamic_ncols=True)
 
+        teacher = _teacher(args)
+        teacher_probs: Dict[str, np.ndarray] = {}
         probs, mask_prob, files = predict_photos(paths, pipeline, conditions, seed=args.seed,
-                                                 keep_images=tmp if args.peer_python else None, progress=progress)
+                                                 keep_images=tmp if args.peer_python else None, progress=progress,
+                                                 second=None if teacher is None else teacher.probabilities_of_face,
+                                                 second_probs=teacher_probs)
+        for condition, p in teacher_probs.items():
+            out.setdefault("teacher", {})[condition] = evaluate_predictions(labels, p)
         for condition in conditions:
             res = evaluate_predictions(labels, probs[condition], mask_prob=mask_prob[condition],
                                        mask_true=(condition != "unmasked"))
@@ -197,6 +210,17 @@ def _evaluate_photos(path: str, name: str, classifier, args) -> dict:
                                                                for k in placed], tmp)
                 out["peer"][condition] = evaluate_predictions(labels, peer)
     return out
+
+
+def _teacher(args):
+    """The real-face teacher for --teacher (made once per run), or None."""
+    if not getattr(args, "teacher", None):
+        return None
+    if getattr(args, "_teacher", None) is None:
+        from fer_mask_ros.perception.real_face_teacher import RealFaceTeacher
+
+        args._teacher = RealFaceTeacher(args.teacher, num_threads=args.threads or 1)
+    return args._teacher
 
 
 def _photo_pipeline(classifier, args):
@@ -281,7 +305,9 @@ def cross_source_table(sources: Dict[str, dict]) -> str:
                                  "| --- | --- | --- | " + " | ".join("---:" for _ in EMOTIONS) + " |"]
     for name, src in sources.items():
         for condition, res in src["conditions"].items():
-            for who, r in (("fer_mask_ros", res), ("fer (peer)", src["peer"].get(condition))):
+            others = (("RAF-DB teacher", src.get("teacher", {}).get(condition)),
+                      ("fer (peer)", src["peer"].get(condition)))
+            for who, r in (("fer_mask_ros", res),) + others:
                 if r is None:
                     continue
                 flag = (r.get("mask_flag") or {}).get("accuracy")
@@ -331,6 +357,8 @@ def run(args) -> int:
             raise CommandError(f"dataset not found: {path}")
     if args.mask_flag_dir is not None and not os.path.isdir(args.mask_flag_dir):
         raise CommandError(f"--mask-flag-dir not found: {args.mask_flag_dir}")
+    if args.teacher and not os.path.isfile(args.teacher):
+        raise CommandError(f"--teacher not found: {args.teacher}")
     if args.peer_python and not (os.path.isfile(args.peer_python) and os.access(args.peer_python, os.X_OK)):
         raise CommandError(f"--peer-python is not an executable: {args.peer_python} (make bench-peer builds one)")
     classifier = load_classifier(args.model, args.threads, args.backend)

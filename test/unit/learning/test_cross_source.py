@@ -137,3 +137,21 @@ def test_calibrate_fits_a_temperature_per_mask_flag_and_writes_it(tiny_model_pat
     assert "--source-shift" in capsys.readouterr().err
     assert main(["calibrate", tiny_model_path, str(tmp_path / "missing")]) != 0
     assert "photo source not found" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not os.path.isfile(CLIP), reason="bundled demo clip missing")
+def test_evaluate_scores_the_real_face_teacher_alone_on_the_same_faces(photo_source, fer_folder, tiny_model_path,
+                                                                       tiny_teacher_onnx, tmp_path, capsys):
+    from fer_mask_ros.cli import main
+
+    out = tmp_path / "eval"
+    assert main(["evaluate", fer_folder, str(photo_source), "--photos", "--usage", "PrivateTest", "--model",
+                 tiny_model_path, "--teacher", tiny_teacher_onnx, "--output", str(out), "--no-progress"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    photos = metrics["sources"][photo_source.name]
+    for condition in ("unmasked", "masked"):
+        ours, teacher = photos["conditions"][condition], photos["teacher"][condition]
+        assert teacher["n"] == ours["n"] == 4 and teacher["no_face"] == ours["no_face"] == 1  # the same faces
+        assert metrics["sources"]["fer PrivateTest"]["teacher"][condition]["n"] == 7
+    assert f"| {photo_source.name} | masked | RAF-DB teacher | 4 | 1 |" in capsys.readouterr().out
+    assert main(["evaluate", fer_folder, "--teacher", str(tmp_path / "none.onnx"), "--model", tiny_model_path]) != 0
