@@ -8,8 +8,9 @@ The public API, for use without ROS (the names load lazily, so `import fer_mask_
       'masked': True, 'mask_probability': 0.97}]
 
 FacePipeline, FaceDetector and EmotionClassifier are the parts (video: `FacePipeline.process(bgr, stamp)`
-tracks and smooths); EMOTIONS is the label order of every probability vector. The package layout is in
-docs/ARCHITECTURE.md; the ROS side is fer_mask_ros.ros (with the catkin-generated fer_mask_ros.msg / .srv).
+tracks and smooths; `make_detector()` is the configured detector, YuNet by default, `FaceDetector()` CenterFace);
+EMOTIONS is the label order of every probability vector. The package layout is in docs/ARCHITECTURE.md; the
+ROS side is fer_mask_ros.ros (with the catkin-generated fer_mask_ros.msg / .srv).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ _API = {
     "classify_image": "fer_mask_ros.perception.photo",
     "FacePipeline": "fer_mask_ros.perception.pipeline",
     "FaceDetector": "fer_mask_ros.perception.detection",
+    "make_detector": "fer_mask_ros.perception.detection",
     "EmotionClassifier": "fer_mask_ros.perception.classifier",
     "EMOTIONS": "fer_mask_ros.labels",
     "read_image": "fer_mask_ros.imaging",
