@@ -137,9 +137,9 @@ def load_mask_photos(root: str, size: int = 48, with_landmarks: bool = False) ->
     """
     from fer_mask_ros.imaging import walk_files
     from fer_mask_ros.learning.photo_sources import photo_crops
-    from fer_mask_ros.perception.detection import FaceDetector
+    from fer_mask_ros.perception.detection import make_detector
 
-    detector = FaceDetector(num_threads=2)
+    detector = make_detector(num_threads=2)  # the live graph's detector
     images, labels, paths, aligned, marks = [], [], [], [], []
     for sub, flag in (("with_mask", 1), ("without_mask", 0)):
         folder = os.path.join(root, sub)
@@ -313,9 +313,9 @@ def photo_source_crops(roots, detector=None, with_faces: bool = False):
     """(train crops, train labels, holdout crops, holdout labels, holdout found) of each photo source; with
     `with_faces`, also (train paths, train landmarks, holdout paths, holdout landmarks) for the real-face teacher."""
     from fer_mask_ros.learning.photo_sources import is_holdout, labelled_photos, photo_crops
-    from fer_mask_ros.perception.detection import FaceDetector
+    from fer_mask_ros.perception.detection import make_detector
 
-    detector = detector or FaceDetector(num_threads=2)
+    detector = detector or make_detector(num_threads=2)  # the live graph's detector
     out = []
     for root in roots:
         paths, labels = labelled_photos(root)
@@ -499,7 +499,10 @@ class Trainer:
         photo_paths = [p for paths, _ in photo_faces for p in paths] + list(self.label_free_faces[0])
         photo_marks = [m for _, marks in photo_faces for m in marks] + list(self.label_free_faces[1])
         val_faces = getattr(self, "photo_val_faces", [])
+        from fer_mask_ros.perception.detection import default_detector_name
+
         key = hashlib.sha1(json.dumps([cfg.data, list(cfg.photo_sources), cfg.mask_photos, cfg.limit, self.n_fer,
+                                       default_detector_name(),
                                        len(photo_paths), len(val), file_sha256(cfg.real_teacher)]).encode()).hexdigest()
         cache = os.path.join(cfg.output, "real_teacher.npz")
         if os.path.isfile(cache):

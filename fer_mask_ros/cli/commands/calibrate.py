@@ -42,16 +42,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", "-o", metavar="FILE",
                         help="calibrated model file to write (default: MODEL itself); re-run `export` after")
     parser.add_argument("--report", metavar="JSON", help="also write the fit and the tables as JSON here")
+    from fer_mask_ros.cli.commands.detect import add_detector_argument
+
+    add_detector_argument(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic masks (default 0)")
     parser.add_argument("--threads", type=int, default=None, help="inference threads (default: library default)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
-def _predictions(classifier, sources, seed: int, no_progress: bool, fer=None) -> Dict[str, np.ndarray]:
+def _predictions(classifier, sources, seed: int, no_progress: bool, fer=None, detector=None) -> Dict[str, np.ndarray]:
     from fer_mask_ros.errors import DatasetError
     from fer_mask_ros.learning.cross_source import predict_photos
     from fer_mask_ros.learning.photo_sources import is_holdout, labelled_photos
-    from fer_mask_ros.perception.detection import FaceDetector
+    from fer_mask_ros.perception.detection import make_detector
     from fer_mask_ros.perception.pipeline import FacePipeline
 
     labels, probs, mask_prob, condition = [], [], [], []
@@ -72,7 +75,7 @@ def _predictions(classifier, sources, seed: int, no_progress: bool, fer=None) ->
             probs.append(p.astype(np.float64))
             mask_prob.append(m.astype(np.float64))
             condition += [name] * len(data)
-    pipeline = FacePipeline(detector=FaceDetector(num_threads=1), classifier=classifier) if sources else None
+    pipeline = FacePipeline(detector=make_detector(detector, num_threads=1), classifier=classifier) if sources else None
     for root in sources:
         try:
             paths, y = labelled_photos(root)
@@ -147,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     classifier = EmotionClassifier(args.model, num_threads=args.threads, calibrated=False)
     on = [f"the hold-out of {r}" for r in args.sources] + ([f"{args.fer} PublicTest"] if args.fer else [])
     print(f"calibrating {args.model} [{classifier.backend}] on {', '.join(on)}", file=sys.stderr)
-    data = _predictions(classifier, args.sources, args.seed, args.no_progress, fer=args.fer)
+    data = _predictions(classifier, args.sources, args.seed, args.no_progress, fer=args.fer, detector=args.detector)
     labels, probs, mask_prob = data["labels"], data["probs"], data["mask_prob"]
     with np.errstate(divide="ignore"):
         log_probs = np.log(np.clip(probs, 1e-12, 1.0))

@@ -29,6 +29,7 @@ from typing import Dict, List
 import numpy as np
 
 from fer_mask_ros.cli.commands.classify import add_backend_argument, load_crops, warn_unreadable
+from fer_mask_ros.cli.commands.detect import add_detector_argument
 from fer_mask_ros.errors import CommandError
 from fer_mask_ros.imaging import list_image_files
 from fer_mask_ros.labels import EMOTIONS
@@ -68,6 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--holdout", action="store_true",
                         help="photo sources: only the part training never sees (fixed hash of the person's name); "
                              "--mask-flag-dir: only the photos training holds out (fixed hash of the file name)")
+    add_detector_argument(parser)
     parser.add_argument("--teacher", metavar="ONNX",
                         help="also score the real-face teacher alone (the RAF-DB MobileFaceNet ONNX file) on the same "
                              "faces: photos aligned from the detector's landmarks, crops from FER2013's framing")
@@ -224,11 +226,12 @@ def _teacher(args):
 
 
 def _photo_pipeline(classifier, args):
-    from fer_mask_ros.perception.detection import FaceDetector
+    from fer_mask_ros.perception.detection import make_detector
     from fer_mask_ros.perception.pipeline import FacePipeline
 
-    if getattr(args, "_pipeline", None) is None:
-        args._pipeline = FacePipeline(detector=FaceDetector(num_threads=args.threads or 1), classifier=classifier)
+    if getattr(args, "_pipeline", None) is None:  # the detector `classify PHOTO` uses (--detector picks another)
+        detector = make_detector(getattr(args, "detector", None), num_threads=args.threads or 1)
+        args._pipeline = FacePipeline(detector=detector, classifier=classifier)
     return args._pipeline
 
 

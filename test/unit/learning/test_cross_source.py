@@ -113,7 +113,7 @@ def test_calibrate_fits_a_temperature_per_mask_flag_and_writes_it(tiny_model_pat
     probs[0] = np.nan  # a photo without a face
     masked = np.arange(n) % 2 == 1
 
-    def fake_predictions(classifier, sources, seed, no_progress, fer=None):
+    def fake_predictions(classifier, sources, seed, no_progress, fer=None, detector=None):
         return {"labels": labels, "probs": probs, "mask_prob": np.where(masked, 0.9, 0.1),
                 "condition": np.where(masked, "masked", "unmasked")}
 
