@@ -633,8 +633,14 @@ def train_yunet(args) -> int:
     with open(model_path, "rb") as handle:
         teacher_sha = hashlib.sha256(handle.read()).hexdigest()
     print(f"teacher / start point {model_path} sha256 {teacher_sha}", flush=True)
-    cache = os.path.join(os.path.dirname(os.path.abspath(args.output)), f"labels_yunet_{teacher_sha[:12]}.json")
-    labels = build_labels(args.photos, cache, model_path, arch="yunet")
+    if args.yunet_labeller == "centerface":  # the shipped CenterFace's boxes: the framing the classifier's crops know
+        from fer_mask_ros.perception.detection import DEFAULT_MODEL_PATH
+
+        cache = os.path.join(os.path.dirname(os.path.abspath(args.output)), "labels_centerface_shipped.json")
+        labels = build_labels(args.photos, cache, DEFAULT_MODEL_PATH, arch="centerface")
+    else:
+        cache = os.path.join(os.path.dirname(os.path.abspath(args.output)), f"labels_yunet_{teacher_sha[:12]}.json")
+        labels = build_labels(args.photos, cache, model_path, arch="yunet")
     items, val_photos = [], []
     for f, lbs in sorted(labels.items()):
         kind = "with_mask" if os.sep + "with_mask" + os.sep in f else "without_mask"
@@ -814,6 +820,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--yunet-lr", type=float, default=5e-4)
     p.add_argument("--yunet-freeze", type=int, default=2, help="yunet: freeze this many leading convolutions")
     p.add_argument("--yunet-kd", type=float, default=1.0, help="yunet: weight of obj distillation away from faces")
+    p.add_argument("--yunet-labeller", choices=["yunet", "centerface"], default="yunet",
+                   help="yunet: labels from the original YuNet (scale self-distillation) or the shipped CenterFace")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("eval-test", help="the harness's compare for a model file")
     p.add_argument("--arch", choices=sorted(ARCHS), default="centerface")
