@@ -22,7 +22,7 @@ ROSDEP = {
     "rospy": "rospy", "rosbag": "rosbag", "rosgraph": "rosgraph", "roslaunch": "roslaunch", "rostest": "rostest",
     "rosnode": "rosnode", "genpy": "genpy", "message_filters": "message_filters", "catkin": "catkin",
     "std_msgs": "std_msgs", "sensor_msgs": "sensor_msgs", "diagnostic_msgs": "diagnostic_msgs",
-    "rosgraph_msgs": "rosgraph_msgs", "hri_msgs": "hri_msgs",
+    "rosgraph_msgs": "rosgraph_msgs", "hri_msgs": "hri_msgs", "PIL": "python3-pil",
 }
 # module -> requirements.txt name: no Debian/rosdep package that fits (versions, Python 3.8 on Noetic)
 PIP = {"torch": "torch", "onnxruntime": "onnxruntime", "onnx": "onnx", "qi": "qi"}
