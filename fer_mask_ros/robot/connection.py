@@ -9,7 +9,7 @@ and to fer_mask_ros.simulation.fake_nao.FakeNao.
 * `NaoConnection` owns a qi.Session and a background thread that reconnects with
   exponential backoff (0.5 s doubling to 5 s). State changes are logged once each and
   reported to callbacks; `generation` increases on every successful (re)connection so that
-  users know when to resubscribe. While not connected, one WARN after `first_warn_s` (10 s, naming
+  users know when to resubscribe. While not connected, one WARN after `first_warn_s` (8 s, naming
   the URL: a wrong address is never silent), then one per `warn_every_s` (60 s).
 * A robot that hangs (process stopped, link stalled) keeps its TCP connection open, so the
   thread also sends a heartbeat (ServiceDirectory.services, every `heartbeat_s`) and treats
@@ -148,7 +148,7 @@ class NaoConnection:
         heartbeat_s: float = 1.0,
         heartbeat_timeout_s: float = 1.5,
         warn_every_s: float = 60.0,
-        first_warn_s: float = 10.0,
+        first_warn_s: float = 8.0,
     ):
         if user is None:
             user = os.environ.get(USER_ENV) or None

@@ -197,7 +197,7 @@ def watch_sim_time(node: str, grace_s: float = 10.0, repeat_s: float = 60.0) -> 
 
 
 def warn_if_no_images(node: str, topic: str, received: Callable[[], int], publishers: Callable[[], int],
-                      after_s: float = 10.0) -> threading.Thread:
+                      after_s: float = 8.0) -> threading.Thread:
     """One WARN when no image came on `topic` within `after_s` wall seconds and no node publishes it (a publisher
     that sends nothing, as nao_camera without its robot, says why itself). Names the topic and who should send it."""
     import rospy  # noqa: PLC0415

@@ -159,7 +159,7 @@ def test_wrong_address_warns_once_per_period(caplog):
 
 
 def test_wrong_address_warns_first_after_first_warn_s(caplog):
-    """The first WARN comes after first_warn_s (10 s by default), naming the URL, even while an attempt blocks."""
+    """The first WARN comes after first_warn_s (8 s by default), naming the URL, even while an attempt blocks."""
     conn = NaoConnection("tcp://127.0.0.1:1", min_backoff=0.02, max_backoff=0.05, connect_timeout=0.5,
                          first_warn_s=0.3)
     with caplog.at_level(logging.INFO, logger="fer_mask_ros.robot"):
@@ -170,7 +170,7 @@ def test_wrong_address_warns_first_after_first_warn_s(caplog):
         conn.close()
     first = [r.getMessage() for r in caplog.records if "not connected after" in r.getMessage()]
     assert len(first) == 1 and "tcp://127.0.0.1:1" in first[0] and "is nao_ip right" in first[0], caplog.text
-    assert NaoConnection("tcp://127.0.0.1:1").first_warn_s == 10.0
+    assert NaoConnection("tcp://127.0.0.1:1").first_warn_s == 8.0
 
 
 # --- real qi round trips against FakeNao ---------------------------------------------------
