@@ -70,7 +70,24 @@ class Sampler:
         return True
 
 
-class VideoSource:
+class _FrameTimes:
+    """What a source played at `fps` through its `sampler` reports: seconds read, frames per second kept."""
+
+    fps: float
+    frames_read: int
+    sampler: Sampler
+
+    @property
+    def duration(self) -> float:
+        return self.frames_read / self.fps
+
+    @property
+    def output_fps(self) -> float:
+        fps = self.fps / self.sampler.every
+        return min(fps, 1.0 / self.sampler.period) if self.sampler.period else fps
+
+
+class VideoSource(_FrameTimes):
     kind = "video"
 
     def __init__(self, path: str, sampler: Optional[Sampler] = None,
@@ -97,15 +114,6 @@ class VideoSource:
         self.notes: List[str] = [] if self.fps_known else [f"frame rate unknown, assumed {FALLBACK_FPS:g} fps"]
         self.skipped_bad = 0
         self.frames_unreadable = 0  # frames the container declares that could not be decoded
-
-    @property
-    def duration(self) -> float:
-        return self.frames_read / self.fps
-
-    @property
-    def output_fps(self) -> float:
-        fps = self.fps / self.sampler.every
-        return min(fps, 1.0 / self.sampler.period) if self.sampler.period else fps
 
     def __iter__(self) -> Iterator[Frame]:
         """Frames in order. A frame that does not decode before the declared end is skipped (reading on),
@@ -166,7 +174,7 @@ class VideoSource:
 DEFAULT_SEQUENCE_FPS = 10.0
 
 
-class ImageSequenceSource:
+class ImageSequenceSource(_FrameTimes):
     """A folder of frames (images, sorted by path) as a video at `fps`: frame i is at i / fps seconds."""
 
     kind = "images"
@@ -186,15 +194,6 @@ class ImageSequenceSource:
         self.frames_unreadable = 0
         self.notes: List[str] = [] if self.fps_known else [
             f"an image sequence of {self.total} frames, played at {self.fps:g} fps (set --fps)"]
-
-    @property
-    def duration(self) -> float:
-        return self.frames_read / self.fps
-
-    @property
-    def output_fps(self) -> float:
-        fps = self.fps / self.sampler.every
-        return min(fps, 1.0 / self.sampler.period) if self.sampler.period else fps
 
     def __iter__(self) -> Iterator[Frame]:
         from fer_mask_ros.errors import ImageReadError
