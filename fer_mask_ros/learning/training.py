@@ -493,14 +493,13 @@ class Trainer:
         folder): FER2013 crops through the fixed FER landmarks, photos from the colour photo and its landmarks."""
         from fer_mask_ros.imaging import read_image, to_bgr
         from fer_mask_ros.perception.classifier import file_sha256
+        from fer_mask_ros.perception.detection import default_detector_name
         from fer_mask_ros.perception.real_face_teacher import RealFaceTeacher
 
         cfg = self.cfg
         photo_paths = [p for paths, _ in photo_faces for p in paths] + list(self.label_free_faces[0])
         photo_marks = [m for _, marks in photo_faces for m in marks] + list(self.label_free_faces[1])
         val_faces = getattr(self, "photo_val_faces", [])
-        from fer_mask_ros.perception.detection import default_detector_name
-
         key = hashlib.sha1(json.dumps([cfg.data, list(cfg.photo_sources), cfg.mask_photos, cfg.limit, self.n_fer,
                                        default_detector_name(),
                                        len(photo_paths), len(val), file_sha256(cfg.real_teacher)]).encode()).hexdigest()
