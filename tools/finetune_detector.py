@@ -427,6 +427,37 @@ def focal_loss(pred, gt):
     return -(pos_loss.sum() + neg_loss.sum()) / torch.clamp(num, min=1.0)
 
 
+def finish_step(step: int, steps: int, loss, parts: Dict[str, float], running: Dict[str, float], opt, sched,
+                params, t_train: float, args, onnx_model, mapping, validate_now) -> None:
+    """The end of a training step both architectures share: the optimiser step (gradients clipped at 10), the running
+    losses and their log line, and at validation steps (and the last) the ONNX written back and `validate_now()`."""
+    import torch
+
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 10.0)
+    opt.step()
+    sched.step()
+    for k, val in parts.items():
+        running[k] = 0.95 * running.get(k, val) + 0.05 * val
+    if step % args.log_every == 0 or step == 1:
+        el = time.time() - t_train
+        print(f"step {step}/{steps} " + " ".join(f"{k} {val:.3f}" for k, val in running.items())
+              + f" lr {sched.get_last_lr()[0]:.2e} {el / step:.2f}s/step elapsed {el / 60:.1f} min", flush=True)
+    if (args.val_every and step % args.val_every == 0) or step == steps:
+        export_onnx(onnx_model, mapping, args.output)
+        if args.val_every:
+            print(f"validation at step {step}:\n" + format_val(validate_now()), flush=True)
+
+
+def report_written(path: str, t_start: float, t_train: float) -> int:
+    with open(path, "rb") as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()
+    print(f"written {path} sha256 {digest}; total {(time.time() - t_start) / 60:.1f} min "
+          f"(training {(time.time() - t_train) / 60:.1f} min)", flush=True)
+    return 0
+
+
 def cmd_train(args) -> int:
     if args.arch == "yunet":
         return train_yunet(args)
@@ -517,27 +548,9 @@ def cmd_train(args) -> int:
             loss_kd = ((hm[:, 0] - t_hm[:, 0]).abs() * away).sum() / away.sum().clamp(min=1.0) * 100.0
             loss = loss + args.kd * loss_kd
             parts["kd"] = loss_kd.item()
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 10.0)
-        opt.step()
-        sched.step()
-        for k, val in parts.items():
-            running[k] = 0.95 * running.get(k, val) + 0.05 * val
-        if step % args.log_every == 0 or step == 1:
-            el = time.time() - t_train
-            print(f"step {step}/{args.steps} " + " ".join(f"{k} {val:.3f}" for k, val in running.items())
-                  + f" lr {sched.get_last_lr()[0]:.2e} {el / step:.2f}s/step elapsed {el / 60:.1f} min", flush=True)
-        if (args.val_every and step % args.val_every == 0) or step == args.steps:
-            export_onnx(onnx_model, mapping, args.output)
-            if args.val_every:
-                v = validate(args.output, val_photos, tiles, args.seed, args.val_empty)
-                print(f"validation at step {step}:\n" + format_val(v), flush=True)
-    with open(args.output, "rb") as handle:
-        digest = hashlib.sha256(handle.read()).hexdigest()
-    print(f"written {args.output} sha256 {digest}; total {(time.time() - t_start) / 60:.1f} min "
-          f"(training {(time.time() - t_train) / 60:.1f} min)", flush=True)
-    return 0
+        finish_step(step, args.steps, loss, parts, running, opt, sched, params, t_train, args, onnx_model, mapping,
+                    lambda: validate(args.output, val_photos, tiles, args.seed, args.val_empty))
+    return report_written(args.output, t_start, t_train)
 
 
 # ----------------------------------------------------------------------------- YuNet
@@ -737,27 +750,10 @@ def train_yunet(args) -> int:
             loss = loss + loss_cls + 2.0 * loss_box + args.w_lm * 10.0 * loss_lm
             parts.update({"cls": loss_cls.item(), "box": loss_box.item(), "lm": loss_lm.item(),
                           "pos/face": len(pos_c) / max(1, sum(len(f) for f in faces_list))})
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 10.0)
-        opt.step()
-        sched.step()
-        for k, val in parts.items():
-            running[k] = 0.95 * running.get(k, val) + 0.05 * val
-        if step % args.log_every == 0 or step == 1:
-            el = time.time() - t_train
-            print(f"step {step}/{steps} " + " ".join(f"{k} {val:.3f}" for k, val in running.items())
-                  + f" lr {sched.get_last_lr()[0]:.2e} {el / step:.2f}s/step elapsed {el / 60:.1f} min", flush=True)
-        if (args.val_every and step % args.val_every == 0) or step == steps:
-            export_onnx(onnx_model, mapping, args.output)
-            if args.val_every:
-                v = validate(args.output, val_photos, tiles, args.seed, args.val_empty, thresholds, arch="yunet")
-                print(f"validation at step {step}:\n" + format_val(v), flush=True)
-    with open(args.output, "rb") as handle:
-        digest = hashlib.sha256(handle.read()).hexdigest()
-    print(f"written {args.output} sha256 {digest}; total {(time.time() - t_start) / 60:.1f} min "
-          f"(training {(time.time() - t_train) / 60:.1f} min)", flush=True)
-    return 0
+        finish_step(step, steps, loss, parts, running, opt, sched, params, t_train, args, onnx_model, mapping,
+                    lambda: validate(args.output, val_photos, tiles, args.seed, args.val_empty, thresholds,
+                                     arch="yunet"))
+    return report_written(args.output, t_start, t_train)
 
 
 def cmd_eval_test(args) -> int:
