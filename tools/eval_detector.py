@@ -170,21 +170,28 @@ def is_hit(det: Box, rect: Box, face_h: float) -> bool:
 Detect = Callable[[np.ndarray], List[Tuple[Box, float]]]
 
 
-def centerface_candidate(min_face: Optional[int] = None, max_side: Optional[int] = None,
-                         model: Optional[str] = None) -> Detect:
-    """CenterFace as shipped; min_face / max_side override the detector's input scaling."""
+def _shipped_candidate(detector_class, min_face: Optional[int], max_side: Optional[int],
+                       model: Optional[str]) -> Detect:
+    """One of the package's detectors at the lowest threshold scored later; min_face / max_side override its input
+    scaling, `model` its ONNX file."""
     kwargs = {}
     if min_face:
         kwargs["min_face"] = min_face
     if max_side:
         kwargs["max_input_side"] = max_side
     lowest = float(os.environ.get("EVAL_MIN_SCORE", "0.05"))  # lowest threshold scored later
-    det = FaceDetector(model_path=model, score_threshold=lowest, num_threads=1, **kwargs)
+    det = detector_class(model_path=model, score_threshold=lowest, num_threads=1, **kwargs)
 
     def run(img):
         return [(d.box, d.score) for d in det.detect(img)]
 
     return run
+
+
+def centerface_candidate(min_face: Optional[int] = None, max_side: Optional[int] = None,
+                         model: Optional[str] = None) -> Detect:
+    """CenterFace as shipped; min_face / max_side override the detector's input scaling."""
+    return _shipped_candidate(FaceDetector, min_face, max_side, model)
 
 
 def haar_candidate(min_neighbors: int = 3) -> Detect:
@@ -251,18 +258,7 @@ def yunet_candidate(min_face: Optional[int] = None, max_side: Optional[int] = No
     """YuNet as shipped (models/yunet.onnx) or `model`; min_face / max_side as for CenterFace."""
     from fer_mask_ros.perception.detection import YuNetDetector
 
-    kwargs = {}
-    if min_face:
-        kwargs["min_face"] = min_face
-    if max_side:
-        kwargs["max_input_side"] = max_side
-    lowest = float(os.environ.get("EVAL_MIN_SCORE", "0.05"))
-    det = YuNetDetector(model_path=model, score_threshold=lowest, num_threads=1, **kwargs)
-
-    def run(img):
-        return [(d.box, d.score) for d in det.detect(img)]
-
-    return run
+    return _shipped_candidate(YuNetDetector, min_face, max_side, model)
 
 
 def make_candidate(name: str) -> Detect:
