@@ -17,6 +17,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from fer_mask_ros.perception.classifier import softmax
+
 #: min_confidence values of the risk-coverage table.
 THRESHOLDS = (0.0, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
 
@@ -65,21 +67,10 @@ def expected_calibration_error(labels: Sequence[int], probs: np.ndarray, bins: i
 def risk_coverage(labels: Sequence[int], probs: np.ndarray, thresholds: Sequence[float] = THRESHOLDS,
                   weights: Optional[np.ndarray] = None) -> List[Dict[str, float]]:
     """At each threshold: coverage (share of all faces with confidence >= it; no face found = never spoken)
-    and accuracy of those (None when nothing is spoken)."""
-    labels = np.asarray(labels, dtype=np.int64)
-    probs = np.asarray(probs, dtype=np.float64)
-    w = np.ones(len(labels)) if weights is None else np.asarray(weights, dtype=np.float64)
-    found = _found(probs)
-    confidence = np.where(found, np.nan_to_num(probs).max(1), -1.0)
-    correct = found & (np.nan_to_num(probs, nan=-1.0).argmax(1) == labels)
-    rows = []
-    for threshold in thresholds:
-        spoken = found & (confidence >= threshold)
-        share = float(w[spoken].sum() / w.sum()) if w.sum() > 0 else 0.0
-        accuracy = float(np.average(correct[spoken], weights=w[spoken])) if w[spoken].sum() > 0 else None
-        rows.append({"min_confidence": float(threshold), "coverage": share, "accuracy": accuracy,
-                     "spoken": int(spoken.sum())})
-    return rows
+    and accuracy of those (None when nothing is spoken): `spoken_at` with one threshold for every face."""
+    one_rule = np.zeros(len(labels))  # every face flagged unmasked: the same threshold for all
+    return [{"min_confidence": float(t), **spoken_at(labels, probs, one_rule, t, t, weights=weights)}
+            for t in thresholds]
 
 
 def spoken_at(labels: Sequence[int], probs: np.ndarray, mask_prob: np.ndarray, min_confidence: float,
@@ -127,7 +118,5 @@ def temper(probs: np.ndarray, temperature: float) -> np.ndarray:
     probs = np.asarray(probs, dtype=np.float64)
     out = np.full(probs.shape, np.nan)
     found = _found(probs)  # a row of NaN (no face) stays NaN
-    z = np.log(np.clip(probs[found], 1e-12, 1.0)) / float(temperature)
-    e = np.exp(z - z.max(1, keepdims=True))
-    out[found] = e / e.sum(1, keepdims=True)
+    out[found] = softmax(np.log(np.clip(probs[found], 1e-12, 1.0)) / float(temperature))
     return out

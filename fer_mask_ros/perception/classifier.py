@@ -162,7 +162,8 @@ def _export_command(model_path: str, int8: bool) -> str:
     return f"python -m fer_mask_ros export {model_path}" + (" --calibration DATASET" if int8 else "")
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of (N, K) logits (or log-probabilities)."""
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
@@ -320,7 +321,7 @@ class EmotionClassifier:
         if self.calibrated and self.temperatures != (1.0, 1.0):
             unmasked, masked = self.temperatures
             logits = logits / np.where(mask_prob >= self.mask_threshold, masked, unmasked)[:, None]
-        return _softmax(logits), mask_prob
+        return softmax(logits), mask_prob
 
     @staticmethod
     def preprocess(crop: np.ndarray) -> np.ndarray:

@@ -16,6 +16,8 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
+from fer_mask_ros.perception.classifier import softmax
+
 __all__ = ["ARCFACE_TEMPLATE", "FER_CROP_LANDMARKS", "FACE_SIZE", "RealFaceTeacher", "align_face",
            "similarity_transform"]
 
@@ -102,10 +104,7 @@ class RealFaceTeacher:
         return out
 
     def probabilities(self, faces: np.ndarray) -> np.ndarray:
-        logits = self.logits(faces)
-        logits = logits - logits.max(1, keepdims=True)
-        e = np.exp(logits)
-        return e / e.sum(1, keepdims=True)
+        return softmax(self.logits(faces))
 
     def probabilities_of_face(self, image: np.ndarray, detection) -> np.ndarray:
         """Probabilities for a detected face of `image` (NaN without landmarks: the teacher cannot align it)."""
@@ -116,9 +115,7 @@ class RealFaceTeacher:
 
     def probabilities_of_crops(self, crops: np.ndarray) -> np.ndarray:
         """Probabilities for FER2013-framed grey crops (N, 48, 48)."""
-        logits = self.fer_crop_logits(crops).astype(np.float64)
-        e = np.exp(logits - logits.max(1, keepdims=True))
-        return e / e.sum(1, keepdims=True)
+        return softmax(self.fer_crop_logits(crops).astype(np.float64))
 
     def face_logits(self, image: np.ndarray, landmarks: Optional[np.ndarray]) -> Optional[np.ndarray]:
         """Logits of one face of `image` given its 5 landmarks; None without landmarks."""
