@@ -7,7 +7,8 @@ fer_mask_ros.ros   the ROS side: node helpers, rosbag reader, graph bench, soak 
 Without catkin (pip), the shipped models/ and config/ are copied into the installed package as
 fer_mask_ros/_shipped/ (fer_mask_ros.config finds them there), so `python -m fer_mask_ros classify PHOTO`
 works out of the box. torch is an extra (`pip install .[train]`: train, export, the torch backend);
-inference needs only onnxruntime. requirements.txt pins the tested versions (the full dev set, torch included).
+inference needs only onnxruntime. matplotlib is an extra too (`.[plots]`; without it analyze draws its timeline
+with OpenCV). requirements.txt pins the tested versions (the full dev set, torch included).
 """
 import glob
 import os
@@ -40,8 +41,10 @@ except ImportError:  # plain `pip install .` without catkin
         name="fer_mask_ros", version="0.1.0", packages=PACKAGES, python_requires=">=3.8",
         # inference (classify, detect, analyze, live, the API, the nodes) runs on onnxruntime: torch is for training
         install_requires=["numpy>=1.20,<2", "opencv-python-headless>=4.5", "onnxruntime>=1.15",
-                          "tqdm", "matplotlib", "pyyaml"],
-        extras_require={"train": ["torch>=2.0"], "export": ["torch>=2.0", "onnx"], "nao": ["qi"]},
+                          "tqdm", "pyyaml"],
+        # matplotlib draws the nicer timelines and evaluate's figures; without it timelines are drawn with OpenCV
+        extras_require={"train": ["torch>=2.0", "matplotlib"], "export": ["torch>=2.0", "onnx"], "nao": ["qi"],
+                        "plots": ["matplotlib"]},
         entry_points={"console_scripts": ["fer-mask-ros = fer_mask_ros.cli:main"]},
         cmdclass={"build_py": BuildPyWithShippedFiles},
     )

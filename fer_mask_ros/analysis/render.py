@@ -1,4 +1,4 @@
-"""Pictures of an analysis: overlay on frames, timeline PNG (matplotlib Agg), self-contained HTML report.
+"""Pictures of an analysis: overlay on frames, timeline PNG (matplotlib Agg, else OpenCV), self-contained HTML report.
 
 Face records passed in here are duck-typed: anything with ``face_id``, ``box`` (x, y, w, h),
 ``emotion``, ``confidence``, ``probabilities`` (7, EMOTIONS order), ``masked`` and
@@ -177,8 +177,12 @@ def timeline_png(series: Dict[int, Tuple[np.ndarray, np.ndarray]], events: Seque
     without events fill up to max_faces rows, most seen first; rows in order of first appearance.
 
     series: {face_id: (times (N,), probs (N, 7))}.
+    Without matplotlib (an extra: `pip install fer_mask_ros[plots]`) the same rows are drawn with OpenCV.
     """
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        return _timeline_png_cv2(series, events, duration, title, max_faces)
 
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
@@ -235,6 +239,81 @@ def timeline_png(series: Dict[int, Tuple[np.ndarray, np.ndarray]], events: Seque
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+def _timeline_png_cv2(series: Dict[int, Tuple[np.ndarray, np.ndarray]], events: Sequence = (),
+                      duration: Optional[float] = None, title: str = "", max_faces: int = 8) -> bytes:
+    """timeline_png drawn with OpenCV alone (no matplotlib): the same rows, stacked probabilities, the
+    top-emotion confidence as a black line, events as bars on top, a time axis and a legend."""
+    faces = timeline_faces(series, events, max_faces)
+    width, left, right, row_h, gap, top = 900, 70, 20, 110, 26, 34
+    legend_h = 52
+    n = max(1, len(faces))
+    height = top + n * (row_h + gap) + 24 + legend_h
+    img = np.full((height, width, 3), 255, np.uint8)
+    all_t = np.concatenate([np.asarray(series[f][0], np.float64) for f in faces]) if faces else np.zeros(0)
+    t_max = max(float(duration) if duration else (float(all_t.max()) if all_t.size else 1.0), 1e-3)
+    plot_w = width - left - right
+
+    def x_of(t):
+        return (left + np.clip(np.asarray(t, np.float64) / t_max, 0, 1) * plot_w).astype(np.int32)
+
+    hidden = len(series) - len(faces)
+    head = shown(title) + (f"  ({hidden} more faces without events not shown)" if hidden > 0 else "")
+    if head:
+        cv2.putText(img, head[:110], (left, 20), _FONT, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    steps = [m * 10.0 ** e for e in range(-1, 6) for m in (1, 2, 5)]
+    step = max([s for s in steps if t_max / s >= 5] or steps[:1])  # 5 to 10 ticks
+    for r in range(n):
+        y0 = top + r * (row_h + gap) + 12  # 12 px above the plot for event bars
+        y1 = y0 + row_h
+        cv2.rectangle(img, (left, y0), (left + plot_w, y1), (120, 120, 120), 1)
+        for t in np.arange(0.0, t_max + 1e-9, step):
+            cv2.line(img, (int(x_of(t)), y0), (int(x_of(t)), y1), (225, 225, 225), 1)
+        if not faces:
+            cv2.putText(img, "no faces found", (left + plot_w // 2 - 60, (y0 + y1) // 2), _FONT, 0.55, (0, 0, 0), 1,
+                        cv2.LINE_AA)
+            continue
+        fid = faces[r]
+        cv2.putText(img, f"face {fid}", (6, (y0 + y1) // 2 + 5), _FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        times, probs = (np.asarray(a, dtype=np.float64) for a in series[fid])
+        order = np.argsort(times, kind="stable")
+        times, probs = times[order], probs[order].reshape(len(times), -1)
+        spacing = float(np.median(np.diff(times))) if len(times) > 1 else 0.1
+        for seg in _segments(times, max(0.5, 3 * spacing)):
+            t, p = times[seg], probs[seg]
+            if len(t) == 1:
+                t, p = np.array([t[0], t[0] + spacing]), np.repeat(p, 2, axis=0)
+            xs = x_of(t)
+            below = np.zeros(len(t))
+            for k, emotion in enumerate(EMOTIONS[:p.shape[1]]):
+                above = below + np.clip(p[:, k], 0, 1)
+                lower, upper = np.stack([xs, y1 - below * row_h], 1), np.stack([xs, y1 - above * row_h], 1)
+                poly = np.concatenate([lower, upper[::-1]])
+                cv2.fillPoly(img, [poly.astype(np.int32)], EMOTION_BGR[emotion], cv2.LINE_AA)
+                below = above
+            line = np.stack([xs, y1 - p.max(axis=1) * row_h], 1).astype(np.int32)
+            cv2.polylines(img, [line], False, (0, 0, 0), 1, cv2.LINE_AA)
+        for ev in events:
+            if ev.face_id == fid:
+                xa, xb = int(x_of(ev.start)), int(x_of(ev.start + max(ev.end - ev.start, spacing)))
+                cv2.rectangle(img, (xa, y0 - 10), (max(xb, xa + 2), y0 - 2), EMOTION_BGR.get(ev.emotion, (0, 0, 0)), -1)
+                cv2.rectangle(img, (xa, y0 - 10), (max(xb, xa + 2), y0 - 2), (0, 0, 0), 1)
+    axis_y = top + n * (row_h + gap) + 4
+    for t in np.arange(0.0, t_max + 1e-9, step):
+        cv2.putText(img, f"{t:g}", (int(x_of(t)) - 8, axis_y + 8), _FONT, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(img, "time (s)", (left + plot_w // 2 - 30, axis_y + 24), _FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    x, y = left, height - legend_h + 24
+    for emotion in EMOTIONS:
+        cv2.rectangle(img, (x, y - 10), (x + 14, y + 2), EMOTION_BGR[emotion], -1)
+        cv2.putText(img, emotion, (x + 18, y), _FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        x += 30 + 9 * len(emotion)
+    cv2.putText(img, "black line: confidence of the top emotion; bar on top: an event (its emotion's colour)",
+                (left, y + 20), _FONT, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+    ok, buf = cv2.imencode(".png", img)
+    if not ok:
+        raise ValueError("cannot encode the timeline PNG")
+    return buf.tobytes()
 
 
 # ----------------------------------------------------------------------------- report

@@ -1,5 +1,6 @@
-"""Inference without torch (`pip install .` without the [train] extra): classify, detect, analyze, live and the
-public API run in a process where torch cannot be imported (a sys.meta_path blocker); train says what to install."""
+"""Inference on the minimal install (`pip install .` without the [train] and [plots] extras): classify, detect,
+analyze, live and the public API run in a process where neither torch nor matplotlib can be imported (a sys.meta_path
+blocker); train says what to install, and analyze still draws its timeline (with OpenCV)."""
 from __future__ import annotations
 
 import os
@@ -7,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -16,8 +18,8 @@ NO_TORCH = textwrap.dedent("""
     import importlib.abc, runpy, sys
     class NoTorch(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in ("torch", "torchvision"):
-                raise ModuleNotFoundError(f"No module named {name!r} (torch blocked by the test)", name=name)
+            if name.split(".")[0] in ("torch", "torchvision", "matplotlib"):
+                raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)", name=name)
             return None
     sys.meta_path.insert(0, NoTorch())
     if sys.argv[1] == "-c":
@@ -27,7 +29,7 @@ NO_TORCH = textwrap.dedent("""
         try:
             runpy.run_module("fer_mask_ros", run_name="__main__", alter_sys=True)
         finally:
-            assert "torch" not in sys.modules
+            assert "torch" not in sys.modules and "matplotlib" not in sys.modules
 """)
 
 
@@ -50,8 +52,9 @@ def photo(tmp_path_factory):
 
 
 def test_blocker_blocks(tmp_path):
-    proc = run_without_torch(["-c", "import torch"], tmp_path)
-    assert proc.returncode != 0 and "torch blocked by the test" in proc.stderr
+    for module in ("torch", "matplotlib"):
+        proc = run_without_torch(["-c", f"import {module}"], tmp_path)
+        assert proc.returncode != 0 and f"No module named '{module}' (blocked by the test)" in proc.stderr
 
 
 @pytest.mark.parametrize("command", ["classify", "detect"])
@@ -67,6 +70,11 @@ def test_analyze_and_live_without_torch(tmp_path):
     proc = run_without_torch(["analyze", CLIP, "--output", str(tmp_path / "a"), "--no-progress"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert os.path.getsize(tmp_path / "a" / "frames.csv") > 1000
+    import cv2
+
+    timeline = cv2.imread(str(tmp_path / "a" / "timeline.png"))  # drawn with OpenCV: matplotlib is blocked
+    assert timeline is not None and timeline.shape[1] == 900, proc.stderr
+    assert len(np.unique(timeline.reshape(-1, 3), axis=0)) > 20  # coloured rows, not a blank canvas
     proc = run_without_torch(["live", "--video", CLIP, "--output", str(tmp_path / "l"), "--no-frames",
                               "--max-frames", "20"], tmp_path)
     assert proc.returncode == 0, proc.stderr

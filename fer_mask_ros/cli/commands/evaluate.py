@@ -155,9 +155,10 @@ def _evaluate_crops(path: str, name: str, classifier, args) -> dict:
             out.setdefault("teacher", {})[condition] = evaluate_predictions(ds.labels, alone)
         _confusion(res, args.output, name, condition)
         suffix = condition.replace(" ", "_")
-        misclassified_grid_png(crops, ds.labels, np.argmax(probs, axis=1), probs,
-                               os.path.join(args.output, f"misclassified_{_slug(name)}_{suffix}.png"),
-                               max_items=args.max_errors, title=f"{name}, {condition}: most confident mistakes")
+        if _can_plot():
+            misclassified_grid_png(crops, ds.labels, np.argmax(probs, axis=1), probs,
+                                   os.path.join(args.output, f"misclassified_{_slug(name)}_{suffix}.png"),
+                                   max_items=args.max_errors, title=f"{name}, {condition}: most confident mistakes")
     return out
 
 
@@ -239,7 +240,24 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name).strip("_") or "source"
 
 
+_PLOTS: List[bool] = []  # [matplotlib importable], decided (and said) once per process
+
+
+def _can_plot() -> bool:
+    """matplotlib is an extra (`pip install fer_mask_ros[plots]`): without it the figures are left out, said once."""
+    if not _PLOTS:
+        import importlib.util  # noqa: PLC0415
+
+        _PLOTS.append(importlib.util.find_spec("matplotlib") is not None)
+        if not _PLOTS[0]:
+            print("evaluate: confusion matrices and mistake grids not drawn: matplotlib is not installed "
+                  "(pip install 'fer_mask_ros[plots]'); the metrics are complete", file=sys.stderr)
+    return _PLOTS[0]
+
+
 def _confusion(res: dict, output: str, name: str, condition: str) -> None:
+    if not _can_plot():
+        return
     missed = f", {res['no_face']} without a face" if res.get("no_face") else ""
     confusion_png(res["confusion"], EMOTIONS,
                   os.path.join(output, f"confusion_{_slug(name)}_{condition.replace(' ', '_')}.png"),
