@@ -367,7 +367,8 @@ class FaceDetector:
             if height < 2 or width < 2 or x1 - x0 < 2 or y1 - y0 < 2:
                 found.append(None)
                 continue
-            s = min(REGION_SIDE / side, REGION_MAX_ZOOM)
+            # the window's whole extent (rounded outwards) fits REGION_SIDE: 129 px would be padded to 160
+            s = min(REGION_SIDE / max(side, x1 - x0, y1 - y0), REGION_MAX_ZOOM)
             dets = self._detect_scaled(bgr[y0:y1, x0:x1], s, (x0, y0), (width, height),
                                        self.score_threshold * REGION_THRESHOLD_FACTOR)
             inside = [d for d in dets if x <= d.center[0] <= x + w and y <= d.center[1] <= y + h]
