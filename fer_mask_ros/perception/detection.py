@@ -299,7 +299,9 @@ class FaceDetector:
         height, width = bgr.shape[:2]
         nw, nh = max(1, int(round(width * s))), max(1, int(round(height * s)))
         if (nw, nh) != (width, height):
-            small = cv2.resize(bgr, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+            # INTER_AREA only where it matters (below half size): at 0.5 - 1 it costs 6 - 8x INTER_LINEAR (1.7 vs
+            # 0.3 ms for VGA -> 480x360, 0.19 vs 0.03 ms per window) for the same recall (docs/DETECTION.md)
+            small = cv2.resize(bgr, (nw, nh), interpolation=cv2.INTER_AREA if s < 0.5 else cv2.INTER_LINEAR)
         else:
             small = bgr
         boxes, scores, points = self._candidates(small, threshold)

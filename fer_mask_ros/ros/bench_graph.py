@@ -462,7 +462,7 @@ def _run_cases(args, cases, model, peer, machine, master, results, patches) -> N
     from fer_mask_ros.perception.detection import make_detector  # noqa: PLC0415
 
     detector = make_detector(_detector_name(args), num_threads=1)
-    classifier = EmotionClassifier(model)
+    classifier = EmotionClassifier(model, num_threads=1)  # as the node runs it (num_threads: 1)
     print(f"bench --graph: {len(cases)} case(s), {args.graph_seconds:g} s each; machine: {machine['cpu']}, "
           f"{machine['cores']} cores, load {machine['load_before']}", flush=True)
     for case in cases:
