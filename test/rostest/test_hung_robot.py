@@ -79,6 +79,18 @@ class HungRobotTest(unittest.TestCase):
             self.fake.kill()
             self.fake.wait(10)
 
+    def fake_state(self) -> str:
+        """Whether the fake NAO is alive and answers a fresh qi session (tells a stuck server from a stuck client)."""
+        if self.fake.poll() is not None:
+            return f"exited with {self.fake.returncode}"
+        t0 = time.monotonic()
+        try:
+            said = fetch_spoken(self.url, timeout=5.0)
+        except Exception as exc:
+            return f"alive, port open: {port_open(self.port)}, a new session failed after " \
+                   f"{time.monotonic() - t0:.1f} s: {exc}"
+        return f"alive and answering a new session in {time.monotonic() - t0:.2f} s ({len(said)} sentences)"
+
     def spoken(self, timeout=20.0):
         end = time.monotonic() + timeout
         while True:
@@ -135,8 +147,9 @@ class HungRobotTest(unittest.TestCase):
             # a connect attempt sent to the stopped robot waits out its 5 s timeout, then backs off (up to 5 s):
             # a few such cycles may pass (seen once in CI, on a loaded machine) before one reaches the resumed robot
             got = diag.wait(name, lambda s, v: v.get("nao_state") == "connected", RECONNECT_S)
-            self.assertEqual(got[1].get("nao_state"), "connected",
-                             f"{name} did not reconnect {time.monotonic() - t_cont:.1f} s after SIGCONT: {got[1]}")
+            if got[1].get("nao_state") != "connected":
+                self.fail(f"{name} did not reconnect {time.monotonic() - t_cont:.1f} s after SIGCONT: {got[1]}; "
+                          f"the fake NAO: {self.fake_state()}")
             rospy.loginfo(f"{name}: reconnected {got[2] - t_cont:.2f} s after SIGCONT")
         self.emotion = (3, "surprise")
         self.assertTrue(self.wait_spoken("You look surprised!", 30), "the robot does not speak after the hang")
