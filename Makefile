@@ -6,7 +6,9 @@
 #   make lint    ruff
 #   make bench   the graph on a fake NAO: latency/fps/CPU/RSS table -> docs/PERFORMANCE.md (soak: make soak)
 #
-# The catkin workspace is .ws/ (git-ignored): .ws/src/fer_mask_ros is a symlink to this repository.
+# The catkin workspace is .ws/ (git-ignored): .ws/src/fer_mask_ros holds a symlink to each top-level entry of this
+# repository (not one link to the whole tree: rosrun searches the package with `find -L`, which would walk into .ws
+# itself and find every node several times, "non-unique executable").
 # Nodes run with the venv python: catkin is configured with PYTHON_EXECUTABLE=.venv/bin/python3, so the
 # devel-space node relays use it, and .venv/bin is first on PATH for everything run from here.
 
@@ -71,7 +73,10 @@ HRI_MSGS_FORCE := $(filter environment command,$(firstword $(origin HRI_MSGS_SRC
 # catkin_make is incremental (a no-op build takes ~2 s); it regenerates messages when msg/ or srv/ change.
 ws: venv
 	@mkdir -p $(WS)/src
-	@[ "$$(readlink $(WS)/src/fer_mask_ros 2>/dev/null)" = "$(ROOT)" ] || ln -sfn $(ROOT) $(WS)/src/fer_mask_ros
+	@pkg=$(WS)/src/fer_mask_ros; [ ! -L $$pkg ] || rm -f $$pkg; mkdir -p $$pkg; \
+	for f in $(ROOT)/*; do n=$${f##*/}; case $$n in build|runs|data|*.egg-info) continue;; esac; \
+		[ "$$(readlink $$pkg/$$n)" = "$$f" ] || ln -sfn $$f $$pkg/$$n; done; \
+	for l in $$pkg/*; do [ -e $$l ] || rm -f $$l; done
 	@link=$(WS)/src/hri_msgs; src="$(abspath $(HRI_MSGS_SRC))"; \
 	if [ -e "$$link" ] && [ ! -L "$$link" ]; then :; \
 	elif [ -z "$(HRI_MSGS_FORCE)" ] && [ ! -L "$$link" ] && { rospack find hri_msgs >/dev/null 2>&1 || \

@@ -59,8 +59,8 @@ RULES: List[Rule] = [
     Rule(r"roslaunch fer_mask_ros demo\.launch(?!.*duration:=)", "alive", "NAO speaks, nothing dies", 45,
          r"NAO says"),
     Rule(r"roslaunch fer_mask_ros demo\.launch .*duration:=", "run", "NAO speaks, exit 0", 180, r"NAO says"),
-    Rule(r"roslaunch fer_mask_ros webcam\.launch(?!.*device:=/)", "skip", "needs a USB camera (webcam.test runs "
-                                                                        "webcam.launch on a video)"),
+    Rule(r"roslaunch fer_mask_ros webcam\.launch(?!.*device:=(/|\$PWD/))", "skip", "needs a USB camera (webcam.test "
+                                                                                 "runs webcam.launch on a video)"),
     Rule(r"roslaunch fer_mask_ros webcam\.launch", "alive", "the graph runs on the video", 40),
     Rule(r"roslaunch fer_mask_ros nao\.launch .*driver:=naoqi_driver", "alive",
          "no robot here: the console names the missing driver within 10 s", 25, r"is naoqi_driver running\?"),
@@ -152,7 +152,9 @@ def run_one(command: str, rule: Rule, work: str) -> Tuple[bool, str, float]:
     with open(log_path, "w+", encoding="utf-8", errors="replace") as log:
         if rule.mode == "beside_demo":
             demo_log = open(log_path + ".demo", "w+", encoding="utf-8", errors="replace")
-            demo = start("roslaunch --no-summary fer_mask_ros demo.launch output:=log", env, demo_log)
+            # the graph a command records from or talks to: its namespace and camera when it names them
+            same = " ".join(re.findall(r"\b(?:ns|camera):=\S+", re.split(r"\s+#", command)[0]))
+            demo = start(f"roslaunch --no-summary fer_mask_ros demo.launch output:=log {same}", env, demo_log)
             end = time.monotonic() + 90
             while time.monotonic() < end and "NAO says" not in open(log_path + ".demo", errors="replace").read():
                 time.sleep(1.0)
@@ -192,9 +194,12 @@ def make_inputs() -> None:
     os.makedirs(os.path.join(ROOT, "faces"), exist_ok=True)
     for i, frame in enumerate(frames[:5]):
         cv2.imwrite(os.path.join(ROOT, "faces", f"face_{i}.png"), frame[63:187, 44:168])
+    os.makedirs(os.path.join(ROOT, "frames"), exist_ok=True)  # an image sequence (analyze frames/ --fps 15)
+    for i, frame in enumerate(frames):
+        cv2.imwrite(os.path.join(ROOT, "frames", f"frame_{i:04d}.jpg"), frame)
 
 
-MADE = ("photo.jpg", "session.mp4", "session.avi", "faces", "preds.csv", "out")
+MADE = ("photo.jpg", "session.mp4", "session.avi", "faces", "frames", "preds.csv", "out")
 
 
 def clean_inputs() -> None:
