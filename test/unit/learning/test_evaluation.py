@@ -101,6 +101,7 @@ def test_empty_input_gives_none_not_crash():
 
 
 def test_pngs_written_and_readable(tmp_path):
+    pytest.importorskip("matplotlib")  # the [plots] extra
     y_true = np.array([H, H, A, N, U, S])
     y_pred = np.array([H, A, A, S, N, S])
     probs = onehot(y_pred)
@@ -194,6 +195,25 @@ def test_evaluate_command_writes_all_outputs(tiny_model, tiny_dataset, tmp_path,
     md = (out / "metrics.md").read_text()
     assert "| metric | unmasked | masked |" in md and "| with_mask | 2 |" in md
     assert "| metric | unmasked | masked |" in capsys.readouterr().out
+
+
+def test_evaluate_without_matplotlib_writes_the_metrics(tiny_model, tiny_dataset, tmp_path, capsys, monkeypatch):
+    """matplotlib is the [plots] extra: without it evaluate says once that the figures are left out."""
+    import sys
+
+    from fer_mask_ros.cli import main
+    from fer_mask_ros.cli.commands import evaluate
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib fails, find_spec finds nothing
+    monkeypatch.setattr(evaluate, "_PLOTS", [])
+    out = tmp_path / "eval"
+    rc = main(["evaluate", str(tiny_dataset[0]), "--model", tiny_model, "--output", str(out), "--no-progress",
+               "--limit", "10", "--batch-size", "4"])
+    assert rc == 0
+    assert json.loads((out / "metrics.json").read_text())["n"] == 10
+    assert not list(out.glob("*.png"))
+    err = capsys.readouterr().err
+    assert err.count("matplotlib is not installed") == 1 and "fer_mask_ros[plots]" in err
 
 
 def test_evaluate_unmasked_only(tiny_model, tiny_dataset, tmp_path):
