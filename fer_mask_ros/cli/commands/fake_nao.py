@@ -34,14 +34,6 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="[%(levelname)s] %(name)s: %(message)s")
-    try:
-        import qi  # noqa: PLC0415
-
-        # qi logs to stdout; keep it for errors so that stdout shows the "NAO says:" lines
-        qi.logging.setLevel(qi.logging.INFO if args.verbose else qi.logging.ERROR)
-    except ImportError as exc:
-        raise CommandError("the fake NAO needs the qi module: pip install qi") from exc
-
     if args.fps <= 0:
         raise CommandError(f"--fps must be > 0, got {args.fps}")
     from fer_mask_ros.cli.commands.analyze import camera_index
@@ -54,6 +46,14 @@ def run(args: argparse.Namespace) -> int:
     url = args.listen or f"tcp://{args.host}:{args.port}"
     if "://" not in url:
         raise CommandError(f"--listen must be a URL like tcp://127.0.0.1:9559, got {url!r}")
+    try:  # after the argument checks: a wrong argument is said first
+        import qi  # noqa: PLC0415
+
+        # qi logs to stdout; keep it for errors so that stdout shows the "NAO says:" lines
+        qi.logging.setLevel(qi.logging.INFO if args.verbose else qi.logging.ERROR)
+    except ImportError as exc:
+        raise CommandError("the fake NAO needs the qi module: pip install qi") from exc
+
     try:
         nao = FakeNao(args.source, fps=args.fps, url=url, echo=not args.quiet, say_seconds=args.say_seconds)
     except FrameSourceError as exc:

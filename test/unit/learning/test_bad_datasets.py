@@ -31,7 +31,7 @@ def exif_rotated_jpeg(upright: np.ndarray) -> bytes:
 
 
 def cmyk_jpeg(grey: np.ndarray) -> bytes:
-    from PIL import Image
+    Image = pytest.importorskip("PIL.Image")  # a test dependency (python3-pil); OpenCV cannot write CMYK  # noqa: N806
 
     out = io.BytesIO()
     Image.fromarray(grey).convert("RGB").convert("CMYK").save(out, "JPEG", quality=100)
