@@ -37,7 +37,7 @@ DEMO_DURATION ?= 30
 ROSTESTS ?= $(sort $(wildcard test/rostest/*.test))
 ROSTEST_ARGS ?=
 
-.PHONY: help setup apt venv pip ws test lint unit rostest install-test _lint _unit _rostest _install_test demo bench bench-peer soak clip clean test-py38
+.PHONY: help setup apt venv pip ws test lint unit rostest install-test _lint _unit _rostest _install_test demo bench bench-peer soak clip clean test-py38 test-minimal
 
 help:
 	@sed -n '2,8p' Makefile | sed 's/^# \{0,1\}//'
@@ -181,6 +181,19 @@ test-py38:
 	@start=$$(date +%s); env -i HOME="$$HOME" PATH=/usr/bin:/bin LANG=C.UTF-8 PYTHONPATH=$(ROOT) PYTHONDONTWRITEBYTECODE=1 \
 		$(VENV38)/bin/python -m pytest test/unit -q -p no:cacheprovider; \
 	echo "make test-py38: passed with $$($(VENV38)/bin/python --version) in $$(( $$(date +%s) - start )) s"
+
+# make test-minimal: the minimal install a newcomer without ROS gets: `pip install .` (no [train], [plots] or [nao]
+# extras: no torch, matplotlib or qi) into a plain venv (.venv-minimal, no system site packages), then the unit tests
+# in a clean environment: those that need what is missing skip; `du` prints the venv's size (target <= 400 MB).
+VENV_MIN := $(ROOT)/.venv-minimal
+test-minimal:
+	@rm -rf $(VENV_MIN) && /usr/bin/python3 -m venv $(VENV_MIN)
+	@$(VENV_MIN)/bin/python -m pip install -q . > $(VENV_MIN)/pip.log 2>&1 || { tail -20 $(VENV_MIN)/pip.log; exit 1; }
+	@echo "test-minimal: the minimal install (pip install ., no extras) is $$(du -sm $(VENV_MIN) | cut -f1) MB"
+	@$(VENV_MIN)/bin/python -m pip install -q "pytest>=7,<9" > $(VENV_MIN)/pip.log 2>&1 || { tail -20 $(VENV_MIN)/pip.log; exit 1; }
+	@start=$$(date +%s); env -i HOME="$$HOME" PATH=/usr/bin:/bin LANG=C.UTF-8 PYTHONPATH=$(ROOT) PYTHONDONTWRITEBYTECODE=1 \
+		$(VENV_MIN)/bin/python -m pytest test/unit -q -p no:cacheprovider; \
+	echo "make test-minimal: passed in $$(( $$(date +%s) - start )) s"
 
 # make soak [MINUTES=10] [MODEL=path.pt]: demo graph at 30 fps; latency p95 and RSS per minute; exit 1 on growth.
 MINUTES ?= 10
