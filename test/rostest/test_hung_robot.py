@@ -31,7 +31,7 @@ CAM, SPK = "/nao_camera", "/fer_mask/emotion_speech"
 HANG_S = 15.0
 DETECT_S = 5.0  # the target
 SLACK_S = 1.0
-RECONNECT_S = 45.0  # after SIGCONT: several connect cycles (5 s timeout + up to 5 s backoff each)
+RECONNECT_S = 45.0  # after SIGCONT: several connect cycles (up to 5 s timeout + 5 s backoff each)
 
 
 def port_open(port: int) -> bool:
@@ -144,8 +144,8 @@ class HungRobotTest(unittest.TestCase):
         self.fake.send_signal(signal.SIGCONT)
         t_cont = time.monotonic()
         for name in (CAM, SPK):
-            # a connect attempt sent to the stopped robot waits out its 5 s timeout, then backs off (up to 5 s):
-            # a few such cycles may pass (seen once in CI, on a loaded machine) before one reaches the resumed robot
+            # connect attempts (5 s timeout each) back off up to 5 s apart; in CI the camera was once still
+            # connecting 20 s after SIGCONT, which no local run reproduced: allow several cycles, and say why
             got = diag.wait(name, lambda s, v: v.get("nao_state") == "connected", RECONNECT_S)
             if got[1].get("nao_state") != "connected":
                 self.fail(f"{name} did not reconnect {time.monotonic() - t_cont:.1f} s after SIGCONT: {got[1]}; "
