@@ -329,6 +329,29 @@ class FrameMaker:
         return frame, faces
 
 
+def split_labelled(labels: Dict[str, List[Label]], photos: str, val_fraction: float):
+    """Labelled tune-split photos -> training items (path, kind, labels) and held-out validation photos (the held-out
+    tune photos the labeller dropped are validated too); a test-split photo stops the run. Prints the counts."""
+    items, val_photos = [], []
+    for f, lbs in sorted(labels.items()):
+        kind = "with_mask" if os.sep + "with_mask" + os.sep in f else "without_mask"
+        if harness.split_of(f) != "tune":  # never train on the test split
+            raise SystemExit(f"not a tune-split photo: {f}")
+        if _held_out(f, val_fraction):
+            val_photos.append(f)
+        else:
+            items.append((f, kind, lbs))
+    for kind in ("with_mask", "without_mask"):
+        for f in harness.list_photos(photos, kind, "tune"):
+            if f not in labels and _held_out(f, val_fraction):
+                val_photos.append(f)
+    val_photos = sorted(set(val_photos))
+    n_m = sum(1 for it in items if it[1] == "with_mask")
+    print(f"training photos: {n_m} with_mask, {len(items) - n_m} without_mask; "
+          f"held-out tune photos for validation: {len(val_photos)}", flush=True)
+    return items, val_photos
+
+
 def gaussian_radius(h: float, w: float, min_overlap: float = 0.7) -> float:
     """CenterNet's radius for a box of (h, w) cells."""
     a1, b1, c1 = 1, (h + w), w * h * (1 - min_overlap) / (1 + min_overlap)
@@ -472,24 +495,7 @@ def cmd_train(args) -> int:
     print(f"teacher / start point {args.model} sha256 {teacher_sha}", flush=True)
     cache = os.path.join(os.path.dirname(os.path.abspath(args.output)), f"labels_{teacher_sha[:12]}.json")
     labels = build_labels(args.photos, cache, args.model)
-    items, val_photos = [], []
-    for f, lbs in sorted(labels.items()):
-        kind = "with_mask" if os.sep + "with_mask" + os.sep in f else "without_mask"
-        if harness.split_of(f) != "tune":  # never train on the test split
-            raise SystemExit(f"not a tune-split photo: {f}")
-        if _held_out(f, args.val_fraction):
-            val_photos.append(f)
-        else:
-            items.append((f, kind, lbs))
-    # held-out tune photos the labeller dropped are validated too
-    for kind in ("with_mask", "without_mask"):
-        for f in harness.list_photos(args.photos, kind, "tune"):
-            if f not in labels and _held_out(f, args.val_fraction):
-                val_photos.append(f)
-    val_photos = sorted(set(val_photos))
-    n_m = sum(1 for it in items if it[1] == "with_mask")
-    print(f"training photos: {n_m} with_mask, {len(items) - n_m} without_mask; "
-          f"held-out tune photos for validation: {len(val_photos)}", flush=True)
+    items, val_photos = split_labelled(labels, args.photos, args.val_fraction)
     tiles = harness.load_tiles(args.photos)
 
     student, onnx_model, mapping = load_torch_model(args.model)
@@ -654,20 +660,7 @@ def train_yunet(args) -> int:
     else:
         cache = os.path.join(os.path.dirname(os.path.abspath(args.output)), f"labels_yunet_{teacher_sha[:12]}.json")
         labels = build_labels(args.photos, cache, model_path, arch="yunet")
-    items, val_photos = [], []
-    for f, lbs in sorted(labels.items()):
-        kind = "with_mask" if os.sep + "with_mask" + os.sep in f else "without_mask"
-        if harness.split_of(f) != "tune":
-            raise SystemExit(f"not a tune-split photo: {f}")
-        (val_photos.append(f) if _held_out(f, args.val_fraction) else items.append((f, kind, lbs)))
-    for kind in ("with_mask", "without_mask"):
-        for f in harness.list_photos(args.photos, kind, "tune"):
-            if f not in labels and _held_out(f, args.val_fraction):
-                val_photos.append(f)
-    val_photos = sorted(set(val_photos))
-    n_m = sum(1 for it in items if it[1] == "with_mask")
-    print(f"training photos: {n_m} with_mask, {len(items) - n_m} without_mask; "
-          f"held-out tune photos for validation: {len(val_photos)}", flush=True)
+    items, val_photos = split_labelled(labels, args.photos, args.val_fraction)
     tiles = harness.load_tiles(args.photos)
     student, onnx_model, mapping = load_torch_model(model_path)
     teacher, _, _ = load_torch_model(model_path)
