@@ -9,7 +9,8 @@ A parameter's range is the first thing in its yaml comment:
     frame_id: ""         # <text> ...                             any string (or number)
     speech_topic: speech # <name> ...                             a ROS name: letters, digits, _ / ~
     model: ""            # <file> empty = the shipped one         empty, or an existing non-empty regular file
-    policy: {}           # <map> ...                              a mapping (checked by its user)
+    policy: {}           # <map> ...                              a mapping; its keys may be declared below it,
+      # cooldown_s: 8.0  # [0, 3600] ...                          indented and commented out ("policy/cooldown_s")
     leds: false          # ...                                    a bool default needs no range: true / false
 
 A parameter with no default in the yaml (the node has its own fallback) is declared on a commented-out line
@@ -74,7 +75,20 @@ class Spec:
         return ("a whole number in " if whole else "a number in ") + self.text
 
 
+def _non_finite(value: Any) -> bool:
+    """True when `value` is, or (in a mapping or list) holds, a NaN or an infinity."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_non_finite(v) for v in value)
+    return False
+
+
 def _check_kind(kind: str, value: Any) -> Optional[str]:
+    if kind in ("text", "map") and _non_finite(value):
+        return "not a finite number" if isinstance(value, float) else "a mapping holding a NaN or an infinity"
     if kind == "text":
         return None if isinstance(value, (str, int, float)) and not isinstance(value, bool) else "not text"
     if kind == "name":
@@ -193,6 +207,8 @@ def parse_schema(text: str) -> Dict[str, Spec]:
         if not m.group("off") and value == "":
             groups.append((indent, key))  # a group (diag:, tracker:)
             continue
+        if not m.group("off") and spec == "<map>":
+            groups.append((indent, key))  # a mapping: its keys may be declared below it, commented out
         if m.group("off"):  # declared without a default: the commented value gives the type
             try:
                 default, has_default = yaml.safe_load(value), False

@@ -30,7 +30,11 @@ one); the cooldown then moves on to the next face. It does not summarise groups.
 from __future__ import annotations
 
 import logging
+import math
+import os
+import re
 import threading
+import unicodedata
 from collections import deque
 from typing import Any, Deque, Dict, List, NamedTuple, Optional, Tuple
 
@@ -113,6 +117,29 @@ def sentence(emotion: str, masked: bool = False, language: str = "en") -> str:
     return SENTENCES[lang][emotion][1 if masked else 0]
 
 
+#: A sentences file larger than this is refused before it is read (a 60 MB file took 1.7 GB and never got ready).
+MAX_SENTENCES_FILE_BYTES = 1_000_000
+#: A sentence longer than this is refused (NAO would talk for minutes).
+MAX_SENTENCE_CHARS = 300
+_ANIMATION_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]*")
+
+
+def sentence_problem(text: str) -> Optional[str]:
+    """Why `text` is not plain words NAO may say, or None. NAOqi's text to speech reads `\\tag\\` controls
+    (\\vol=100\\, \\rspd=400\\, \\pau=60000\\) and ALAnimatedSpeech `^` annotations (^run(behaviour),
+    ^start(...)): a sentence may hold neither, nor control characters (newlines, tabs, escapes)."""
+    if len(text) > MAX_SENTENCE_CHARS:
+        return f"longer than {MAX_SENTENCE_CHARS} characters ({len(text)})"
+    if "\\" in text:
+        return "holds a backslash (NAOqi reads \\tag\\ controls such as \\vol=100\\: plain words only)"
+    if "^" in text:
+        return "holds '^' (ALAnimatedSpeech reads ^run(...) / ^start(...) annotations: plain words only)"
+    for ch in text:
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"):
+            return f"holds the control character U+{ord(ch):04X} (plain words only)"
+    return None
+
+
 class SentenceBook:
     """The sentences NAO says, per language and emotion (unmasked, masked) plus the not-sure one, and an optional
     animation per emotion (played with ALAnimatedSpeech). `builtin()` holds SENTENCES / NOT_SURE; `load(path)`
@@ -147,9 +174,22 @@ class SentenceBook:
         def bad(what: str) -> ValueError:
             return ValueError(f"{path}: {what}")
 
+        def plain(where: str, text: str) -> None:
+            why = sentence_problem(text.strip())
+            if why:
+                shown = text.strip()
+                shown = repr(shown if len(shown) <= 80 else shown[:80] + "...")
+                raise bad(f"{where}: sentence {shown} {why}")
+
         try:
-            with open(path, encoding="utf-8") as handle:
-                data = yaml.safe_load(handle)
+            with open(path, "rb") as handle:
+                raw = handle.read(MAX_SENTENCES_FILE_BYTES + 1)
+            if len(raw) > MAX_SENTENCES_FILE_BYTES:
+                size = os.path.getsize(path) if os.path.isfile(path) else len(raw)
+                raise bad(f"the sentences file is too large ({size} bytes; at most {MAX_SENTENCES_FILE_BYTES})")
+            data = yaml.safe_load(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise bad(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
         except OSError as exc:
             raise ValueError(f"cannot read sentences file {path}: {exc.strerror or exc}") from None
         except yaml.YAMLError as exc:
@@ -174,6 +214,7 @@ class SentenceBook:
                 if emotion == UNSURE:
                     if not isinstance(text, str) or not text.strip():
                         raise bad(f"{where} must be a non-empty text")
+                    plain(where, text)
                     book.unsure[lang] = text.strip()
                     continue
                 if emotion not in EMOTIONS:
@@ -182,6 +223,8 @@ class SentenceBook:
                 if (not isinstance(pair, list) or len(pair) != 2
                         or not all(isinstance(t, str) and t.strip() for t in pair)):
                     raise bad(f"{where} must be a text or a list [unmasked, masked] of two texts")
+                for text in pair:
+                    plain(where, text)
                 book.sentences[lang][emotion] = (pair[0].strip(), pair[1].strip())
         animations = data.get("animations") or {}
         if not isinstance(animations, dict):
@@ -191,7 +234,7 @@ class SentenceBook:
                 raise bad(f"animations/{emotion}: unknown emotion; use {', '.join(EMOTIONS)} or {UNSURE}")
             if name in (None, ""):
                 continue
-            if not isinstance(name, str) or any(c in name for c in "()^\n"):
+            if not isinstance(name, str) or not _ANIMATION_NAME.fullmatch(name):
                 raise bad(f"animations/{emotion} must be an animation name such as animations/Stand/Gestures/Hey_1")
             book.animations[emotion] = name.strip()
         return book
@@ -285,6 +328,15 @@ class SpeechPolicy:
         sentences: Optional[SentenceBook] = None,
         min_confidence_masked: Optional[float] = DEFAULT_MIN_CONFIDENCE_MASKED,
     ):
+        numbers = {"window_s": window_s, "min_confidence": min_confidence, "min_agreement": min_agreement,
+                   "cooldown_s": cooldown_s, "repeat_after_s": repeat_after_s, "min_observations": min_observations,
+                   "max_faces": max_faces, "max_observations": max_observations,
+                   "min_confidence_masked": 0.0 if min_confidence_masked is None else min_confidence_masked}
+        for key, value in numbers.items():  # NaN would switch a comparison (the cooldown) off for good
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{key} must be a finite number, got {value!r}")
+        if cooldown_s < 0 or repeat_after_s < 0:
+            raise ValueError("cooldown_s and repeat_after_s must be >= 0")
         if window_s <= 0:
             raise ValueError(f"window_s must be > 0, got {window_s}")
         if min_confidence_masked is None:  # one threshold for every face

@@ -91,3 +91,26 @@ def test_emotion_classifier_refuses_bad_model_files(master, tmp_path, tiny_model
     line = refused(master, "emotion_classifier", model=str(tmp_path / "other.pt"), backend="onnxruntime")
     assert "was not exported from" in line, line
     assert "~backend" in refused(master, "emotion_classifier", backend="tensorflow")
+
+
+def test_emotion_speech_refuses_bad_policy_keys(master):
+    """Issue 32 defect 4: `_policy:='{cooldown_s: -5}'` and `.nan` ran with the cooldown switched off."""
+    assert "~policy/cooldown_s = -5 is out of range" in refused(master, "emotion_speech", backend="log",
+                                                                policy="{cooldown_s: -5}")
+    line = refused(master, "emotion_speech", backend="log", policy="{cooldown_s: .nan}")
+    assert "~policy" in line and "NaN" in line, line
+    assert "~policy/min_confidence = 7" in refused(master, "emotion_speech", backend="log",
+                                                   policy="{min_confidence: 7}")
+
+
+def test_emotion_speech_refuses_sentences_that_are_not_plain_words(master, tmp_path):
+    """Issue 32 defects 2 and 5: NAOqi \\tag\\ controls and ^ annotations reached ALTextToSpeech verbatim; a 60 MB
+    sentences file took 1.7 GB and never got ready."""
+    tagged = tmp_path / "tagged.yaml"
+    tagged.write_text("languages:\n  en:\n    happy: '\\rspd=400\\ \\vol=100\\ You look happy! ^run(x)'\n")
+    line = refused(master, "emotion_speech", backend="log", sentences=str(tagged))
+    assert str(tagged) in line and "rspd=400" in line and "backslash" in line, line
+    huge = tmp_path / "huge.yaml"
+    huge.write_bytes(b"languages:\n  en:\n    happy: Hi\n" + b"#" * 3_000_000 + b"\n")
+    line = refused(master, "emotion_speech", backend="log", sentences=str(huge))
+    assert str(huge) in line and "too large" in line, line
