@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-frames", action="store_true", help="with --output: only frames.csv, no JPEGs")
     parser.add_argument("--speech", choices=("log", "espeak", "none"), default="log",
                         help="who says the sentences: log (print 'NAO says: ...', default), espeak (this computer's "
-                             "speakers), none")
+                             "speakers, and printed), none (nothing said or printed)")
     parser.add_argument("--language", default="en", help="speech language: en | it (default en)")
     parser.add_argument("--sentences", default=None, metavar="FILE",
                         help="YAML file of the sentences per language and emotion (format: "
@@ -225,7 +225,7 @@ def run(args) -> int:
             for r in recs:
                 policy.observe(r.face_id, r.emotion, r.confidence, r.masked, t, now=t)
             text = policy.decide(t)
-            if text:
+            if text and args.speech != "none":  # none: the policy still decides, nothing is said or printed
                 print(f"{t:8.2f} s  NAO says: {text}", flush=True)
                 if backend is not None and args.speech != "log":
                     backend.say(text)

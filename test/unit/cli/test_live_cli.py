@@ -29,6 +29,14 @@ def test_live_video_matches_analyze(tmp_path, capsys):
     assert out.strip().splitlines()[-1].split()[0] == str(last_face)  # the per-face table ends with the last face
 
 
+def test_live_speech_none_says_nothing(tmp_path, capsys):
+    clip = str(find_demo_clip())  # the full clip: with --speech log the policy speaks in it (test above)
+    assert main(["live", "--video", clip, "--output", str(tmp_path), "--no-frames", "--speech", "none"]) == 0
+    captured = capsys.readouterr()
+    assert "face 1: happy" in captured.out  # the run saw the faces that make the policy speak
+    assert "NAO says" not in captured.out + captured.err
+
+
 def test_live_without_display_writes_frames_and_csv(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
