@@ -5,7 +5,11 @@ Tracker
     update every track's box is predicted forward to the new stamp; detections are matched
     to predictions greedily, best first: IoU >= iou_threshold first (cost 1 - IoU), then
     centre matching (centre within one face size and similar size; cost 1 + distance/size).
-    The prediction is what keeps ids when two faces cross.  Unmatched detections start new
+    The prediction is what keeps ids when two faces cross.  Motion gate: a detection whose centre
+    is further from a track's predicted centre than ``MOTION_SLACK + max_speed * dt`` face sizes
+    (dt = seconds since the track was last seen; at most one face size) never continues it, so
+    a person who appears beside the place where another just left (the demo clip at 18.0 s: one
+    face size away, 0.1 s later) gets a new id; ``max_speed`` 0 turns the gate off.  Unmatched detections start new
     tracks.  A track that is not matched is kept (its ``misses`` counting consecutive
     misses) until it has missed more than ``max_missed`` updates or was last seen more than
     ``timeout_s`` seconds ago; then it is dropped and its id never comes back.
@@ -53,6 +57,8 @@ __all__ = ["BACKWARDS_TOLERANCE_S", "ProbabilitySmoother", "ShotCutDetector", "T
            "TRACKER_DEFAULTS", "appearance_signature"]
 
 BACKWARDS_TOLERANCE_S = 0.5
+#: Face sizes a detection may be off its track's predicted centre whatever the time step (detector jitter).
+MOTION_SLACK = 0.25
 
 #: The tracker settings of config/face_detector.yaml (group ``tracker``): the one source of these defaults.
 TRACKER_DEFAULTS: Dict[str, float] = {k: float(v) for k, v in node_default("face_detector", "tracker").items()}
@@ -141,14 +147,18 @@ class Track:
         return (x + self.velocity[0] * dt, y + self.velocity[1] * dt, w, h)
 
 
-def _centre_cost(a: Tuple[float, float, float, float], b: Tuple[float, float, float, float]) -> Optional[float]:
+def _centre_distance(a: Tuple[float, float, float, float], b: Tuple[float, float, float, float]) -> float:
+    """Distance of the two boxes' centres in face sizes (the larger side of either box)."""
     ax, ay, aw, ah = a
     bx, by, bw, bh = b
-    size = max(aw, ah, bw, bh, 1e-6)
-    ratio = max(ah, 1e-6) / max(bh, 1e-6)
+    return math.hypot(ax + aw / 2 - bx - bw / 2, ay + ah / 2 - by - bh / 2) / max(aw, ah, bw, bh, 1e-6)
+
+
+def _centre_cost(a: Tuple[float, float, float, float], b: Tuple[float, float, float, float]) -> Optional[float]:
+    ratio = max(a[3], 1e-6) / max(b[3], 1e-6)
     if ratio < 0.5 or ratio > 2.0:
         return None
-    dist = math.hypot(ax + aw / 2 - bx - bw / 2, ay + ah / 2 - by - bh / 2) / size
+    dist = _centre_distance(a, b)
     if dist > 1.0:
         return None
     return dist
@@ -163,6 +173,7 @@ class Tracker:
         velocity_alpha: float = TRACKER_DEFAULTS["velocity_alpha"],
         appearance_threshold: float = TRACKER_DEFAULTS["appearance_threshold"],
         appearance_alpha: float = TRACKER_DEFAULTS["appearance_alpha"],
+        max_speed: float = TRACKER_DEFAULTS["max_speed"],
     ) -> None:
         self.iou_threshold = float(iou_threshold)
         self.max_missed = int(max_missed)
@@ -170,11 +181,15 @@ class Tracker:
         self.velocity_alpha = float(velocity_alpha)
         self.appearance_threshold = float(appearance_threshold)  # 0 or >= 1: appearance not used
         self.appearance_alpha = float(appearance_alpha)
+        if not max_speed >= 0:
+            raise ValueError(f"max_speed must be >= 0 face sizes per second, got {max_speed}")
+        self.max_speed = float(max_speed)  # 0: no motion gate (one face size)
         self._tracks: List[Track] = []
         self._next_id = 1  # 0 = not tracked (Face.msg)
         self._last_stamp: Optional[float] = None
         self.splits = 0  # tracks ended by split() (shot cuts)
         self.appearance_rejects = 0  # matches refused because the face looked different
+        self.motion_rejects = 0  # matches refused because the face was too far from the track's predicted place
 
     @classmethod
     def from_settings(cls, settings: Optional[Dict[str, float]] = None) -> Tracker:
@@ -183,7 +198,7 @@ class Tracker:
         if unknown:
             raise ValueError(f"unknown tracker settings: {', '.join(sorted(unknown))}")
         names = ("iou_threshold", "max_missed", "timeout_s", "velocity_alpha", "appearance_threshold",
-                 "appearance_alpha")
+                 "appearance_alpha", "max_speed")
         merged = {**TRACKER_DEFAULTS, **(settings or {})}
         return cls(**{k: merged[k] for k in names})
 
@@ -221,7 +236,11 @@ class Tracker:
         candidates = []  # (cost, track index, detection index)
         for ti, track in enumerate(self._tracks):
             pred = track.predicted_box(stamp)
+            reach = min(1.0, MOTION_SLACK + self.max_speed * max(0.0, stamp - track.last_seen))
             for di, det in enumerate(detections):
+                if self.max_speed > 0 and _centre_distance(pred, det.box) > reach:
+                    self.motion_rejects += int(_centre_cost(pred, det.box) is not None)
+                    continue
                 if use_look and appearance_distance(track.signature, sigs[di]) > self.appearance_threshold:
                     if iou(pred, det.box) > 0 or _centre_cost(pred, det.box) is not None:
                         self.appearance_rejects += 1

@@ -187,3 +187,22 @@ def test_the_messages_say_what_the_tracker_does():
             text = handle.read()
         assert "0 = not tracked" in text and "from 1" in text, name
     assert Tracker().update([det(0, 0)], 0.0)[0].track_id == 1
+
+
+def test_a_face_far_from_the_predicted_place_gets_a_new_id():
+    """The demo clip at 18.0 s: one person leaves, another appears one face size away 0.1 s later."""
+    tracker = Tracker()
+    for i in range(10):  # slowly moving left
+        a = tracker.update([det(140 - i, 70, size=110)], i * 0.1)[0].track_id
+    b = tracker.update([det(240, 70, size=90)], 1.0)[0].track_id
+    assert b != a and tracker.motion_rejects == 1
+    # the gate widens with the time since the track was seen: the same jump after a second of coasting is kept
+    tracker = Tracker(max_missed=100)
+    a = tracker.update([det(140, 70, size=110)], 0.0)[0].track_id
+    assert tracker.update([det(240, 70, size=110)], 1.0)[0].track_id == a
+    # max_speed 0: the old one-face-size gate only
+    tracker = Tracker(max_speed=0)
+    a = tracker.update([det(140, 70, size=110)], 0.0)[0].track_id
+    assert tracker.update([det(240, 70, size=90)], 0.1)[0].track_id == a
+    with pytest.raises(ValueError):
+        Tracker(max_speed=-1)
