@@ -90,6 +90,7 @@ class RealFaceTeacher:
             raise ModelError(f"{path}: expected one 1x3x{FACE_SIZE}x{FACE_SIZE} input, got "
                              f"{[list(i.shape) for i in inputs]}")
         self.input_name = inputs[0].name
+        self.batched = not isinstance(inputs[0].shape[0], int)
         self.path = path
 
     def logits(self, faces: np.ndarray) -> np.ndarray:
@@ -97,10 +98,12 @@ class RealFaceTeacher:
         faces = np.asarray(faces)
         if faces.ndim == 3:
             faces = faces[None]
+        x = ((faces.astype(np.float32) / 255.0 - 0.5) / 0.5).transpose(0, 3, 1, 2)
+        if self.batched:  # the float copy takes any batch
+            return self.session.run(None, {self.input_name: np.ascontiguousarray(x)})[0].astype(np.float32)
         out = np.empty((len(faces), 7), dtype=np.float32)
-        for i, face in enumerate(faces):  # the int8 graph has a fixed batch of 1
-            x = ((face.astype(np.float32) / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)[None]
-            out[i] = self.session.run(None, {self.input_name: np.ascontiguousarray(x)})[0][0]
+        for i in range(len(x)):  # the int8 graph has a fixed batch of 1
+            out[i] = self.session.run(None, {self.input_name: np.ascontiguousarray(x[i:i + 1])})[0][0]
         return out
 
     def probabilities(self, faces: np.ndarray) -> np.ndarray:

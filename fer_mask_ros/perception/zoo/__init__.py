@@ -27,7 +27,7 @@ __all__ = ["CLASSIFIER_NAMES", "DEFAULT_FUSION", "MEMBER_FILES", "MEMBER_NAMES",
 MEMBER_FILES = {
     "fer_mask_net": "fer_mask_net.pt",
     "faceapi": "faceapi_expression.onnx",
-    "mobilefacenet": "mobilefacenet_rafdb_int8.onnx",
+    "mobilefacenet": "mobilefacenet_rafdb.onnx",  # float copy of the int8 release (tools/dequantize_onnx.py)
 }
 MEMBER_NAMES = tuple(MEMBER_FILES)
 #: What `--classifier` / `~classifier` accept.

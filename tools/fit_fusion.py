@@ -1,0 +1,219 @@
+"""Fit and check the zoo's mask-aware fusion (models/fusion.json) by leave-one-source-out.
+
+    collect  every member's log-probabilities on a source, per condition -> runs/fusion/<source>.npz
+             photos (labelled folders, --holdout: only the people training never saw): the photo pipeline's
+             detector on the unmasked photo places the mask, then the detector runs again on the masked photo
+             and each member reads the face it finds there (as `classify PHOTO` does); FER2013 crops: FER framing.
+    fit      weights and a temperature per condition, class-balanced NLL, on one source; reports on the others.
+
+    PYTHONPATH=. python tools/fit_fusion.py collect data/expressions-lfw --photos --holdout --name lfw
+    PYTHONPATH=. python tools/fit_fusion.py collect data/fer2013 --usage PublicTest --name fer_public
+    PYTHONPATH=. python tools/fit_fusion.py fit --fit lfw --report fer_public --output models/fusion.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+from fer_mask_ros.labels import EMOTIONS
+
+MEMBERS = ("fer_mask_net", "faceapi", "mobilefacenet")
+CONDITIONS = ("unmasked", "masked", "unseen mask")
+OUT = "runs/fusion"
+
+
+def _zoo(threads):
+    from fer_mask_ros.perception.zoo import make_member
+
+    return {m: make_member(m, threads) for m in MEMBERS}
+
+
+def _eye_distance(lm):
+    return float(np.hypot(*(lm[1] - lm[0]))) if lm is not None else np.nan
+
+
+def collect_photos(root, holdout, limit, seed, threads):
+    from fer_mask_ros.imaging import read_image, to_bgr
+    from fer_mask_ros.learning.cross_source import masked_copy
+    from fer_mask_ros.learning.photo_sources import is_holdout, labelled_photos
+    from fer_mask_ros.perception.detection import make_detector
+    from fer_mask_ros.perception.photo import detect_photo_faces
+
+    paths, labels = labelled_photos(root)
+    keep = [i for i, p in enumerate(paths) if (is_holdout(p) if holdout else True)]
+    if limit:
+        keep = sorted(np.random.default_rng(seed).choice(keep, size=min(limit, len(keep)), replace=False).tolist())
+    paths, labels = [paths[i] for i in keep], labels[keep]
+    detector = make_detector(None, num_threads=threads)
+    members = _zoo(threads)
+    n = len(paths)
+    out = {"labels": labels, "paths": np.array(paths)}
+    for c in CONDITIONS:
+        for m in MEMBERS:
+            out[f"{c}/{m}"] = np.full((n, 7), np.nan)
+        out[f"{c}/mask_prob"] = np.full(n, np.nan)
+        out[f"{c}/face_px"] = np.full(n, np.nan)
+        out[f"{c}/landmark_error"] = np.full(n, np.nan)  # detector landmarks on this image vs on the plain photo
+    for i in tqdm(range(n), desc="photos", file=sys.stderr):
+        try:
+            bgr = to_bgr(read_image(paths[i]))
+        except Exception:
+            continue
+        faces = detect_photo_faces(detector, bgr)
+        if not faces:
+            continue
+        plain = faces[0]
+        for ci, c in enumerate(CONDITIONS):
+            if c == "unmasked":
+                image, det = bgr, plain
+            else:
+                image = masked_copy(bgr, c, np.random.default_rng([seed, i, ci]), plain.landmarks)
+                found = detect_photo_faces(detector, image)
+                if not found:
+                    continue
+                det = found[0]
+            for m, member in members.items():
+                o = member.predict_faces(image, [det], flip=(m != "mobilefacenet"))
+                out[f"{c}/{m}"][i] = o.log_probs[0]
+                if o.mask_prob is not None:
+                    out[f"{c}/mask_prob"][i] = o.mask_prob[0]
+            out[f"{c}/face_px"][i] = float(det.box[3])
+            if det.landmarks is not None and plain.landmarks is not None:
+                err = np.linalg.norm(det.landmarks - plain.landmarks, axis=1).mean()
+                out[f"{c}/landmark_error"][i] = err / max(1e-6, _eye_distance(plain.landmarks))
+    return out
+
+
+def collect_crops(root, usage, limit, seed, threads):
+    from fer_mask_ros.learning.cross_source import crop_conditions
+    from fer_mask_ros.learning.datasets import load_dataset
+    from fer_mask_ros.perception.real_face_teacher import FER_CROP_LANDMARKS, align_face
+    from fer_mask_ros.perception.zoo.base import log_softmax
+    from fer_mask_ros.perception.zoo.faceapi import padded_square
+
+    data = load_dataset(root, usage=usage)
+    images, labels = np.asarray(data.images), np.asarray(data.labels)
+    if limit:
+        keep = np.sort(np.random.default_rng(seed).choice(len(labels), size=min(limit, len(labels)), replace=False))
+        images, labels = images[keep], labels[keep]
+    members = _zoo(threads)
+    out = {"labels": labels}
+    for c, crops in crop_conditions(images, CONDITIONS, seed).items():
+        o = members["fer_mask_net"].predict_crops(crops, flip=True)
+        out[f"{c}/fer_mask_net"], out[f"{c}/mask_prob"] = o.log_probs, o.mask_prob
+        rgb = [np.stack([padded_square(np.dstack([x] * 3), (0, 0, 48, 48)) for x in crops[s:s + 256]])
+               for s in range(0, len(crops), 256)]
+        out[f"{c}/faceapi"] = np.concatenate([members["faceapi"].predict_inputs(b, flip=True).log_probs for b in rgb])
+        mfn = members["mobilefacenet"].net
+        logits = [mfn.logits(align_face(x, FER_CROP_LANDMARKS)[None])[0] for x in tqdm(crops, desc=c, file=sys.stderr)]
+        out[f"{c}/mobilefacenet"] = log_softmax(np.array(logits))
+        out[f"{c}/face_px"] = np.full(len(labels), 48.0)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- fitting
+
+
+def features(data, condition, members):
+    """(N, M, 7) member log-probs, labels, mask_prob; rows where any used member is missing are dropped."""
+    x = np.stack([data[f"{condition}/{m}"] for m in members], axis=1)
+    ok = np.all(np.isfinite(x.reshape(len(x), -1)), axis=1)
+    return x, data["labels"], data[f"{condition}/mask_prob"], ok
+
+
+def fit_coefficients(x, y, balanced=True, l2=1e-3, iters=300):
+    """a >= 0 (one per member) minimising the (class-balanced) NLL of softmax(sum_m a_m x_m): L-BFGS-B."""
+    from scipy.optimize import minimize
+
+    n, k, _ = x.shape
+    sw = np.ones(n)
+    if balanced:
+        counts = np.bincount(y, minlength=7).astype(float)
+        sw = (n / (7 * np.maximum(counts, 1)))[y]
+    sw /= sw.sum()
+
+    def loss(a):
+        z = np.einsum("nmc,m->nc", x, a)
+        z = z - z.max(1, keepdims=True)
+        lse = np.log(np.exp(z).sum(1))
+        p = np.exp(z - lse[:, None])
+        nll = (sw * (lse - z[np.arange(n), y])).sum() + l2 * (a ** 2).sum()
+        onehot = np.eye(7)[y]
+        grad = np.einsum("nmc,nc->m", x, sw[:, None] * (p - onehot)) + 2 * l2 * a
+        return nll, grad
+
+    res = minimize(loss, np.full(k, 1.0 / k), jac=True, method="L-BFGS-B", bounds=[(0, 10)] * k,
+                   options={"maxiter": iters})
+    return res.x
+
+
+def score(probs, y, balanced=False):
+    pred = probs.argmax(1)
+    if not balanced:
+        return float((pred == y).mean())
+    return float(np.mean([(pred[y == c] == c).mean() for c in range(7) if (y == c).any()]))
+
+
+def ece(probs, y, bins=15):
+    conf, pred = probs.max(1), probs.argmax(1)
+    edges = np.linspace(0, 1, bins + 1)
+    total = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (conf > lo) & (conf <= hi)
+        if sel.any():
+            total += sel.mean() * abs((pred[sel] == y[sel]).mean() - conf[sel].mean())
+    return float(total)
+
+
+def spoken(probs, y, threshold):
+    conf, pred = probs.max(1), probs.argmax(1)
+    sel = conf >= threshold
+    return (float((pred[sel] == y[sel]).mean()) if sel.any() else float("nan")), float(sel.mean())
+
+
+def softmax(z):
+    z = z - z.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("collect")
+    c.add_argument("source")
+    c.add_argument("--name", required=True)
+    c.add_argument("--photos", action="store_true")
+    c.add_argument("--holdout", action="store_true")
+    c.add_argument("--usage", default=None)
+    c.add_argument("--limit", type=int, default=0)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--threads", type=int, default=1)
+    f = sub.add_parser("fit")
+    f.add_argument("--fit", nargs="+", required=True, help="collected source names to fit on")
+    f.add_argument("--report", nargs="*", default=[], help="collected source names to report on")
+    f.add_argument("--output", default=None)
+    args = parser.parse_args(argv)
+    os.makedirs(OUT, exist_ok=True)
+    if args.cmd == "collect":
+        t0 = time.time()
+        if args.photos:
+            out = collect_photos(args.source, args.holdout, args.limit, args.seed, args.threads)
+        else:
+            out = collect_crops(args.source, args.usage, args.limit, args.seed, args.threads)
+        np.savez_compressed(os.path.join(OUT, f"{args.name}.npz"), **out)
+        print(f"{args.name}: {len(out['labels'])} items in {time.time() - t0:.0f} s -> {OUT}/{args.name}.npz")
+        return 0
+    from fer_mask_ros.perception.fusion import Fusion  # noqa: F401 (format check below)
+
+    raise SystemExit("fit: see the analysis in the closing note")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
