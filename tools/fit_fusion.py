@@ -13,15 +13,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 
 import numpy as np
 from tqdm import tqdm
-
-from fer_mask_ros.labels import EMOTIONS
 
 MEMBERS = ("fer_mask_net", "faceapi", "mobilefacenet")
 CONDITIONS = ("unmasked", "masked", "unseen mask")

@@ -60,13 +60,13 @@ class Fusion:
         return tuple(seen)
 
     @classmethod
-    def single(cls, name: str) -> "Fusion":
+    def single(cls, name: str) -> Fusion:
         return cls({c: {name: 1.0} for c in CONDITIONS}, {c: 1.0 for c in CONDITIONS})
 
     @classmethod
-    def load(cls, path: str) -> "Fusion":
+    def load(cls, path: str) -> Fusion:
         try:
-            with open(path, "r", encoding="utf-8") as f:
+            with open(path, encoding="utf-8") as f:
                 data = json.load(f)
         except FileNotFoundError:
             raise ModelError(f"fusion file not found: {path}") from None
