@@ -6,6 +6,9 @@
 2. Only fer_mask_ros/cli/ (and fer_mask_ros/__main__.py) imports fer_mask_ros.cli: the library never imports the CLI.
 3. No import cycles between the package's modules (function-level imports count).
 The ROS side may import the core, never the reverse (rule 1).
+4. ROS 2 (rclpy, rcl_interfaces, builtin_interfaces, any *_interfaces package, launch, launch_ros, ament_index_python)
+   only in fer_mask_ros/ros2/, which may also use the *_msgs packages; fer_mask_ros/ros/ and fer_mask_ros/ros2/
+   never import each other. The CLI reaches fer_mask_ros.ros2 by name (importlib), as it does fer_mask_ros.ros.
 """
 from __future__ import annotations
 
@@ -20,6 +23,9 @@ PACKAGE = "fer_mask_ros"
 ROS_TOP_LEVEL = {"rospy", "rosbag", "genpy", "roslib", "rosgraph", "rostest", "rosnode", "rosservice", "rostopic",
                  "roslaunch", "rosmsg", "cv_bridge", "message_filters", "tf", "tf2_ros", "actionlib"}
 ROS_OWN = ("fer_mask_ros.msg", "fer_mask_ros.srv", "fer_mask_ros.ros")
+ROS2_TOP_LEVEL = {"rclpy", "rcl_interfaces", "builtin_interfaces", "launch", "launch_ros", "ament_index_python",
+                  "rosidl_runtime_py"}
+ROS2_OWN = ("fer_mask_ros.ros2",)
 CLI_ENTRY = {"fer_mask_ros.__main__"}  # `python -m fer_mask_ros`: the CLI's entry point
 
 Import = Tuple[str, int, str]  # (imported module, line, file)
@@ -69,6 +75,17 @@ def is_ros(name: str) -> bool:
             or any(name == r or name.startswith(r + ".") for r in ROS_OWN))
 
 
+def is_ros2(name: str) -> bool:
+    top = name.split(".")[0]
+    return (top in ROS2_TOP_LEVEL or top.endswith("_interfaces")
+            or any(name == r or name.startswith(r + ".") for r in ROS2_OWN))
+
+
+def is_ros1_only(name: str) -> bool:
+    """ROS 1 names that are not shared with ROS 2 (the *_msgs packages exist in both)."""
+    return is_ros(name) and not name.split(".")[0].endswith("_msgs")
+
+
 def under(module: str, package: str) -> bool:
     return module == package or module.startswith(package + ".")
 
@@ -78,8 +95,14 @@ def rule_violations(files: Dict[str, str]) -> List[str]:
     for module, path in files.items():
         for name, line, _ in imports_of(path, module):
             where = f"{os.path.relpath(path, REPO)}:{line}"
-            if not under(module, "fer_mask_ros.ros") and is_ros(name):
+            in_ros1, in_ros2 = under(module, "fer_mask_ros.ros"), under(module, "fer_mask_ros.ros2")
+            if in_ros2:
+                if is_ros1_only(name):
+                    problems.append(f"{where}: {module} imports {name} (fer_mask_ros/ros2/ never uses ROS 1)")
+            elif not in_ros1 and is_ros(name):
                 problems.append(f"{where}: {module} imports {name} (ROS is only allowed in fer_mask_ros/ros/)")
+            if not in_ros2 and is_ros2(name):
+                problems.append(f"{where}: {module} imports {name} (ROS 2 is only allowed in fer_mask_ros/ros2/)")
             if module not in CLI_ENTRY and not under(module, "fer_mask_ros.cli") and under(name, "fer_mask_ros.cli"):
                 problems.append(f"{where}: {module} imports {name} (only fer_mask_ros/cli/ imports the CLI)")
     return sorted(set(problems))
@@ -154,7 +177,7 @@ def test_no_import_cycles(files):
 def test_rules_catch_violations(tmp_path):
     """The checks fail when they should: ROS in the core, the CLI from the library, a cycle."""
     pkg = tmp_path / PACKAGE
-    for sub in ("", "perception", "cli", "ros"):
+    for sub in ("", "perception", "cli", "ros", "ros2"):
         (pkg / sub).mkdir(exist_ok=True)
         (pkg / sub / "__init__.py").write_text("")
     (pkg / "perception" / "a.py").write_text("def f():\n    import rospy\n    from ..cli import main\n")
@@ -163,6 +186,11 @@ def test_rules_catch_violations(tmp_path):
     (pkg / "ros" / "node.py").write_text("import rospy\nfrom sensor_msgs.msg import Image\n"
                                          "from ..perception import c\n")
     (pkg / "cli" / "main.py").write_text("from fer_mask_ros.ros import node\n")
+    (pkg / "ros2" / "node2.py").write_text("import rclpy\nfrom sensor_msgs.msg import Image\n"
+                                           "from fer_mask_ros_interfaces.msg import Face\n"
+                                           "from ..perception import c\nimport rospy\nfrom ..ros import node\n")
+    (pkg / "ros" / "bridge.py").write_text("def f():\n    from fer_mask_ros.ros2 import node2\n    import rclpy\n")
+    (pkg / "perception" / "d.py").write_text("from rcl_interfaces.msg import ParameterDescriptor\n")
     global REPO
     saved, REPO = REPO, str(tmp_path)
     try:
@@ -177,6 +205,10 @@ def test_rules_catch_violations(tmp_path):
     assert "fer_mask_ros/perception/b.py:1" in text and "fer_mask_ros.msg" in text
     assert "fer_mask_ros/cli/main.py:1" in text and "imports fer_mask_ros.ros" in text
     assert not any("ros/node.py" in p for p in problems)
+    ros2 = [p for p in problems if "ros2/node2.py" in p]  # rclpy, sensor_msgs, interfaces, the core: allowed
+    assert [p.split(":")[1] for p in ros2] == ["5", "6", "6"], ros2  # rospy; fer_mask_ros.ros (+ .ros.node)
+    assert "fer_mask_ros/ros/bridge.py:2" in text and "fer_mask_ros/ros/bridge.py:3" in text
+    assert "fer_mask_ros/perception/d.py:1" in text and "ROS 2 is only allowed in fer_mask_ros/ros2/" in text
     assert cycle is not None and set(cycle) == {"fer_mask_ros.perception.b", "fer_mask_ros.perception.c"}
 
 
