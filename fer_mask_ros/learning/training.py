@@ -31,6 +31,26 @@ from fer_mask_ros.learning.datasets import FaceDataset, load_dataset
 from fer_mask_ros.learning.evaluation import classification_metrics
 from fer_mask_ros.learning.masking import apply_mask
 
+#: what train's OUTPUT/checkpoint.pt holds
+CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "epoch", "best_score")
+
+
+def read_checkpoint(path: str, map_location="cpu") -> dict:
+    """A training checkpoint (OUTPUT/checkpoint.pt) read with torch.load(weights_only=True); ValueError in one line
+    for a file that is refused (pickled code), damaged or not a checkpoint of `train`."""
+    import torch
+
+    from fer_mask_ros.perception.classifier import torch_load_problem
+
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # pickled code refused, truncated zip, not a torch file
+        raise ValueError(f"--resume: cannot read {path}: {torch_load_problem(exc)}") from None
+    if not isinstance(state, dict) or not all(k in state for k in CHECKPOINT_KEYS):
+        raise ValueError(f"--resume: {path} is not a checkpoint written by train (expected the keys "
+                         f"{', '.join(CHECKPOINT_KEYS)})")
+    return state
+
 
 @dataclass
 class TrainConfig:
@@ -636,10 +656,14 @@ class Trainer:
         self.generator.manual_seed(cfg.seed)
         ckpt = os.path.join(cfg.output, "checkpoint.pt")
         if cfg.resume and os.path.isfile(ckpt):
-            state = t.load(ckpt, map_location=self.device, weights_only=True)
-            self.model.load_state_dict(state["model"])
-            self.opt.load_state_dict(state["optimizer"])
-            self.sched.load_state_dict(state["scheduler"])
+            state = read_checkpoint(ckpt, self.device)
+            try:
+                self.model.load_state_dict(state["model"])
+                self.opt.load_state_dict(state["optimizer"])
+                self.sched.load_state_dict(state["scheduler"])
+            except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"--resume: {ckpt} does not match this run's network (--widths?): "
+                                 f"{str(exc).splitlines()[0][:200]}") from None
             self.start_epoch = int(state["epoch"]) + 1
             self.best_score = float(state["best_score"])
             self.swa, self.swa_count = state.get("swa"), int(state.get("swa_count", 0))

@@ -94,6 +94,60 @@ def save_model(model, path: str, meta: Optional[dict] = None) -> None:
     os.replace(tmp, path)
 
 
+def torch_load_problem(exc: BaseException) -> str:
+    """Why torch.load(weights_only=True) refused a file, in one line, without torch's advice to re-run it with
+    weights_only=False: that would run whatever code the file holds."""
+    import re
+
+    text = str(exc)
+    found = re.search(r"GLOBAL ([\w.]+)", text)
+    if found:
+        return (f"it holds pickled code or objects other than tensors (GLOBAL {found.group(1)}); refused, none of it "
+                "ran: use only model files written by this package")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    keep = [line for line in lines
+            if not any(w in line for w in ("weights_only", "Weights only load failed", "file an issue",
+                                           "Check the documentation", "WeightsUnpickler error:"))]
+    detail = (keep[0] if keep else (lines[0] if lines else repr(exc)))[:200]
+    if type(exc).__name__ == "UnpicklingError" or "Weights only load failed" in text:
+        return f"not a PyTorch file ({detail})"
+    return f"{type(exc).__name__}: {detail}"
+
+
+def model_file_problem(path: str) -> Optional[str]:
+    """None for a file torch can be asked to read; else why not, when the name or the bytes say what it is. An
+    .onnx file is an ONNX copy: it is used beside the .pt it was exported from, never read as a .pt."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+    except OSError as exc:
+        return f"cannot read it ({exc.strerror or exc})"
+    if path.lower().endswith(".onnx"):
+        try:  # only to tell a damaged file from a good one
+            import onnx  # noqa: PLC0415
+
+            check = lambda: onnx.load(path, load_external_data=False)  # noqa: E731
+        except ImportError:
+            try:
+                import onnxruntime  # noqa: PLC0415
+
+                check = lambda: onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])  # noqa: E731
+            except ImportError:
+                check = None
+        if check is not None:
+            try:
+                check()
+            except Exception as exc:
+                why = (str(exc).splitlines() or [""])[0][:160]
+                return f"not a valid ONNX model ({type(exc).__name__}: {why})"
+        stem = path[:-len(".int8.onnx")] if path.lower().endswith(".int8.onnx") else path[:-len(".onnx")]
+        return (f"an ONNX file; give the model's .pt ({os.path.basename(stem)}.pt): its ONNX copies beside it are used "
+                "(--backend onnxruntime / int8 to insist)")
+    if head[:2] != b"PK" and head[:1] != b"\x80":
+        return "not a PyTorch model file (neither a zip archive nor a pickle)"
+    return None
+
+
 def load_model(path: str):
     """Rebuild MaskedFERNet from a model file; ModelError (naming the path) on any problem."""
     import torch
@@ -102,10 +156,13 @@ def load_model(path: str):
 
     if not os.path.isfile(path):
         raise ModelError(f"model file not found: {path}")
+    problem = model_file_problem(path)
+    if problem:
+        raise ModelError(f"cannot load model {path}: {problem}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt zip, pickled code refused, truncated file...
-        raise ModelError(f"cannot load model {path}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
+        raise ModelError(f"cannot load model {path}: {torch_load_problem(exc)}") from None
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise ModelError(f"{path} is not a fer_mask_ros model (expected format {MODEL_FORMAT!r})")
     if list(payload.get("labels", [])) != list(EMOTIONS):
@@ -191,6 +248,8 @@ class EmotionClassifier:
         self._meta: Optional[dict] = None
         if not os.path.isfile(self.model_path):
             raise ModelError(f"model file not found: {self.model_path}")
+        if self.model_path.lower().endswith(".onnx"):  # never read an ONNX file as a .pt (issue 32)
+            raise ModelError(f"cannot load model {self.model_path}: {model_file_problem(self.model_path)}")
         self.backend = "torch"
         copies = (("int8", int8_path_for(self.model_path)), ("onnxruntime", onnx_path_for(self.model_path)))
         for name, onnx_file in copies:

@@ -175,6 +175,18 @@ def detection_from_face(face: Any) -> Any:
                      score=float(face.score), landmarks=landmarks)
 
 
+def roi_has_pixels(roi: Any, width: int, height: int) -> bool:
+    """True when a sensor_msgs/RegionOfInterest covers at least one pixel of a width x height image
+    (False for a roi outside the image and for a 0 x 0 one: nothing there to classify)."""
+    x0, y0 = int(roi.x_offset), int(roi.y_offset)
+    return min(x0 + int(roi.width), int(width)) > x0 and min(y0 + int(roi.height), int(height)) > y0
+
+
+def faces_with_pixels(faces: Sequence[Any], width: int, height: int) -> List[Any]:
+    """The fer_mask_ros/Face entries whose roi covers at least one pixel of the image (message order kept)."""
+    return [f for f in faces if roi_has_pixels(f.roi, width, height)]
+
+
 def tracked_faces_from_msg(msg: Any) -> List[Any]:
     """fer_mask_ros/FaceArray -> [pipeline.TrackedFace] for FacePipeline.classify."""
     from fer_mask_ros.perception.pipeline import TrackedFace  # noqa: PLC0415

@@ -395,9 +395,14 @@ class RobustnessTest(unittest.TestCase):
         for e in arr.emotions:
             self.assertLessEqual(e.roi.x_offset + e.roi.width, 320)
             self.assertLessEqual(e.roi.y_offset + e.roi.height, 240)
-        # a box entirely outside the image, and a zero-size box
-        arr = self.classify(bgr, [(400, 300, 50, 50), (10, 10, 0, 0)])
-        self.assertEqual(len(arr.emotions), 2)
+        # issue 32: a box entirely outside the image, a zero-size box and the audit's (5000, 5000, 50, 50) on a
+        # 320 x 240 image have no pixel to classify: skipped and counted (faces_outside), never an emotion
+        before = int((self.diag.get(CLS) or (None, {}))[1].get("faces_outside", 0))
+        arr = self.classify(bgr, [(400, 300, 50, 50), (10, 10, 0, 0), (5000, 5000, 50, 50), (20, 20, 60, 60)])
+        self.assertEqual([e.face_id for e in arr.emotions], [3])
+        got = self.diag.wait(CLS, lambda st, v: int(v.get("faces_outside", 0)) >= before + 3, timeout=TIMEOUT)
+        self.assertIsNotNone(got, "no classifier diagnostics")
+        self.assertEqual(int(got[1]["faces_outside"]), before + 3, got[1])
 
     def test_21_repeated_and_backwards_stamps(self):
         t = type(self).t + 1.0
@@ -455,7 +460,8 @@ class RobustnessTest(unittest.TestCase):
         self.assertIsNotNone(self.faces.wait(last, 30.0), "the newest frame of a flood was not processed")
 
     def test_26_faces_far_outside_the_image(self):
-        """A roi at x_offset 4294967295 (uint32 max): classified, every published roi clipped into the image."""
+        """A roi at x_offset 4294967295 (uint32 max): no pixel inside the image, skipped (issue 32); every
+        published roi clipped into the image."""
         fa = face_array(FRAMES.boxes(0), 320, 240)
         far = Face(id=7, score=0.9)
         far.roi.x_offset, far.roi.y_offset, far.roi.width, far.roi.height = 4294967295, 4294967295, 40, 40
@@ -463,7 +469,8 @@ class RobustnessTest(unittest.TestCase):
         s = self.stamp()
         self.send(self.pub_cf, fa, s)
         arr = self.processed(self.pub_ci, from_bgr(FRAMES.frame(0), "bgr8"), self.arrays, s)
-        self.assertEqual(len(arr.emotions), 3)
+        self.assertEqual(len(arr.emotions), 2)
+        self.assertNotIn(7, [e.face_id for e in arr.emotions])
         for e in arr.emotions:
             self.assertLessEqual(e.roi.x_offset + e.roi.width, 320, e.roi)
             self.assertLessEqual(e.roi.y_offset + e.roi.height, 240, e.roi)

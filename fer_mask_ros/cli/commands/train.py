@@ -93,6 +93,13 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("--swa-start and --swa-lr must not be negative")
     if args.resume and not os.path.isfile(os.path.join(args.output, "checkpoint.pt")):
         raise CommandError(f"--resume: no checkpoint at {os.path.join(args.output, 'checkpoint.pt')}")
+    if args.resume:  # before the dataset is read: a refused checkpoint is one line, at once
+        from fer_mask_ros.learning.training import read_checkpoint
+
+        try:
+            read_checkpoint(os.path.join(args.output, "checkpoint.pt"))
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
     cfg = TrainConfig(
         data=args.data, output=args.output, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         widths=widths, mask_variants=args.mask_variants, mask_prob=args.mask_prob, aug_strength=args.aug_strength,
