@@ -1,6 +1,8 @@
 """A tracked face as ROS4HRI (REP-155) describes it, without ROS: its id string, its region normalised to
-[0, 1], its 5 landmarks at their places among the 70 of hri_msgs/FacialLandmarks, and the face image
-scaled, centred and zero-padded to a fixed size (/humans/faces/<id>/cropped)."""
+[0, 1], its 5 landmarks at their places among the 70 of hri_msgs/FacialLandmarks, the face image scaled,
+centred and zero-padded to a fixed size (/humans/faces/<id>/cropped), and the same face aligned: warped by a
+similarity (rotation, uniform scale, shift) that puts its 5 landmarks where the ArcFace template has them, so
+the eyes are level and at fixed places (/humans/faces/<id>/aligned)."""
 from __future__ import annotations
 
 import re
@@ -8,6 +10,8 @@ from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+
+from fer_mask_ros.perception.real_face_teacher import ARCFACE_TEMPLATE, FACE_SIZE, similarity_transform
 
 #: REP-155 face ids are short strings starting with a letter; ours are the prefix + the tracker id
 DEFAULT_ID_PREFIX = "f"
@@ -87,6 +91,27 @@ def cropped_face(image: np.ndarray, box: Sequence[float], width: int, height: in
     ox, oy = (width - sw) // 2, (height - sh) // 2
     out[oy:oy + sh, ox:ox + sw] = resized.reshape((sh, sw) + image.shape[2:])
     return out
+
+
+def aligned_face(image: np.ndarray, landmarks: Optional[Sequence[float]], box: Sequence[float], width: int,
+                 height: int) -> Tuple[np.ndarray, bool]:
+    """The face warped so that its 5 landmarks (10 values or (5, 2), pixels) land on the ArcFace template scaled
+    to fit width x height (centred; zeros outside the image), and True. Without 5 finite landmarks, or eyes on
+    one pixel, it is `cropped_face` (not rotated) and False."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"aligned size {width}x{height} has no pixels")
+    points = None if landmarks is None else np.asarray(landmarks, dtype=np.float64).reshape(-1)
+    if points is None or points.size != 10 or not np.all(np.isfinite(points)):
+        return cropped_face(image, box, width, height), False
+    points = points.reshape(5, 2)
+    if np.hypot(*(points[1] - points[0])) < 1.0:
+        return cropped_face(image, box, width, height), False
+    scale = min(width, height) / float(FACE_SIZE)
+    template = ARCFACE_TEMPLATE * scale + [(width - FACE_SIZE * scale) / 2.0, (height - FACE_SIZE * scale) / 2.0]
+    m = similarity_transform(points, template)
+    out = cv2.warpAffine(np.ascontiguousarray(image), m, (width, height), flags=cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return out.reshape((height, width) + image.shape[2:]), True
 
 
 def _unit(v: float) -> float:

@@ -1,4 +1,4 @@
-"""The REP-155 view of a face: id strings, normalised ROI, the 70-point landmarks, the padded crop."""
+"""The REP-155 view of a face: id strings, normalised ROI, the 70-point landmarks, the padded crop, the aligned face."""
 from __future__ import annotations
 
 import math
@@ -9,12 +9,14 @@ import pytest
 from fer_mask_ros.perception.hri_face import (
     LANDMARK_COUNT,
     LANDMARK_INDICES,
+    aligned_face,
     check_id_prefix,
     cropped_face,
     face_id,
     normalized_landmarks,
     normalized_roi,
 )
+from fer_mask_ros.perception.real_face_teacher import ARCFACE_TEMPLATE
 
 
 def test_face_ids_are_short_and_start_with_a_letter():
@@ -76,3 +78,34 @@ def test_crop_edge_cases():
     assert not cropped_face(grey, (math.nan, 0, 0, 10), 64, 64).any()
     with pytest.raises(ValueError, match="no pixels"):
         cropped_face(grey, (0, 0, 10, 10), 0, 64)
+
+
+def test_aligned_face_puts_the_eyes_level_on_the_template():
+    # a face rolled by 30 degrees: its eyes, marked bright, come out level at the template's eye places
+    image = np.zeros((240, 320, 3), np.uint8)
+    angle = np.radians(30.0)
+    centre = np.array([160.0, 120.0])
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    template = ARCFACE_TEMPLATE - ARCFACE_TEMPLATE.mean(0)
+    points = template @ rot.T * 0.8 + centre
+    for x, y in points[:2]:
+        image[int(round(y)) - 2:int(round(y)) + 3, int(round(x)) - 2:int(round(x)) + 3] = 255
+    aligned, rotated = aligned_face(image, points.reshape(-1), (110, 60, 100, 120), 128, 128)
+    assert rotated and aligned.shape == (128, 128, 3)
+    want = ARCFACE_TEMPLATE * (128 / 112.0)
+    for x, y in want[:2]:
+        assert aligned[int(round(y)), int(round(x))].min() > 100
+    assert aligned[int(round(want[0, 1])) + 12, int(round(want[0, 0]))].max() == 0  # level: nothing below the eye
+    # non-square output: the template is scaled to fit and centred
+    wide, _ = aligned_face(image, points.reshape(-1), (110, 60, 100, 120), 160, 128)
+    assert wide.shape == (128, 160, 3) and wide[int(round(want[0, 1])), int(round(want[0, 0])) + 16].min() > 100
+
+
+def test_aligned_face_without_usable_landmarks_is_the_crop():
+    image = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    box = (40, 20, 60, 80)
+    for landmarks in (None, [1.0] * 8, [np.nan] + [50.0] * 9, [50.0] * 10):
+        aligned, rotated = aligned_face(image, landmarks, box, 64, 64)
+        assert not rotated and np.array_equal(aligned, cropped_face(image, box, 64, 64))
+    with pytest.raises(ValueError, match="no pixels"):
+        aligned_face(image, None, box, 0, 64)

@@ -118,8 +118,8 @@ def test_faces_come_and_go_and_their_publishers_with_them():
     assert bridge.faces == {} and bridge.appeared == bridge.left == 200
     advertised = {e[1] for e in log if e[0] == "advertise"}
     unregistered = {e[1] for e in log if e[0] == "unregister"}
-    assert len(advertised) == 1 + 5 * 200
-    assert advertised - unregistered == {"/humans/faces/tracked"}
+    assert len(advertised) == 2 + 6 * 200
+    assert advertised - unregistered == {"/humans/faces/tracked", "/tf"}
     assert published(log, "/faces/tracked")[-1].ids == []
     # a face stays tracked through a short miss (under forget_after_s), then leaves
     bridge.frame(*frame(100.0, [(500, "sad", False)]))
@@ -169,3 +169,51 @@ def test_prefix_and_id_prefix():
     assert published(log, "/robot2/humans/faces/nao4/expression")[0].expression == "neutral"
     with pytest.raises(ValueError, match="prefix"):
         make_bridge(id_prefix="4x")
+
+
+def test_aligned_face_and_tf_frames_per_face():
+    bridge, log = make_bridge()
+    ea, fa, image = frame(3.0, [(7, "happy", False)])
+    bridge.frame(ea, fa, image)
+    (aligned,) = published(log, "/f7/aligned")
+    assert (aligned.width, aligned.height, aligned.encoding) == (128, 128, "bgr8") and aligned.header is ea.header
+    assert bridge.aligned_by_landmarks == 1
+    (tf,) = published(log, "/tf")
+    face, gaze = tf.transforms
+    assert (face.header.frame_id, face.child_frame_id) == ("CameraTop_optical_frame", "face_f7")
+    assert (gaze.header.frame_id, gaze.child_frame_id) == ("face_f7", "gaze_f7")
+    assert face.header.stamp == gaze.header.stamp == ea.header.stamp
+    assert face.transform.translation.z > 0.1  # in front of the camera
+    assert bridge.pose_methods["pnp"] + bridge.pose_methods["box"] == 1
+    # the TF goes out before the IdsList that names the face (a client that sees the id finds its frame)
+    order = [e[1] for e in log if e[0] == "publish"]
+    assert order.index("/tf") < order.index("/humans/faces/tracked")
+    # camera_info's K for images of the same size is used; another size falls back to the nominal pinhole
+    assert bridge.camera_source(320, 240).startswith("nominal")
+    k = [500.0, 0.0, 160.0, 0.0, 500.0, 120.0, 0.0, 0.0, 1.0]
+    assert bridge.set_camera_info(320, 240, k) and bridge.camera_source(320, 240) == "camera_info"
+    assert bridge.camera_matrix(320, 240)[0, 0] == 500.0 and bridge.camera_matrix(640, 480)[0, 0] != 500.0
+    assert not bridge.set_camera_info(320, 240, [0.0] * 9) and bridge.camera_source(320, 240).startswith("nominal")
+    # no frame_id in the image header: no TF (counted), the topics still go out
+    ea, fa, image = frame(3.1, [(7, "happy", False)])
+    ea.header.frame_id = ""
+    bridge.frame(ea, fa, image)
+    assert len(published(log, "/tf")) == 1 and bridge.tf_skipped == 1 and len(published(log, "/f7/roi")) == 2
+
+
+def test_faces_per_frame_are_capped_and_counted():
+    bridge, log = make_bridge(max_faces=4)
+    bridge.frame(*frame(1.0, [(1, "happy", False), (2, "sad", False)]))
+    h = header(1.1)
+    many = Msg(header=h, emotions=[Msg(header=h, face_id=k, roi=RegionOfInterest(x_offset=k % 300, y_offset=10,
+                                                                                 width=20, height=20),
+                                        emotion="happy", confidence=0.5 + k / 2000.0, labels=list(EMOTIONS),
+                                        probabilities=[1 / 7.0] * 7, masked=False) for k in range(1, 501)])
+    bridge.frame(many, None, None)
+    # the two tracked faces stay, the best two new ones (highest confidence without a FaceArray) join
+    assert published(log, "/faces/tracked")[-1].ids == ["f1", "f2", "f499", "f500"]
+    assert bridge.faces_dropped == 496
+    advertised = {e[1] for e in log if e[0] == "advertise"}
+    assert len(advertised) == 2 + 6 * 4
+    with pytest.raises(ValueError, match="max_faces"):
+        make_bridge(max_faces=0)
