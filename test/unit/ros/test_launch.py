@@ -3,6 +3,7 @@ topic derived from `camera`, /use_sim_time, the args demo/replay forward, machin
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from typing import Dict, List
 
@@ -189,3 +190,72 @@ def test_rep155_bridge_is_opt_in_and_follows_the_namespace():
     assert remaps(bridge)["image"] == "/robot2/camera/front/image_raw"
     assert config.params["/robot2/hri_bridge/prefix"].value == "/robot2/humans"
     assert config.params["/robot2/hri_bridge/forget_after_s"].value > 0  # config/hri_bridge.yaml loaded
+
+
+#: the study hooks every launch file that starts the graph takes, with a value each, and the emotion_speech
+#: parameter each one sets (README "Launch arguments")
+HOOKS = {"sentences": "/study/sentences.yaml", "speech_service": "ALAnimatedSpeech", "min_confidence": "0.55",
+         "min_confidence_masked": "0.35", "cooldown_s": "4.5"}
+HOOK_PARAMS = {"sentences": ("sentences", "/study/sentences.yaml"),
+               "speech_service": ("speech_service", "ALAnimatedSpeech"),
+               "min_confidence": ("policy/min_confidence", 0.55),
+               "min_confidence_masked": ("policy/min_confidence_masked", 0.35),
+               "cooldown_s": ("policy/cooldown_s", 4.5)}
+
+
+@pytest.mark.parametrize("launch", ["nao.launch", "demo.launch", "webcam.launch", "replay.launch"])
+def test_study_hooks_reach_emotion_speech(launch, bag):
+    extra = [f"bag:={bag}"] if launch == "replay.launch" else []
+    argv = [f"{k}:={v}" for k, v in HOOKS.items()] + ["policy:={min_agreement: 0.7, say_unsure: false}", "ns:=r7"]
+    params = load(launch, *argv, *extra).params
+    for name, value in HOOK_PARAMS.values():
+        assert params[f"/r7/emotion_speech/{name}"].value == value, (launch, name)
+    assert params["/r7/emotion_speech/policy/min_agreement"].value == 0.7
+    assert params["/r7/emotion_speech/policy/say_unsure"].value is False
+    # without them: config/emotion_speech.yaml's values (the launch files set no second default)
+    from fer_mask_ros.config import node_default
+
+    default = load(launch, *extra).params
+    assert default["/fer_mask/emotion_speech/speech_service"].value == node_default("emotion_speech", "speech_service")
+    assert default["/fer_mask/emotion_speech/sentences"].value == node_default("emotion_speech", "sentences")
+    assert not [k for k in default if k.startswith("/fer_mask/emotion_speech/policy/")]
+
+
+def test_study_hooks_make_a_working_speech_policy(monkeypatch, tmp_path):
+    """The dict the node reads back (~policy) is one SpeechPolicy takes; a relative sentences file is the caller's."""
+    from fer_mask_ros.interaction.policy import SpeechPolicy
+
+    monkeypatch.setenv("PWD", str(tmp_path))
+    params = load("demo.launch", "sentences:=mine.yaml", "min_confidence:=0.55", "cooldown_s:=4.5",
+                  "policy:={min_agreement: 0.7}").params
+    assert params["/fer_mask/emotion_speech/sentences"].value == str(tmp_path / "mine.yaml")
+    prefix = "/fer_mask/emotion_speech/policy/"
+    policy = {k[len(prefix):]: p.value for k, p in params.items() if k.startswith(prefix)}
+    assert policy == {"min_confidence": 0.55, "cooldown_s": 4.5, "min_agreement": 0.7}
+    SpeechPolicy(**policy)
+
+
+def test_relative_bag_paths_are_the_callers(monkeypatch, tmp_path, bag):
+    """record.launch bag:=rel.bag writes, and replay.launch bag:=rel.bag plays, the file in the caller's folder
+    (not $ROS_HOME, where rosbag runs); ~ is the home folder."""
+    shutil.copy(bag, tmp_path / "session.bag")
+    monkeypatch.setenv("PWD", str(tmp_path))
+    assert f"-O {tmp_path / 'rel.bag'}" in " ".join(record_topics("bag:=rel.bag"))
+    assert f"-O {os.path.expanduser('~')}/b.bag" in " ".join(record_topics("bag:=~/b.bag"))
+    assert "-O /abs/c.bag" in " ".join(record_topics("bag:=/abs/c.bag"))
+    config = load("replay.launch", "bag:=session.bag")
+    assert config.params["/fer_mask/replay_bag"].value.strip() == str(tmp_path / "session.bag")  # check_bag's
+    assert str(tmp_path / "session.bag") in nodes(config)["rosbag_play"].args.split()
+
+
+def test_a_refused_bag_is_one_line_from_roslaunch(tmp_path):
+    """roslaunch itself (not a test's parser): check_bag's one line, a non-zero exit, no RLException after it."""
+    if not shutil.which("roslaunch"):
+        pytest.skip("roslaunch not on PATH")
+    env = dict(os.environ, ROS_HOME=str(tmp_path / "ros_home"), PWD=str(tmp_path))
+    proc = subprocess.run(["roslaunch", os.path.join(REPO, "launch", "replay.launch"), "bag:=missing.bag"],
+                          cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert "RLException" not in proc.stdout + proc.stderr, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines == [f"replay.launch: cannot replay bag:={tmp_path / 'missing.bag'}: no such file"], proc.stderr
