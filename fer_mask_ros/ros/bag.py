@@ -81,6 +81,16 @@ def _fits(msg: Any, size: int) -> bool:
     return len(buf.getvalue()) == size
 
 
+def bag_open_problem(path: str, exc: BaseException) -> str:
+    """Why rosbag.Bag(path) failed, in a few words; an unindexed bag (what a killed `rosbag record` or
+    record.launch leaves) says that `rosbag reindex` recovers it."""
+    if type(exc).__name__ == "ROSBagUnindexedException":
+        return (f"an unindexed bag (a recording that was cut short, e.g. a killed record.launch): "
+                f"`rosbag reindex {path}` recovers it (the original is kept as a .orig.bag)")
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"not a readable rosbag ({type(exc).__name__}: {text})"
+
+
 class BagSource:
     kind = "rosbag"
 
@@ -100,8 +110,7 @@ class BagSource:
         try:
             self._bag = rosbag.Bag(path, "r")
         except Exception as exc:  # ROSBagException, ROSBagFormatException, OSError, ...
-            raise AnalysisError(f"{path}: not a readable rosbag ({type(exc).__name__}: "
-                                f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+            raise AnalysisError(f"{path}: {bag_open_problem(path, exc)}") from None
         topics = self._bag.get_type_and_topic_info().topics
         if topic == DEFAULT_TOPIC and topic not in topics:
             # record.launch's camera topic: /<ns>/camera/<front|bottom>/image_raw[/compressed], when it is the only one

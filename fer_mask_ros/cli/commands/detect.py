@@ -3,9 +3,10 @@
 PATH is an image file or a folder (searched recursively, files sorted).  CSV columns:
 path,face,x,y,w,h,score,lex,ley,rex,rey,nx,ny,lmx,lmy,rmx,rmy
 (face = 0-based index within the image, best score first; landmark cells are empty when
-the detector gives none; left/right as seen in the image).  Images without faces give no
-row.  Unreadable files are warned about and counted; the exit status is non-zero only when
-no image at all could be read.
+the detector gives none; left/right as seen in the image).  A readable image without a face gives
+one row with only its path (every other cell empty), so every input is accounted for: a path
+missing from the CSV was not readable.  Unreadable files are warned about and counted; the exit
+status is non-zero only when no image at all could be read.
 """
 from __future__ import annotations
 
@@ -120,6 +121,7 @@ def run(args) -> int:
     unreadable = 0
     n_read = 0
     n_faces = 0
+    n_without = 0  # images read in which no face was found
     try:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(CSV_HEADER)
@@ -148,6 +150,9 @@ def run(args) -> int:
                 else:
                     row += [""] * 10
                 writer.writerow(row)
+            if not detections:  # read, no face: one row with the path only
+                writer.writerow([path] + [""] * (len(CSV_HEADER) - 1))
+                n_without += 1
             n_faces += len(detections)
             if args.annotate:
                 target = os.path.join(args.annotate, rel)
@@ -165,7 +170,8 @@ def run(args) -> int:
             handle.flush()
     where = "stdout" if args.output == "-" else args.output
     print(
-        f"detect: {n_read} image(s) read, {n_faces} face(s), {unreadable} unreadable -> {where}"
+        f"detect: {n_read} image(s) read ({n_without} without a face), {n_faces} face(s), {unreadable} unreadable "
+        f"-> {where}"
         + (f"; {failures.count} annotated image(s) not written" if failures.count else ""),
         file=sys.stderr,
     )

@@ -73,6 +73,9 @@ def _check_args(args) -> None:
         raise CommandError("--smoothing-alpha must be in (0, 1]")
     if args.output and os.path.exists(args.output) and not os.path.isdir(args.output):
         raise CommandError(f"--output {args.output} exists and is not a folder")
+    if args.video is not None and os.path.isdir(args.video):
+        raise CommandError(f"--video {args.video} is a folder, not a video file; a folder of frames is analysed "
+                           f"by `python -m fer_mask_ros analyze {args.video} --fps N --output DIR`")
     if args.video is not None and not os.path.isfile(args.video):
         raise CommandError(f"--video {args.video}: no such file")
 

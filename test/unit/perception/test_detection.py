@@ -204,8 +204,9 @@ def test_detect_cli_csv_contract(tmp_path, capsys):
     assert all(len(r) == 17 for r in body)
     paths = [r[0] for r in body]
     assert paths == sorted(paths)
-    assert [os.path.basename(p) for p in paths] == ["b_face.png", "c_face.jpg"]
-    for r in body:
+    assert [os.path.basename(p) for p in paths] == ["a_empty.png", "b_face.png", "c_face.jpg"]
+    assert body[0][1:] == [""] * 16  # read, no face: one row with the path only (issue 32)
+    for r in body[1:]:
         assert r[1] == "0"
         x, y, w, h, score = (float(v) for v in r[2:7])
         assert w > 15 and h > 20 and 0 < score <= 1
@@ -213,16 +214,16 @@ def test_detect_cli_csv_contract(tmp_path, capsys):
         assert x <= lex < rex <= x + w
     err = capsys.readouterr().err
     assert "broken.jpg" in err
-    assert "1 unreadable" in err
+    assert "1 unreadable" in err and "3 image(s) read (1 without a face)" in err
     assert (annotated / "b_face.png").is_file() and (annotated / "sub" / "c_face.jpg").is_file()
 
 
-def test_detect_cli_threshold_one_gives_header_only(tmp_path):
+def test_detect_cli_threshold_one_gives_a_row_without_a_face(tmp_path):
     img = tmp_path / "face.png"
     cv2.imwrite(str(img), draw_face(36))
     out = tmp_path / "faces.csv"
     assert main(["detect", "--output", str(out), "--threshold", "1.0", str(img)]) == 0
-    assert [",".join(r) for r in _read_csv(out)] == [HEADER]
+    assert [",".join(r) for r in _read_csv(out)] == [HEADER, str(img) + "," * 16]
 
 
 def test_detect_cli_missing_path(tmp_path, capsys):
