@@ -296,8 +296,8 @@ class Tracker:
         return result
 
 
-#: The live graph's smoothing (config/emotion_classifier.yaml), also the offline analysis default.
-DEFAULT_SMOOTHING_ALPHA = float(node_default("emotion_classifier", "smoothing_alpha"))
+#: ProbabilitySmoother's defaults (the pipeline keeps per-face evidence instead: perception/evidence.py).
+DEFAULT_SMOOTHING_ALPHA = 0.5
 DEFAULT_SMOOTHING_TIMEOUT_S = float(node_default("emotion_classifier", "smoothing_timeout_s"))
 
 

@@ -8,7 +8,6 @@ from fer_mask_ros.imaging import encoding_to_bgr
 from fer_mask_ros.labels import EMOTIONS
 from fer_mask_ros.perception.detection import Detection
 from fer_mask_ros.perception.pipeline import FaceEmotion, FacePipeline, TrackedFace
-from fer_mask_ros.perception.tracking import ProbabilitySmoother
 
 H, W = 6, 8
 
@@ -124,7 +123,7 @@ def classifier(tiny_model_path):
 
 
 def test_classify_one_result_per_face_and_smoothing(classifier):
-    pipe = FacePipeline(classifier=classifier, smoother=ProbabilitySmoother(alpha=0.5, timeout_s=2.0))
+    pipe = FacePipeline(classifier=classifier, half_life_s=0.1, smoothing_timeout_s=2.0)
     frame1, dets1 = _scene([3, 5], seed=0)
     faces1 = [TrackedFace(7, dets1[0]), TrackedFace(9, dets1[1])]
     crops = pipe.crops(frame1, faces1)
@@ -147,11 +146,13 @@ def test_classify_one_result_per_face_and_smoothing(classifier):
     for old, new in zip(first, second):
         p_old, p_raw, p_smooth = old.raw.probabilities, new.raw.probabilities, new.prediction.probabilities
         assert not np.allclose(p_raw, p_old, atol=1e-6)
-        assert np.allclose(p_smooth, 0.5 * p_raw + 0.5 * p_old, atol=1e-5)  # moved half-way toward the new probs
+        # the evidence: the mean of the log-probabilities, the older answer (0.1 s = one half-life) at half weight
+        expected = np.exp((np.log(p_raw) + 0.5 * np.log(p_old)) / 1.5)
+        assert np.allclose(p_smooth, expected / expected.sum(), atol=1e-5)
         assert np.abs(p_smooth - p_raw).sum() < np.abs(p_old - p_raw).sum()
         assert abs(p_smooth.sum() - 1) < 1e-5
         assert new.prediction.emotion == EMOTIONS[int(np.argmax(p_smooth))]
-        m_expected = 0.5 * new.raw.mask_probability + 0.5 * old.raw.mask_probability
+        m_expected = (new.raw.mask_probability + 0.5 * old.raw.mask_probability) / 1.5
         assert new.prediction.mask_probability == pytest.approx(m_expected, abs=1e-5)
 
     # a stream takes one pass per face
@@ -199,7 +200,7 @@ def test_process_keeps_track_ids(classifier):
     assert [r.track_id for r in a] == [r.track_id for r in b]
     assert len({r.track_id for r in a}) == 2
     pipe.reset()
-    assert len(pipe.smoother) == 0
+    assert len(pipe.evidence) == 0
 
 
 # ------------------------------------------------------------------ full scans vs re-finding tracked faces
