@@ -58,10 +58,12 @@ def test_latest_worker_survives_a_failing_error_handler():
 
     w = LatestWorker(handler, on_error)
     w.put("bad")
-    time.sleep(0.3)
+    end = time.monotonic() + 30  # the event: the worker thread has ended (a loaded machine may take a while)
+    while w._thread.is_alive() and time.monotonic() < end:
+        time.sleep(0.01)
     assert not w.ensure_alive() and w.restarts == 1 and w.restarted_at is not None
     w.put("good")
-    end = time.monotonic() + 5
+    end = time.monotonic() + 30
     while not done and time.monotonic() < end:
         time.sleep(0.01)
     assert done == ["good"] and w.ensure_alive()
