@@ -49,13 +49,19 @@ class FaceRecord:
     masked: bool
     mask_probability: float
     score: float = 1.0  # detector score (not in frames.csv)
+    raw_probabilities: Optional[np.ndarray] = None  # this frame alone, unsmoothed (None: not known)
+    raw_mask_probability: Optional[float] = None
+    fresh: bool = True  # a model classified this face in this frame (else: the track's evidence carried)
 
-    def row(self) -> List[str]:
-        x, y, w, h = self.box
-        return ([f"{self.time:.4f}", str(self.frame), str(self.face_id), f"{x:.1f}", f"{y:.1f}", f"{w:.1f}",
-                 f"{h:.1f}", self.emotion, f"{self.confidence:.4f}"]
-                + [f"{float(p):.4f}" for p in self.probabilities] + ["1" if self.masked else "0",
-                                                                     f"{self.mask_probability:.4f}"])
+    @classmethod
+    def from_face(cls, time: float, frame: int, face: Any) -> FaceRecord:
+        """The record of one FacePipeline result (FaceEmotion): its smoothed prediction and its raw one."""
+        p, raw = face.prediction, getattr(face, "raw", None)
+        return cls(time, frame, int(face.track_id), tuple(float(v) for v in face.detection.box), p.emotion,
+                   float(p.confidence), np.asarray(p.probabilities, np.float64), bool(p.masked),
+                   float(p.mask_probability), float(face.detection.score),
+                   None if raw is None else np.asarray(raw.probabilities, np.float64),
+                   None if raw is None else float(raw.mask_probability), bool(getattr(face, "fresh", True)))
 
 
 # ----------------------------------------------------------------------------- the pass
@@ -213,10 +219,7 @@ def analyse(source, pipeline, render_path: Optional[str] = None, play: bool = Fa
                 results = pipeline.classify(frame.image, frame.faces, frame.stamp, smooth=True)
             else:
                 results = pipeline.process(frame.image, frame.stamp, smooth=True)
-            recs = [FaceRecord(frame.time, frame.index, int(r.track_id), tuple(float(v) for v in r.detection.box),
-                               r.prediction.emotion, float(r.prediction.confidence),
-                               np.asarray(r.prediction.probabilities, np.float64), bool(r.prediction.masked),
-                               float(r.prediction.mask_probability), float(r.detection.score)) for r in results]
+            recs = [FaceRecord.from_face(frame.time, frame.index, r) for r in results]
             result.records.extend(recs)
             _keep_thumbnails(result, frame, recs)
             result.frames += 1
@@ -259,6 +262,7 @@ def analyse(source, pipeline, render_path: Optional[str] = None, play: bool = Fa
 
             writer.release()
             if sys.exc_info()[0] is None:
+                _faststart(render_tmp, render_path, result)
                 commit(render_tmp, render_path)
             else:
                 discard(render_tmp)
@@ -278,6 +282,18 @@ def analyse(source, pipeline, render_path: Optional[str] = None, play: bool = Fa
         raise AnalysisError(f"{source.path}: no frame could be processed"
                             + (f" ({'; '.join(source.notes)})" if source.notes else ""))
     return result
+
+
+def _faststart(tmp: str, path: str, result: Analysis) -> None:
+    """An .mp4 render gets its index (moov) first, so that browsers play it while it loads."""
+    if not path.lower().endswith(".mp4"):
+        return
+    from fer_mask_ros.analysis.mp4 import faststart
+
+    try:
+        faststart(tmp)
+    except (OSError, ValueError) as exc:
+        result.notes.append(f"the annotated video is not faststart (its index stays at the end): {exc}")
 
 
 def _keep_thumbnails(result: Analysis, frame: Frame, recs: List[FaceRecord], side: int = 112) -> None:

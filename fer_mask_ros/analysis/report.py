@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from fer_mask_ros.analysis.analyse import Analysis, FaceRecord, face_frame_counts, summarise
 from fer_mask_ros.analysis.events import Event, EventParams, detect_events
@@ -15,16 +15,101 @@ from fer_mask_ros.safe_write import atomic_output, shown, write_bytes, write_tex
 #: Face ids seen in fewer processed frames are short (flicker) tracks: no events, share, timeline row, thumbnail.
 DEFAULT_MIN_TRACK_FRAMES = 10
 
-FRAMES_HEADER = (["time", "frame", "face_id", "x", "y", "w", "h", "emotion", "confidence"]
-                 + [f"p_{e}" for e in EMOTIONS] + ["masked", "mask_probability"])
-EVENTS_HEADER = ["start", "end", "face_id", "emotion", "peak_confidence", "mean_confidence", "frames"]
+
+class Column(NamedTuple):
+    """One CSV column: its name, what it means (COLUMNS.md, summary.json's "columns"), and its cell:
+    cell(record, start) -> text, where start is the Unix time of the input's first frame (None: unknown)."""
+    name: str
+    meaning: str
+    cell: Callable[[Any, Optional[float]], str]
 
 
-def write_frames_csv(path: str, records: Sequence[FaceRecord]) -> None:
+def _f4(value: Optional[float]) -> str:
+    return "" if value is None else f"{float(value):.4f}"
+
+
+def _raw_top(r: FaceRecord) -> Optional[int]:
+    return None if r.raw_probabilities is None else int(max(range(len(EMOTIONS)), key=lambda k: r.raw_probabilities[k]))
+
+
+def _affect(r: FaceRecord) -> Tuple[float, float]:
+    from fer_mask_ros.interaction.affect import valence_arousal
+
+    return valence_arousal(EMOTIONS, r.probabilities)
+
+
+def _utc(r: FaceRecord, start: Optional[float]) -> str:
+    from fer_mask_ros.analysis.clock import iso_utc
+
+    return "" if start is None else iso_utc(start + r.time)
+
+
+#: frames.csv, one row per face per processed frame. A new column is one more entry here (its meaning goes
+#: into COLUMNS.md and summary.json with it); new columns go at the end, so that old scripts keep working.
+FRAMES_COLUMNS: List[Column] = [
+    Column("time", "seconds since the input's first frame (videos: frame / fps; bags: header stamp minus the "
+           "first image's stamp)", lambda r, _: f"{r.time:.4f}"),
+    Column("frame", "frame number in the video, image number of a sequence, or message number on a bag's image "
+           "topic", lambda r, _: str(r.frame)),
+    Column("face_id", "the tracker's face id, from 1 (as the live graph's Face.id; a new id after a shot cut)",
+           lambda r, _: str(r.face_id)),
+    Column("x", "face box, left edge (pixels of the input image)", lambda r, _: f"{r.box[0]:.1f}"),
+    Column("y", "face box, top edge (pixels)", lambda r, _: f"{r.box[1]:.1f}"),
+    Column("w", "face box width (pixels)", lambda r, _: f"{r.box[2]:.1f}"),
+    Column("h", "face box height (pixels)", lambda r, _: f"{r.box[3]:.1f}"),
+    Column("emotion", "top emotion of the smoothed probabilities (what the live graph publishes on `emotions`)",
+           lambda r, _: r.emotion),
+    Column("confidence", "smoothed probability of `emotion`", lambda r, _: f"{r.confidence:.4f}"),
+] + [
+    Column(f"p_{e}", f"smoothed probability of {e} (per-face exponential moving average over frames; the seven "
+           "sum to 1)", lambda r, _, k=k: f"{float(r.probabilities[k]):.4f}") for k, e in enumerate(EMOTIONS)
+] + [
+    Column("masked", "1 when the smoothed mask_probability >= 0.5, else 0", lambda r, _: "1" if r.masked else "0"),
+    Column("mask_probability", "smoothed probability that the face wears a mask", lambda r, _: _f4(r.mask_probability)),
+    Column("raw_emotion", "top emotion of this frame alone (unsmoothed classifier output)",
+           lambda r, _: "" if _raw_top(r) is None else EMOTIONS[_raw_top(r)]),
+    Column("raw_confidence", "probability of `raw_emotion` in this frame alone",
+           lambda r, _: "" if _raw_top(r) is None else _f4(r.raw_probabilities[_raw_top(r)])),
+] + [
+    Column(f"raw_p_{e}", f"probability of {e} in this frame alone (unsmoothed; the seven sum to 1)",
+           lambda r, _, k=k: "" if r.raw_probabilities is None else _f4(r.raw_probabilities[k]))
+    for k, e in enumerate(EMOTIONS)
+] + [
+    Column("raw_mask_probability", "mask probability in this frame alone (unsmoothed)",
+           lambda r, _: _f4(r.raw_mask_probability)),
+    Column("valence", "pleasantness in [-1, 1] from the smoothed p_*: the probability-weighted mean of one fixed "
+           "point per emotion on Russell's circumplex (table below; fer_mask_ros.interaction.affect)",
+           lambda r, _: f"{_affect(r)[0]:.4f}"),
+    Column("arousal", "activation in [-1, 1] from the smoothed p_*, the same way", lambda r, _: f"{_affect(r)[1]:.4f}"),
+    Column("utc", "absolute time of the frame, ISO 8601 UTC (2026-12-06T18:12:57.123Z): the recording's start "
+           "(summary.json absolute_time says where it came from) + time; empty when the input records none",
+           _utc),
+    Column("fresh", "1 when a model classified this face in this frame, 0 when the row carries the face's evidence "
+           "from earlier frames (the per-face schedule, --classify-hz; raw_* are then the newest earlier answers)",
+           lambda r, _: "1" if r.fresh else "0"),
+]
+FRAMES_HEADER = [c.name for c in FRAMES_COLUMNS]
+
+EVENTS_COLUMNS: List[Column] = [
+    Column("start", "time (s, as frames.csv) of the event's first frame", lambda e, _: f"{e.start:.4f}"),
+    Column("end", "time (s) of the event's last frame", lambda e, _: f"{e.end:.4f}"),
+    Column("face_id", "face id, as in frames.csv", lambda e, _: str(e.face_id)),
+    Column("emotion", "the emotion whose smoothed probability made the event", lambda e, _: e.emotion),
+    Column("peak_confidence", "largest smoothed probability of `emotion` over the event's frames",
+           lambda e, _: f"{e.peak_confidence:.4f}"),
+    Column("mean_confidence", "mean smoothed probability of `emotion` over the event's frames",
+           lambda e, _: f"{e.mean_confidence:.4f}"),
+    Column("frames", "processed frames in the event", lambda e, _: str(e.frames)),
+]
+EVENTS_HEADER = [c.name for c in EVENTS_COLUMNS]
+
+
+def write_frames_csv(path: str, records: Sequence[FaceRecord], start: Optional[float] = None) -> None:
+    """frames.csv; `start`: Unix time of the input's first frame, for the utc column (None: left empty)."""
     with atomic_output(path) as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(FRAMES_HEADER)
-        writer.writerows(r.row() for r in records)
+        writer.writerows([c.cell(r, start) for c in FRAMES_COLUMNS] for r in records)
 
 
 def csv_rows(path: str) -> Optional[int]:
@@ -40,9 +125,7 @@ def write_events_csv(path: str, events: Sequence[Event]) -> None:
     with atomic_output(path) as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(EVENTS_HEADER)
-        for e in events:
-            writer.writerow([f"{e.start:.4f}", f"{e.end:.4f}", e.face_id, e.emotion, f"{e.peak_confidence:.4f}",
-                             f"{e.mean_confidence:.4f}", e.frames])
+        writer.writerows([c.cell(e, None) for c in EVENTS_COLUMNS] for e in events)
 
 
 def key_frame_images(result: Analysis, events: Sequence[Event], limit: int = 12) -> List[Tuple[str, bytes]]:
@@ -96,15 +179,108 @@ def people(result: Analysis, faces: Sequence[int], events: Sequence[Event]) -> L
     return out
 
 
+def model_files(detector: Any, classifier: Any) -> Dict[str, Dict[str, Any]]:
+    """summary.json's "models": path and sha256 of the classifier (and of the ONNX copy its runtime runs) and
+    of the detector, so that a result names the exact weights, not only a path."""
+    from fer_mask_ros.perception.classifier import int8_path_for, onnx_path_for
+
+    out: Dict[str, Dict[str, Any]] = {}
+    path = getattr(classifier, "model_path", None)
+    if path:
+        entry = _file_entry(path)
+        backend = getattr(classifier, "backend", None)
+        runs = {"int8": int8_path_for, "onnxruntime": onnx_path_for}.get(str(backend))
+        if backend:
+            entry["backend"] = backend
+        if runs is not None and os.path.abspath(runs(path)) != os.path.abspath(path):
+            entry["runs"] = _file_entry(runs(path))
+        out["classifier"] = entry
+    path = getattr(detector, "model_path", None)
+    if path:
+        out["detector"] = dict(_file_entry(path), kind=type(detector).__name__)
+    return out
+
+
+_HASHES: Dict[Tuple[str, int, int], str] = {}
+
+
+def _file_entry(path: str) -> Dict[str, Any]:
+    """{"path", "sha256"} (sha256 None when the file cannot be read); hashed once per file version."""
+    from fer_mask_ros.perception.classifier import file_sha256
+
+    path = os.path.abspath(path)
+    try:
+        st = os.stat(path)
+        key = (path, st.st_size, st.st_mtime_ns)
+        if key not in _HASHES:
+            _HASHES[key] = file_sha256(path)
+        return {"path": path, "sha256": _HASHES[key]}
+    except OSError:
+        return {"path": path, "sha256": None}
+
+
+#: DIR/summary.csv (batch mode), one row per input.
+BATCH_MEANINGS = {
+    "input": "the input file (or folder of frames)",
+    "status": "ok, partial (some frames could not be decoded) or failed",
+    "output": "the input's output folder",
+    "frames": "processed frames",
+    "duration": "input duration (s)",
+    "fps_processed": "processing speed, frames per wall-clock second",
+    "faces": "face ids kept (short tracks left out)",
+    "events": "emotion events",
+    "dominant_emotion": "the most frequent smoothed top emotion over all kept faces' frames",
+    **{f"share_{e}": f"share of the kept faces' frames whose top emotion is {e}" for e in EMOTIONS},
+    "error": "why the input failed (or frames unreadable)",
+}
+
+
+def column_meanings(files: Sequence[str]) -> Dict[str, Dict[str, str]]:
+    """{file: {column: meaning}} for the CSVs among `files` (summary.json's "columns")."""
+    known = {"frames.csv": {c.name: c.meaning for c in FRAMES_COLUMNS},
+             "events.csv": {c.name: c.meaning for c in EVENTS_COLUMNS},
+             "summary.csv": {k: BATCH_MEANINGS[k] for k in BATCH_HEADER}}
+    return {name: known[name] for name in files if name in known}
+
+
+def columns_markdown(files: Sequence[str], absolute_time: Optional[Dict[str, Any]] = None) -> str:
+    """COLUMNS.md: every column of every CSV among `files`, the circumplex points and where times come from."""
+    from fer_mask_ros.interaction.affect import CIRCUMPLEX
+
+    lines = ["# Columns of the CSV files in this folder", "",
+             "Written by `python -m fer_mask_ros analyze` (docs/ANALYSIS.md). The same descriptions are in "
+             "summary.json under \"columns\".", ""]
+    for name, meanings in column_meanings(files).items():
+        lines += [f"## {name}", "", "| column | meaning |", "| --- | --- |"]
+        lines += [f"| `{col}` | {text.replace('|', '/')} |" for col, text in meanings.items()]
+        lines.append("")
+    if "frames.csv" in files:
+        lines += ["## Valence and arousal", "",
+                  "`valence` and `arousal` are sum(p_e x point_e) over the seven emotions, with these fixed points "
+                  "(Russell's circumplex, rounded; a design choice, not a measurement):", "",
+                  "| emotion | valence | arousal |", "| --- | ---: | ---: |"]
+        lines += [f"| {e} | {CIRCUMPLEX[e][0]:+.1f} | {CIRCUMPLEX[e][1]:+.1f} |" for e in EMOTIONS]
+        lines.append("")
+        if absolute_time is not None:
+            start = absolute_time.get("start_utc")
+            lines += ["## Absolute time", "",
+                      (f"`utc` = {start} (the first frame) + `time`; from: {absolute_time.get('source')}." if start
+                       else f"`utc` is empty: {absolute_time.get('source')}."), ""]
+    return "\n".join(lines)
+
+
 def write_outputs(out_dir: str, result: Analysis, model_path: str, params: EventParams,
-                  sampling: Dict[str, Any], min_track_frames: int = 1) -> Dict[str, Any]:
-    """frames.csv, events.csv, timeline.png, report.html, then summary.json (last: its presence marks a
-    finished input, see analysis/batch.py) into out_dir; returns the summary. Every file is written
-    atomically (fer_mask_ros.safe_write); summary.json records the row counts of the two CSVs so that a
-    finished input can be checked against its files. WriteError (a full disk) leaves no summary.json.
+                  sampling: Dict[str, Any], min_track_frames: int = 1, models: Optional[Dict[str, Any]] = None,
+                  export: Sequence[str] = ()) -> Dict[str, Any]:
+    """frames.csv, events.csv, timeline.png, report.html, COLUMNS.md (+ the `export` formats: "elan"), then
+    summary.json (last: its presence marks a finished input, see analysis/batch.py) into out_dir; returns the
+    summary. Every file is written atomically (fer_mask_ros.safe_write); summary.json records the row counts of
+    the two CSVs so that a finished input can be checked against its files. WriteError (a full disk) leaves no
+    summary.json. `models`: summary.json's "models" (model_files: paths and sha256).
 
     Faces seen in fewer than `min_track_frames` processed frames (flicker tracks) keep their rows in
     frames.csv but get no events, no share, no timeline row and no thumbnail."""
+    from fer_mask_ros.analysis.clock import iso_utc, recording_start
     from fer_mask_ros.analysis.render import report_html, timeline_png
 
     os.makedirs(out_dir, exist_ok=True)
@@ -112,17 +288,29 @@ def write_outputs(out_dir: str, result: Analysis, model_path: str, params: Event
     series = {f: s for f, s in result.series().items() if counts[f] >= min_track_frames}
     events = detect_events(series, params)
     summary = summarise(result, events, model_path, params, sampling, min_track_frames)
-    write_frames_csv(os.path.join(out_dir, "frames.csv"), result.records)
+    start, source = recording_start(result.input, result.kind, result.start_stamp)
+    summary["absolute_time"] = {"start_utc": iso_utc(start) or None, "source": source}
+    if models:
+        summary["models"] = models
+    write_frames_csv(os.path.join(out_dir, "frames.csv"), result.records, start)
     write_events_csv(os.path.join(out_dir, "events.csv"), events)
     png = timeline_png({f: (s[0], s[1]) for f, s in series.items()}, events, duration=result.duration or None,
                        title=os.path.basename(result.input))
     write_bytes(os.path.join(out_dir, "timeline.png"), png)
-    outputs = ["frames.csv", "events.csv", "timeline.png", "summary.json", "report.html"]
+    outputs = ["frames.csv", "events.csv", "timeline.png", "summary.json", "report.html", "COLUMNS.md"]
     render_path = getattr(result, "render_path", None)
     if render_path:
         outputs.append(os.path.basename(render_path))
+    if "elan" in export:
+        from fer_mask_ros.analysis.elan import eaf_name, write_eaf
+
+        name = eaf_name(result.input)
+        write_eaf(os.path.join(out_dir, name), result, events, summary["face_ids"], render_path=render_path)
+        outputs.append(name)
     summary["outputs"] = outputs
     summary["csv_rows"] = {"frames.csv": len(result.records), "events.csv": len(events)}
+    summary["columns"] = column_meanings(outputs)
+    write_text(os.path.join(out_dir, "COLUMNS.md"), columns_markdown(outputs, summary["absolute_time"]))
     page = report_html(summary, events, png, key_frame_images(result, events),
                        people=people(result, summary["face_ids"], events),
                        video=os.path.basename(render_path) if render_path else None)
@@ -158,11 +346,12 @@ def batch_row(input_path: str, out_dir: str, summary: Optional[Dict[str, Any]], 
 
 
 def write_batch_table(path: str, rows: Sequence[Dict[str, str]]) -> str:
-    """DIR/summary.csv; returns the same table as markdown (fewer columns)."""
+    """DIR/summary.csv and DIR/COLUMNS.md; returns the same table as markdown (fewer columns)."""
     with atomic_output(path) as handle:
         writer = csv.DictWriter(handle, fieldnames=BATCH_HEADER, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
+    write_text(os.path.join(os.path.dirname(path), "COLUMNS.md"), columns_markdown(["summary.csv"]))
     cols = ["input", "status", "frames", "duration", "fps_processed", "faces", "events", "dominant_emotion"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for r in rows:

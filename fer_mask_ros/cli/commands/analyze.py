@@ -23,7 +23,10 @@ from fer_mask_ros.analysis.report import DEFAULT_MIN_TRACK_FRAMES
 from fer_mask_ros.cli.commands.classify import add_backend_argument
 from fer_mask_ros.cli.commands.detect import add_detector_argument
 from fer_mask_ros.errors import CommandError, UserError
-from fer_mask_ros.perception.tracking import DEFAULT_SMOOTHING_ALPHA, DEFAULT_SMOOTHING_TIMEOUT_S
+from fer_mask_ros.perception.evidence import DEFAULT_HALF_LIFE_S, DEFAULT_TIMEOUT_S
+
+#: --export formats
+EXPORTS = ("elan",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,9 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "where they were (default 0.1, as the face_detector node; 0 = every frame)")
     parser.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
     add_backend_argument(parser)
-    parser.add_argument("--smoothing-alpha", type=float, default=DEFAULT_SMOOTHING_ALPHA,
-                        help="EMA weight of the newest frame, per face (default %(default)s, as the live graph)")
-    parser.add_argument("--smoothing-timeout", type=float, default=DEFAULT_SMOOTHING_TIMEOUT_S,
+    add_schedule_arguments(parser)
+    parser.add_argument("--smoothing-timeout", type=float, default=DEFAULT_TIMEOUT_S,
                         help="seconds unseen before a face's smoothing restarts "
                              "(default %(default)s, as the live graph)")
     g = parser.add_argument_group("rosbags")
@@ -92,6 +94,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--render", action="store_true", help="also write annotated.mp4 (annotated.avi if mp4 fails)")
     g.add_argument("--play", action="store_true", help="show the annotated frames in a window, in real time")
     g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    g = parser.add_argument_group("exports")
+    g.add_argument("--export", action="append", choices=EXPORTS, default=[], metavar="FORMAT",
+                   help="also write the analysis for another tool: elan = <input name>.eaf (ELAN 3.0: a tier of "
+                        "emotion segments and one of events per face, linked to the video); repeatable")
 
 
 def _check_args(args) -> None:
@@ -117,8 +123,7 @@ def _check_args(args) -> None:
         raise CommandError(f"need 0 <= --exit <= --enter <= 1 (got --enter {args.enter} --exit {args.exit})")
     if args.min_duration < 0 or args.merge_gap < 0 or args.sync_slop < 0:
         raise CommandError("--min-duration, --merge-gap and --sync-slop must be >= 0")
-    if not 0.0 < args.smoothing_alpha <= 1.0:
-        raise CommandError("--smoothing-alpha must be in (0, 1]")
+    check_schedule_arguments(args)
     if args.threads < 1:
         raise CommandError("--threads must be at least 1")
     if args.play and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
@@ -174,20 +179,48 @@ def _load_models(args):
 
 def _new_pipeline(detector, classifier, args):
     from fer_mask_ros.perception.pipeline import FacePipeline
-    from fer_mask_ros.perception.tracking import ProbabilitySmoother
+    from fer_mask_ros.perception.schedule import ClassifySchedule
 
-    smoother = ProbabilitySmoother(alpha=args.smoothing_alpha, timeout_s=args.smoothing_timeout)
+    schedule = ClassifySchedule(args.classify_rates)
+    evidence = {"half_life_s": args.smoothing_half_life, "smoothing_timeout_s": args.smoothing_timeout}
     kwargs = {} if args.full_scan_interval is None else {"full_scan_interval": args.full_scan_interval}
     try:
-        return FacePipeline(detector=detector, classifier=classifier, smoother=smoother, **kwargs)
+        return FacePipeline(detector=detector, classifier=classifier, schedule=schedule, **evidence, **kwargs)
     except ValueError as exc:
         raise CommandError(f"--full-scan-interval: {exc}") from None
+
+
+def add_schedule_arguments(parser: argparse.ArgumentParser) -> None:
+    """--classify-hz and --smoothing-half-life: the emotion_classifier node's ~classify_hz and
+    ~smoothing_half_life_s (analyze and live)."""
+    from fer_mask_ros.perception.schedule import DEFAULT_RATES
+
+    rates = ", ".join(f"{m} {v:g}" for m, v in DEFAULT_RATES.items())
+    parser.add_argument("--classify-hz", default=None, metavar="HZ",
+                        help="how often each model classifies a tracked face: HZ for every model or "
+                             f"MODEL=HZ,...; new faces at once; 0 = every frame (default: {rates}, as the live "
+                             "graph)")
+    parser.add_argument("--smoothing-half-life", type=float, default=DEFAULT_HALF_LIFE_S, metavar="S",
+                        help="a face's evidence weighs an answer this many seconds old half "
+                             "(default %(default)s, as the live graph)")
+
+
+def check_schedule_arguments(args) -> None:
+    from fer_mask_ros.perception.schedule import DEFAULT_RATES, parse_rates
+
+    try:
+        args.classify_rates = (dict(DEFAULT_RATES) if args.classify_hz is None
+                               else {**DEFAULT_RATES, **parse_rates(args.classify_hz, DEFAULT_RATES)})
+    except ValueError as exc:
+        raise CommandError(f"--classify-hz: {exc}") from None
+    if not 0.0 < args.smoothing_half_life <= 60.0:
+        raise CommandError("--smoothing-half-life must be in (0, 60] seconds")
 
 
 def analyse_one(path: str, out_dir: str, detector, classifier, args, on_frames: Optional[Callable] = None,
                 log: Callable = None) -> dict:
     from fer_mask_ros.analysis.analyse import analyse
-    from fer_mask_ros.analysis.report import write_outputs
+    from fer_mask_ros.analysis.report import model_files, write_outputs
     from fer_mask_ros.analysis.sources import Sampler, open_source
 
     log = log or (lambda line: print(line, file=sys.stderr))
@@ -201,7 +234,8 @@ def analyse_one(path: str, out_dir: str, detector, classifier, args, on_frames: 
                      progress=not args.no_progress and on_frames is None, on_frames=on_frames)
     params = _event_params(args)
     sampling = {"every": args.every, "max_fps": args.max_fps}
-    summary = write_outputs(out_dir, result, classifier.model_path, params, sampling, args.min_track_frames)
+    summary = write_outputs(out_dir, result, classifier.model_path, params, sampling, args.min_track_frames,
+                            models=model_files(detector, classifier), export=getattr(args, "export", None) or ())
     for note in result.notes:
         log(f"note: {path}: {note}")
     if result.frames < args.min_track_frames:
@@ -311,7 +345,9 @@ def _worker_chunk(path: str, frame_range):
                          on_frames=lambda n: queue.put(n))
     except AnalysisError as exc:
         return None, str(exc), None
-    return result, None, _WORKER["models"][1].model_path
+    from fer_mask_ros.analysis.report import model_files
+
+    return result, None, model_files(*_WORKER["models"])
 
 
 def _run_chunked(path: str, args) -> int:
@@ -334,14 +370,14 @@ def _run_chunked(path: str, args) -> int:
     try:
         with pool:
             futures = [pool.submit(_worker_chunk, path, (warm, stop)) for warm, _, stop in plan]
-            parts, model = [], None
+            parts, models = [], {}
             for future in futures:
                 while not future.done():
                     try:
                         progress.frames(frames_queue.get(timeout=0.5))
                     except queue_mod.Empty:
                         pass
-                result, error, model = future.result()
+                result, error, models = future.result()
                 if error:
                     raise CommandError(error)
                 parts.append(result)
@@ -352,7 +388,9 @@ def _run_chunked(path: str, args) -> int:
     params = _event_params(args)
     sampling = {"every": args.every, "max_fps": None, "chunk_seconds": args.chunk_seconds,
                 "chunk_overlap": args.chunk_overlap}
-    summary = write_outputs(args.output, result, model, params, sampling, args.min_track_frames)
+    model = (models.get("classifier") or {}).get("path")
+    summary = write_outputs(args.output, result, model, params, sampling, args.min_track_frames, models=models,
+                            export=args.export or ())
     for note in result.notes:
         print(f"note: {path}: {note}", file=sys.stderr)
     print(f"{path}: {result.frames} frames in {len(plan)} chunks, {summary['faces']} faces, {summary['events']} "

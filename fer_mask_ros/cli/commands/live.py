@@ -21,7 +21,7 @@ import numpy as np
 
 from fer_mask_ros.cli.commands.classify import add_backend_argument
 from fer_mask_ros.errors import CommandError
-from fer_mask_ros.perception.tracking import DEFAULT_SMOOTHING_ALPHA, DEFAULT_SMOOTHING_TIMEOUT_S
+from fer_mask_ros.perception.evidence import DEFAULT_TIMEOUT_S
 
 WINDOW = "fer_mask_ros live (q: stop)"
 
@@ -34,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window", action="store_true",
                         help="show the annotated frames in a window (the default without --output, on a display)")
     parser.add_argument("--output", "-o", default=None, metavar="DIR",
-                        help="write DIR/frames/*.jpg (annotated) and DIR/frames.csv (analyze's columns); "
+                        help="write DIR/frames/*.jpg (annotated) and DIR/frames.csv (analyze's columns, described in "
+                             "DIR/COLUMNS.md); "
                              "the default when there is no display (DIR = live-<date>-<time>)")
     parser.add_argument("--no-frames", action="store_true", help="with --output: only frames.csv, no JPEGs")
     parser.add_argument("--speech", choices=("log", "espeak", "none"), default="log",
@@ -54,9 +55,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds between full-frame detector scans (default: config/face_detector.yaml)")
     parser.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
     add_backend_argument(parser)
-    parser.add_argument("--smoothing-alpha", type=float, default=DEFAULT_SMOOTHING_ALPHA,
-                        help="EMA weight of the newest frame, per face (default %(default)s, as the live graph)")
-    parser.add_argument("--smoothing-timeout", type=float, default=DEFAULT_SMOOTHING_TIMEOUT_S,
+    from fer_mask_ros.cli.commands.analyze import add_schedule_arguments
+
+    add_schedule_arguments(parser)
+    parser.add_argument("--smoothing-timeout", type=float, default=DEFAULT_TIMEOUT_S,
                         help="seconds unseen before a face's smoothing restarts (default %(default)s)")
 
 
@@ -69,8 +71,9 @@ def _check_args(args) -> None:
         raise CommandError("--threads must be at least 1")
     if args.duration < 0 or args.max_frames < 0:
         raise CommandError("--duration and --max-frames must be >= 0")
-    if not 0.0 < args.smoothing_alpha <= 1.0:
-        raise CommandError("--smoothing-alpha must be in (0, 1]")
+    from fer_mask_ros.cli.commands.analyze import check_schedule_arguments
+
+    check_schedule_arguments(args)
     if args.output and os.path.exists(args.output) and not os.path.isdir(args.output):
         raise CommandError(f"--output {args.output} exists and is not a folder")
     if args.video is not None and os.path.isdir(args.video):
@@ -179,10 +182,10 @@ class Console:
 def run(args) -> int:
     from fer_mask_ros.analysis.analyse import FaceRecord
     from fer_mask_ros.analysis.render import draw_faces
-    from fer_mask_ros.analysis.report import face_table, write_frames_csv
+    from fer_mask_ros.analysis.report import columns_markdown, face_table, write_frames_csv
     from fer_mask_ros.cli.commands.analyze import _load_models, _new_pipeline
     from fer_mask_ros.errors import WriteError
-    from fer_mask_ros.safe_write import write_image
+    from fer_mask_ros.safe_write import write_image, write_text
 
     _check_args(args)
     window = args.window or (not args.output and has_display())  # the default: a window where there is a display
@@ -218,10 +221,7 @@ def run(args) -> int:
     try:
         for index, t, image in frames:
             results = pipeline.process(image, t, smooth=True)
-            recs = [FaceRecord(t, index, int(r.track_id), tuple(float(v) for v in r.detection.box),
-                               r.prediction.emotion, float(r.prediction.confidence),
-                               np.asarray(r.prediction.probabilities, np.float64), bool(r.prediction.masked),
-                               float(r.prediction.mask_probability), float(r.detection.score)) for r in results]
+            recs = [FaceRecord.from_face(t, index, r) for r in results]
             records.extend(recs)
             n += 1
             console.update(t, recs)
@@ -257,6 +257,7 @@ def run(args) -> int:
             cv2.destroyAllWindows()
         if output:
             write_frames_csv(os.path.join(output, "frames.csv"), records)
+            write_text(os.path.join(output, "COLUMNS.md"), columns_markdown(["frames.csv"]))
     wall = time.monotonic() - start
     print(face_table(records))
     print(f"live: {n} frames in {wall:.1f} s ({n / wall if wall > 0 else 0:.1f} frames/s), "

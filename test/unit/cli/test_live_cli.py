@@ -35,6 +35,7 @@ def test_live_speech_none_says_nothing(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "face 1: happy" in captured.out  # the run saw the faces that make the policy speak
     assert "NAO says" not in captured.out + captured.err
+    assert "`raw_p_happy`" in (tmp_path / "COLUMNS.md").read_text()  # the folder says what its columns mean
 
 
 def test_live_without_display_writes_frames_and_csv(tmp_path, monkeypatch, capsys):
