@@ -34,6 +34,9 @@ def add_analysis_arguments(parser: argparse.ArgumentParser) -> None:
                        help="seconds per video (default 60)")
     group.add_argument("--analyze-batch-fps", type=float, default=30.0, metavar="F", help="frame rate (default 30)")
     group.add_argument("--analyze-batch-jobs", default="1,2", metavar="J,J", help="--jobs values (default 1,2)")
+    group.add_argument("--analyze-batch-schedules", default="default;0", metavar="HZ;HZ",
+                       help="`analyze --classify-hz` values to compare, separated by ';' (default: 'default' = the "
+                            "configured rates, and 0 = every face in every frame)")
 
 
 def write_test_video(path: str, seconds: float, fps: float = 30.0, width: int = 320, height: int = 240,
@@ -284,6 +287,21 @@ def _batch_outputs(root: str) -> dict:
     return out
 
 
+def _fresh_share(root: str) -> float:
+    """Share of frames.csv rows (all inputs under `root`) that a model classified in their frame."""
+    import csv
+
+    fresh = rows = 0
+    for name in sorted(os.listdir(root)):
+        path = os.path.join(root, name, "frames.csv")
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8", newline="") as handle:
+                for row in csv.DictReader(handle):
+                    rows += 1
+                    fresh += int(row.get("fresh", "1") == "1")
+    return fresh / rows if rows else float("nan")
+
+
 def run_batch_bench(args) -> int:
     """`bench --analyze-batch`: `python -m fer_mask_ros analyze DIR --jobs J` on N QVGA videos, as a user runs it
     (a subprocess: start-up, model loading and writing the outputs included); x real time = video seconds / wall."""
@@ -298,25 +316,27 @@ def run_batch_bench(args) -> int:
     picked = detector_name(args)
     detector_args = ["--detector", picked] if picked else []
     n, seconds, fps = args.analyze_batch_inputs, args.analyze_batch_seconds, args.analyze_batch_fps
-    rows, reference = [], None
+    schedules = [v.strip() for v in str(getattr(args, "analyze_batch_schedules", "default")).split(";") if v.strip()]
+    rows, reference = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         videos = os.path.join(tmp, "videos")
         os.makedirs(videos)
         for k in range(n):
             write_test_video(os.path.join(videos, f"session{k}.avi"), seconds, fps, faces=1 + k % 2)
-        for jobs in jobs_list:
-            out = os.path.join(tmp, f"out_j{jobs}")
+        for schedule, jobs in [(s, j) for s in schedules for j in jobs_list]:
+            out = os.path.join(tmp, f"out_{len(rows)}")
             load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+            rate_args = [] if schedule == "default" else ["--classify-hz", schedule]
             t0 = time.perf_counter()
             proc = subprocess.run([sys.executable, "-m", "fer_mask_ros", "analyze", videos, "--output", out,
-                                   "--jobs", str(jobs), "--no-progress"] + detector_args,
+                                   "--jobs", str(jobs), "--no-progress"] + detector_args + rate_args,
                                   capture_output=True, text=True)
             wall = time.perf_counter() - t0
             if proc.returncode != 0:
                 print(proc.stderr[-2000:], file=sys.stderr)
                 return 1
             outputs = _batch_outputs(out)
-            reference = outputs if reference is None else reference
+            reference.setdefault(schedule, outputs)
             frames = cpu = 0.0
             for name in os.listdir(out):
                 summary_path = os.path.join(out, name, "summary.json")
@@ -324,15 +344,18 @@ def run_batch_bench(args) -> int:
                     with open(summary_path, encoding="utf-8") as handle:
                         summary = json.load(handle)
                     frames, cpu = frames + summary["frames"], cpu + summary["cpu_s"]
-            rows.append((jobs, wall, load, "yes" if outputs == reference else "NO", frames / max(cpu, 1e-9)))
+            rows.append((schedule, jobs, wall, load, "yes" if outputs == reference[schedule] else "NO",
+                         frames / max(cpu, 1e-9), _fresh_share(out)))
     total = n * seconds
     print(f"offline analysis, batches: {n} videos of {seconds:g} s, 320x240 at {fps:g} fps (1-2 masked faces), "
           f"{os.cpu_count()} CPUs here; `python -m fer_mask_ros analyze DIR --jobs J "
           f"{' '.join(detector_args) or '(default detector)'}` as a subprocess")
-    print("| --jobs | video s | wall s | x real time | frames/s | per-frame results identical to the first row "
-          "| load average at start | frames per CPU-second (analysis only) | x real time if J cores were free |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for jobs, wall, load, same, per_cpu in rows:
-        print(f"| {jobs} | {total:g} | {wall:.1f} | {total / wall:.2f}x | {total * fps / wall:.0f} | {same} "
-              f"| {load:.1f} | {per_cpu:.0f} | {jobs * per_cpu / fps:.2f}x |")
+    print("| --classify-hz | --jobs | video s | wall s | x real time | frames/s | per-frame results identical to the "
+          "schedule's first row | load average at start | frames per CPU-second (analysis only) | CPU ms per frame "
+          "| fresh rows | x real time if J cores were free |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for schedule, jobs, wall, load, same, per_cpu, fresh in rows:
+        print(f"| {schedule} | {jobs} | {total:g} | {wall:.1f} | {total / wall:.2f}x | {total * fps / wall:.0f} "
+              f"| {same} | {load:.1f} | {per_cpu:.0f} | {1000.0 / max(per_cpu, 1e-9):.2f} | {100 * fresh:.0f} % "
+              f"| {jobs * per_cpu / fps:.2f}x |")
     return 0
