@@ -200,12 +200,13 @@ class Rep155Bridge:
             self.last_seen[fid] = t
             present.append((fid, e))
         self.camera_frame = header.frame_id
-        self._publish_tf(header, present, by_track, width, height)
         self._publish_tracked(header)
-        # the small messages of every face first (expression leads), then the crops; unregistering (calls to the
-        # master) waits until the frame is out
+        # the small messages of every face first (expression leads), then the TF frames, then the crops;
+        # unregistering (calls to the master) waits until the frame is out. A client that sees a new id in
+        # `tracked` subscribes to its topics then, so its first roi is of a later frame than its first TF.
         for fid, e in present:
             self._publish_face(self.faces[fid], header, e, by_track.get(int(e.face_id)), width, height)
+        self._publish_tf(header, present, by_track, width, height)
         bgr = self._bgr_if_wanted(image, present)
         if bgr is not None:
             for fid, e in present:

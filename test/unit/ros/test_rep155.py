@@ -185,9 +185,9 @@ def test_aligned_face_and_tf_frames_per_face():
     assert face.header.stamp == gaze.header.stamp == ea.header.stamp
     assert face.transform.translation.z > 0.1  # in front of the camera
     assert bridge.pose_methods["pnp"] + bridge.pose_methods["box"] == 1
-    # the TF goes out before the IdsList that names the face (a client that sees the id finds its frame)
+    # the expression leads, the TF goes out with the frame, before the crops
     order = [e[1] for e in log if e[0] == "publish"]
-    assert order.index("/tf") < order.index("/humans/faces/tracked")
+    assert order.index("/humans/faces/f7/expression") < order.index("/tf") < order.index("/humans/faces/f7/cropped")
     # camera_info's K for images of the same size is used; another size falls back to the nominal pinhole
     assert bridge.camera_source(320, 240).startswith("nominal")
     k = [500.0, 0.0, 160.0, 0.0, 500.0, 120.0, 0.0, 0.0, 1.0]
