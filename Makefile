@@ -30,7 +30,8 @@ APT_PACKAGES := \
 	ros-std-msgs ros-sensor-msgs ros-diagnostic-msgs libstd-msgs-dev libsensor-msgs-dev \
 	python3-rospy python3-roslaunch python3-rostest librostest-dev python3-rosbag \
 	python3-cv-bridge python3-message-filters python3-std-msgs python3-sensor-msgs python3-diagnostic-msgs \
-	python3-rosnode python3-rostopic python3-rosservice rosbash
+	python3-rosnode python3-rostopic python3-rosservice rosbash \
+	python3-tf2-msgs python3-geometry-msgs python3-tf2-ros python3-dynamic-reconfigure
 
 # Environment for anything that uses ROS: the workspace overlay, the venv first on PATH.
 ROS_ENV := source $(WS)/devel/setup.bash && export PATH=$(VENV)/bin:$$PATH PYTHONDONTWRITEBYTECODE=1
