@@ -23,6 +23,8 @@ ROSDEP = {
     "rosnode": "rosnode", "genpy": "genpy", "message_filters": "message_filters", "catkin": "catkin",
     "std_msgs": "std_msgs", "sensor_msgs": "sensor_msgs", "diagnostic_msgs": "diagnostic_msgs",
     "rosgraph_msgs": "rosgraph_msgs", "hri_msgs": "hri_msgs", "PIL": "python3-pil",
+    "tf2_msgs": "tf2_msgs", "geometry_msgs": "geometry_msgs", "tf2_ros": "tf2_ros", "pyhri": "pyhri",
+    "dynamic_reconfigure": "dynamic_reconfigure",
 }
 # module -> requirements.txt name: no Debian/rosdep package that fits (versions, Python 3.8 on Noetic)
 PIP = {"torch": "torch", "onnxruntime": "onnxruntime", "onnx": "onnx", "qi": "qi"}
