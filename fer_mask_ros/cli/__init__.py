@@ -28,6 +28,7 @@ COMMANDS = {
     "bench": "print speed tables for the detector, the classifier or the graph",
     "fake-nao": "run a simulated NAO (real qi services: camera, speech, LEDs)",
     "make-clip": "build the bundled demo clip from FER2013 test faces",
+    "ros2": "the demo graph on ROS 2 (rclpy; make setup-ros2): `ros2 demo`",
 }
 
 

@@ -49,9 +49,13 @@ class EmotionClassifierNode(Node):
         except Exception as exc:
             first = str(exc).splitlines()[0] if str(exc) else repr(exc)
             raise NodeStartError(f"emotion_classifier: cannot load the expression model: {first}") from None
-        smoother = ProbabilitySmoother(alpha=float(p.get("smoothing_alpha")),
-                                       timeout_s=float(p.get("smoothing_timeout_s")))
-        self.pipeline = FacePipeline(classifier=self.classifier, smoother=smoother)
+        if p.get("smoothing_half_life_s") is not None:  # evidence with a half-life (config/emotion_classifier.yaml)
+            smoothing = {"half_life_s": float(p.get("smoothing_half_life_s")),
+                         "smoothing_timeout_s": float(p.get("smoothing_timeout_s"))}
+        else:  # an EMA per face
+            smoothing = {"smoother": ProbabilitySmoother(alpha=float(p.get("smoothing_alpha")),
+                                                         timeout_s=float(p.get("smoothing_timeout_s")))}
+        self.pipeline = FacePipeline(classifier=self.classifier, **smoothing)
         self.max_faces = int(p.get("max_faces"))
         self.matcher = StampMatcher(int(p.get("sync_queue_size")), float(p.get("sync_slop_s")))
         self.counts = Counts()
