@@ -7,6 +7,8 @@ import json
 import os
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
+import numpy as np
+
 from fer_mask_ros.analysis.analyse import Analysis, FaceRecord, face_frame_counts, summarise
 from fer_mask_ros.analysis.events import Event, EventParams, detect_events
 from fer_mask_ros.labels import EMOTIONS
@@ -28,10 +30,24 @@ def _f4(value: Optional[float]) -> str:
     return "" if value is None else f"{float(value):.4f}"
 
 
+def _per_record(compute: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """compute(record), computed once for consecutive cells of the same record (one row)."""
+    last: List[Any] = [None, None]
+
+    def cached(r: Any) -> Any:
+        if last[0] is not r:
+            last[0], last[1] = r, compute(r)
+        return last[1]
+
+    return cached
+
+
+@_per_record
 def _raw_top(r: FaceRecord) -> Optional[int]:
-    return None if r.raw_probabilities is None else int(max(range(len(EMOTIONS)), key=lambda k: r.raw_probabilities[k]))
+    return None if r.raw_probabilities is None else int(np.argmax(r.raw_probabilities))
 
 
+@_per_record
 def _affect(r: FaceRecord) -> Tuple[float, float]:
     from fer_mask_ros.interaction.affect import valence_arousal
 
