@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from conftest import write_video
 
+from fer_mask_ros.analysis.clock import parse_iso
 from fer_mask_ros.analysis.report import EVENTS_HEADER, FRAMES_HEADER
 from fer_mask_ros.cli import main
 from fer_mask_ros.imaging import read_video
@@ -201,8 +202,12 @@ def test_bag_image_and_compressed_topics(clip_frames, tiny_model_path, tmp_path)
     for row, (i, r) in zip(rows, expected):
         assert float(row["time"]) == pytest.approx(i / FPS, abs=1e-6)
         assert [float(row[f"p_{e}"]) for e in EMOTIONS] == pytest.approx(list(r.prediction.probabilities), abs=1e-4)
+        assert [float(row[f"raw_p_{e}"]) for e in EMOTIONS] == pytest.approx(list(r.raw.probabilities), abs=1e-4)
+        assert parse_iso(row["utc"]) == pytest.approx(T0_SECS + i / FPS, abs=1e-3)  # the header stamp, absolute
     summary = json.loads((tmp_path / "raw" / "summary.json").read_text())
     assert summary["kind"] == "rosbag" and summary["start_stamp"] == pytest.approx(T0_SECS)
+    assert summary["absolute_time"] == {"start_utc": "2023-11-14T22:13:20.000Z",
+                                        "source": "rosbag: the first image's header stamp"}
     assert summary["faces_topic"] is None
 
     assert analyze(path, "--output", tmp_path / "jpg", "--model", tiny_model_path, "--topic", "/cam/compressed") == 0
