@@ -264,8 +264,9 @@ def columns_markdown(files: Sequence[str], absolute_time: Optional[Dict[str, Any
     from fer_mask_ros.interaction.affect import CIRCUMPLEX
 
     lines = ["# Columns of the CSV files in this folder", "",
-             "Written by `python -m fer_mask_ros analyze` (docs/ANALYSIS.md). The same descriptions are in "
-             "summary.json under \"columns\".", ""]
+             "Written by `python -m fer_mask_ros analyze` (docs/ANALYSIS.md)."
+             + (" The same descriptions are in summary.json under \"columns\"." if "summary.json" in files else ""),
+             ""]
     for name, meanings in column_meanings(files).items():
         lines += [f"## {name}", "", "| column | meaning |", "| --- | --- |"]
         lines += [f"| `{col}` | {text.replace('|', '/')} |" for col, text in meanings.items()]
