@@ -323,6 +323,33 @@ class Rep155Test(unittest.TestCase):
         self.assertLessEqual(max(most, peak), len(PER_FACE) * 8, "per-face publishers grow with the faces seen")
         self.assertEqual(left, {}, "per-face publishers left after every face went")
 
+    def test_3_faces_per_frame_are_capped(self):
+        """#32 defect 7: one EmotionArray with 500 ids gets topics for ~max_faces faces only, the rest counted."""
+        prefix, ns = "/synthetic/humans", "/synthetic"
+        max_faces = int(rospy.get_param(ns + "/hri_bridge/max_faces"))
+        pubs = [rospy.Publisher(ns + topic, kind, queue_size=5) for topic, kind in
+                (("/image", Image), ("/faces", FaceArray), ("/emotion_array", EmotionArray))]
+        diag = Diag()
+        deadline = time.time() + 20.0
+        while time.time() < deadline and min(p.get_num_connections() for p in pubs) < 1:
+            time.sleep(0.1)
+        h = Header(seq=1, stamp=rospy.Time.now(), frame_id="synthetic")
+        fa, ea = FaceArray(header=h, image_width=320, image_height=240), EmotionArray(header=h)
+        for tid in range(1000, 1500):
+            roi = RegionOfInterest(x_offset=tid % 300, y_offset=20, width=20, height=20)
+            fa.faces.append(Face(id=tid, roi=roi, score=0.5, has_landmarks=False, landmarks=[0.0] * 10))
+            ea.emotions.append(EmotionStamped(header=h, face_id=tid, roi=roi, emotion="happy", confidence=0.5,
+                                              labels=list(EMOTIONS), probabilities=[1 / 7.0] * 7))
+        for pub, msg in zip(pubs, (array_to_image(np.zeros((240, 320, 3), np.uint8), "bgr8", h), fa, ea)):
+            pub.publish(msg)
+        status = diag.wait(ns + "/hri_bridge", lambda s, v: int(v.get("faces_dropped", 0)) >= 500 - max_faces, 30.0)
+        topics = face_publishers(prefix)
+        self.assertIsNotNone(status, "no diagnostics from the synthetic hri_bridge")
+        self.assertEqual(int(status[1].get("faces_dropped", 0)), 500 - max_faces, status[1])
+        self.assertLessEqual(len(topics), len(PER_FACE) * max_faces, "more per-face topics than ~max_faces allows")
+        rospy.loginfo(f"REP155 RESULT: cap: 500 ids in one frame -> {len(topics)} per-face topics "
+                      f"(max_faces {max_faces}), faces_dropped {status[1].get('faces_dropped')}")
+
 
 if __name__ == "__main__":
     rospy.init_node("test_rep155")
