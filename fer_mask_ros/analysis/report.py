@@ -82,7 +82,8 @@ FRAMES_COLUMNS: List[Column] = [
 ] + [
     Column("masked", "1 when the smoothed mask_probability >= 0.5, else 0", lambda r, _: "1" if r.masked else "0"),
     Column("mask_probability", "smoothed probability that the face wears a mask", lambda r, _: _f4(r.mask_probability)),
-    Column("raw_emotion", "top emotion of this frame alone (unsmoothed classifier output)",
+    Column("raw_emotion", "top emotion of this frame alone (unsmoothed classifier output; the newest one when "
+           "fresh is 0)",
            lambda r, _: "" if _raw_top(r) is None else EMOTIONS[_raw_top(r)]),
     Column("raw_confidence", "probability of `raw_emotion` in this frame alone",
            lambda r, _: "" if _raw_top(r) is None else _f4(r.raw_probabilities[_raw_top(r)])),
