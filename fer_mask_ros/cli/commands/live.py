@@ -179,6 +179,16 @@ class Console:
             print(f"{t:8.2f} s  face {face_id}: gone", file=self.out, flush=True)
 
 
+def _clock(args) -> List:
+    """[Unix time of stamp 0 or None, its source]: a video's recording start (as analyze), or this computer's
+    clock at the camera's first frame (filled in when it comes)."""
+    if args.video is None:
+        return [None, "this computer's clock at the camera's first frame"]
+    from fer_mask_ros.analysis.clock import recording_start
+
+    return list(recording_start(args.video, "video"))
+
+
 def run(args) -> int:
     from fer_mask_ros.analysis.analyse import FaceRecord
     from fer_mask_ros.analysis.render import draw_faces
@@ -218,8 +228,11 @@ def run(args) -> int:
 
     console, records, n, t = Console(), [], 0, 0.0
     start = time.monotonic()
+    clock = _clock(args)  # [Unix time of stamp 0 or None, where it came from]: frames.csv's utc column
     try:
         for index, t, image in frames:
+            if clock[0] is None and args.video is None:
+                clock[0] = time.time() - t
             results = pipeline.process(image, t, smooth=True)
             recs = [FaceRecord.from_face(t, index, r) for r in results]
             records.extend(recs)
@@ -256,8 +269,11 @@ def run(args) -> int:
         if window:
             cv2.destroyAllWindows()
         if output:
-            write_frames_csv(os.path.join(output, "frames.csv"), records)
-            write_text(os.path.join(output, "COLUMNS.md"), columns_markdown(["frames.csv"]))
+            from fer_mask_ros.analysis.clock import iso_utc
+
+            write_frames_csv(os.path.join(output, "frames.csv"), records, clock[0])
+            write_text(os.path.join(output, "COLUMNS.md"), columns_markdown(
+                ["frames.csv"], {"start_utc": iso_utc(clock[0]) or None, "source": clock[1]}))
     wall = time.monotonic() - start
     print(face_table(records))
     print(f"live: {n} frames in {wall:.1f} s ({n / wall if wall > 0 else 0:.1f} frames/s), "

@@ -4,6 +4,8 @@ from __future__ import annotations
 import csv
 import os
 
+import pytest
+
 from fer_mask_ros.analysis.report import face_table
 from fer_mask_ros.cli import main
 from fer_mask_ros.cli.commands.live import Console
@@ -36,6 +38,40 @@ def test_live_speech_none_says_nothing(tmp_path, capsys):
     assert "face 1: happy" in captured.out  # the run saw the faces that make the policy speak
     assert "NAO says" not in captured.out + captured.err
     assert "`raw_p_happy`" in (tmp_path / "COLUMNS.md").read_text()  # the folder says what its columns mean
+
+
+def test_live_camera_rows_carry_the_computers_clock(tmp_path, monkeypatch, capsys):
+    import time
+
+    from fer_mask_ros import imaging
+    from fer_mask_ros.analysis.clock import parse_iso
+    from fer_mask_ros.imaging import read_video
+
+    frames = read_video(find_demo_clip(), max_frames=5)
+
+    class FakeCamera:  # camera 0 giving the clip's first frames
+        def isOpened(self):
+            return True
+
+        def read(self):
+            return (True, frames.pop(0)) if frames else (False, None)
+
+        def release(self):
+            pass
+
+    monkeypatch.setattr(imaging, "open_video_capture", lambda index: FakeCamera())
+    before = time.time()
+    assert main(["live", "--output", str(tmp_path), "--no-frames", "--max-frames", "5", "--speech", "none"]) == 0
+    after = time.time()
+    rows = _rows(tmp_path / "frames.csv")
+    header, rows = rows[0], rows[1:]
+    assert rows
+    for row in rows:
+        utc = parse_iso(row[header.index("utc")])
+        assert before - 0.01 <= utc <= after + 0.01
+        assert utc - float(row[header.index("time")]) == pytest.approx(parse_iso(rows[0][header.index("utc")])
+                                                                      - float(rows[0][header.index("time")]), abs=2e-3)
+    assert "this computer's clock" in (tmp_path / "COLUMNS.md").read_text()
 
 
 def test_live_without_display_writes_frames_and_csv(tmp_path, monkeypatch, capsys):
