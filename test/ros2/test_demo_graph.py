@@ -13,8 +13,6 @@ import time
 from collections import Counter, defaultdict
 from typing import Dict, List, Tuple
 
-import pytest
-
 from fer_mask_ros.perception.detection import iou
 from fer_mask_ros.simulation import clip
 
