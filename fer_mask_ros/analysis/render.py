@@ -380,6 +380,12 @@ def report_html(summary: dict, events: Sequence, timeline: Optional[bytes],
         facts.append(("unreadable frames", f"{summary['frames_unreadable']} of {summary.get('frames_declared')} "
                       "declared"))
     facts += [("events", summary.get("events")), ("model", summary.get("model"))]
+    for role, entry in sorted((summary.get("models") or {}).items()):
+        if entry.get("sha256"):
+            facts.append((f"{role} sha256", f"{entry['sha256']} ({entry.get('path')})"))
+    recorded = summary.get("absolute_time") or {}
+    if recorded.get("start_utc"):
+        facts.append(("recording started (UTC)", f"{recorded['start_utc']} ({recorded.get('source')})"))
     if summary.get("faces_topic"):
         facts.append(("frames and face ids from", summary.get("faces_topic")))
     if summary.get("live_agreement") is not None:

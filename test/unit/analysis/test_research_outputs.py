@@ -322,6 +322,8 @@ def test_summary_names_the_models_by_sha256(analysed):
     runs = models["classifier"].get("runs")
     if runs:  # the ONNX copy the runtime ran
         assert runs["sha256"] == file_sha256(runs["path"])
+    page = (analysed / "report.html").read_text()
+    assert models["classifier"]["sha256"] in page and "2023-11-14T22:13:20.000Z" in page
 
 
 def test_export_elan_and_faststart_render(analysed):
