@@ -152,7 +152,7 @@ def load_model(path: str):
     """Rebuild MaskedFERNet from a model file; ModelError (naming the path) on any problem."""
     import torch
 
-    from fer_mask_ros.learning.network import MaskedFERNet
+    from fer_mask_ros.perception.zoo.network import MaskedFERNet
 
     if not os.path.isfile(path):
         raise ModelError(f"model file not found: {path}")
@@ -342,7 +342,7 @@ class EmotionClassifier:
     def _init_torch(self, model, num_threads: Optional[int]) -> None:
         import torch
 
-        from fer_mask_ros.learning.network import fold_batchnorm
+        from fer_mask_ros.perception.zoo.network import fold_batchnorm
 
         if num_threads:
             torch.set_num_threads(int(num_threads))

@@ -651,7 +651,7 @@ class RobustnessTest(unittest.TestCase):
         import torch  # noqa: PLC0415
 
         from fer_mask_ros.perception.classifier import save_model  # noqa: PLC0415
-        from fer_mask_ros.learning.network import MaskedFERNet  # noqa: PLC0415
+        from fer_mask_ros.perception.zoo.network import MaskedFERNet  # noqa: PLC0415
 
         path = os.path.join(tempfile.mkdtemp(), "arch.pt")
         save_model(MaskedFERNet((4, 8, 16)), path)

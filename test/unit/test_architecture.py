@@ -26,6 +26,9 @@ ROS_OWN = ("fer_mask_ros.msg", "fer_mask_ros.srv", "fer_mask_ros.ros")
 ROS2_TOP_LEVEL = {"rclpy", "rcl_interfaces", "builtin_interfaces", "launch", "launch_ros", "ament_index_python",
                   "rosidl_runtime_py"}
 ROS2_OWN = ("fer_mask_ros.ros2",)
+#: The live path (camera to speech, and the offline analysis that gives the same answers) never imports learning/.
+LIVE_PATH = ("fer_mask_ros.perception", "fer_mask_ros.interaction", "fer_mask_ros.robot", "fer_mask_ros.ros",
+             "fer_mask_ros.ros2", "fer_mask_ros.analysis")
 CLI_ENTRY = {"fer_mask_ros.__main__"}  # `python -m fer_mask_ros`: the CLI's entry point
 
 Import = Tuple[str, int, str]  # (imported module, line, file)
@@ -103,6 +106,8 @@ def rule_violations(files: Dict[str, str]) -> List[str]:
                 problems.append(f"{where}: {module} imports {name} (ROS is only allowed in fer_mask_ros/ros/)")
             if not in_ros2 and is_ros2(name):
                 problems.append(f"{where}: {module} imports {name} (ROS 2 is only allowed in fer_mask_ros/ros2/)")
+            if any(under(module, p) for p in LIVE_PATH) and under(name, "fer_mask_ros.learning"):
+                problems.append(f"{where}: {module} imports {name} (the live path never imports fer_mask_ros/learning/)")
             if module not in CLI_ENTRY and not under(module, "fer_mask_ros.cli") and under(name, "fer_mask_ros.cli"):
                 problems.append(f"{where}: {module} imports {name} (only fer_mask_ros/cli/ imports the CLI)")
     return sorted(set(problems))
@@ -191,6 +196,7 @@ def test_rules_catch_violations(tmp_path):
                                            "from ..perception import c\nimport rospy\nfrom ..ros import node\n")
     (pkg / "ros" / "bridge.py").write_text("def f():\n    from fer_mask_ros.ros2 import node2\n    import rclpy\n")
     (pkg / "perception" / "d.py").write_text("from rcl_interfaces.msg import ParameterDescriptor\n")
+    (pkg / "perception" / "e.py").write_text("def f():\n    from fer_mask_ros.learning.network import Net\n")
     global REPO
     saved, REPO = REPO, str(tmp_path)
     try:
@@ -209,6 +215,7 @@ def test_rules_catch_violations(tmp_path):
     assert [p.split(":")[1] for p in ros2] == ["5", "6", "6"], ros2  # rospy; fer_mask_ros.ros (+ .ros.node)
     assert "fer_mask_ros/ros/bridge.py:2" in text and "fer_mask_ros/ros/bridge.py:3" in text
     assert "fer_mask_ros/perception/d.py:1" in text and "ROS 2 is only allowed in fer_mask_ros/ros2/" in text
+    assert "fer_mask_ros/perception/e.py:2" in text and "the live path never imports fer_mask_ros/learning/" in text
     assert cycle is not None and set(cycle) == {"fer_mask_ros.perception.b", "fer_mask_ros.perception.c"}
 
 

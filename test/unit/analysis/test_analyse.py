@@ -38,7 +38,7 @@ def lively_model(tmp_path_factory):
     (differences in smoothing or frame selection show in the numbers)."""
     import torch
 
-    from fer_mask_ros.learning.network import MaskedFERNet
+    from fer_mask_ros.perception.zoo.network import MaskedFERNet
     from fer_mask_ros.perception.classifier import save_model
 
     torch.manual_seed(1)

@@ -9,7 +9,7 @@ from fer_mask_ros.cli import main
 def tiny_model(tmp_path_factory):
     import torch
 
-    from fer_mask_ros.learning.network import MaskedFERNet
+    from fer_mask_ros.perception.zoo.network import MaskedFERNet
     from fer_mask_ros.perception.classifier import save_model
 
     torch.manual_seed(0)

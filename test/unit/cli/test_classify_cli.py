@@ -19,7 +19,7 @@ HEADER = ("path,emotion,confidence,masked,mask_probability,"
 def tiny_model(tmp_path_factory):
     import torch
 
-    from fer_mask_ros.learning.network import MaskedFERNet
+    from fer_mask_ros.perception.zoo.network import MaskedFERNet
     from fer_mask_ros.perception.classifier import save_model
 
     torch.manual_seed(0)

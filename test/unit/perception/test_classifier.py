@@ -11,7 +11,7 @@ from conftest import fake_face
 from fer_mask_ros.errors import ModelError
 from fer_mask_ros.labels import EMOTIONS
 from fer_mask_ros.learning.export import export_onnx, quantize_onnx
-from fer_mask_ros.learning.network import MaskedFERNet, fold_batchnorm
+from fer_mask_ros.perception.zoo.network import MaskedFERNet, fold_batchnorm
 from fer_mask_ros.perception.classifier import (
     MODEL_FORMAT,
     EmotionClassifier,
@@ -264,7 +264,7 @@ def test_quantize_refuses_bad_calibration(tiny_model_copy):
 
 
 def test_widen_keeps_the_function_and_refuses_narrowing():
-    from fer_mask_ros.learning.network import widen
+    from fer_mask_ros.perception.zoo.network import widen
 
     torch.manual_seed(4)
     narrow = _randomise_bn(MaskedFERNet((4, 8, 8)))
