@@ -3,7 +3,7 @@
 fake_nao (a real qi server playing the bundled clip) -> nao_camera (qi) -> face_detector -> emotion_classifier ->
 emotion_speech (qi: the fake NAO prints "NAO says: ...") [-> hri_bridge, REP-155], the same topics and parameter
 names as ROS 1's demo.launch, in namespace `ns`. The nodes are composed in one process on a multi-threaded
-executor (there is no ros2 launch in the PyPI wheels; launch.py beside this file is for those who have it).
+executor (there is no ros2 launch in the PyPI wheels; demo_launch.py beside this file is for those who have it).
 """
 from __future__ import annotations
 
@@ -87,8 +87,12 @@ class DemoGraph:
             pass
 
     def stop(self) -> None:
+        import logging  # noqa: PLC0415
+
         import rclpy  # noqa: PLC0415
 
+        # the robot link is closed on purpose now (the fake NAO goes last): no "disconnected" warning
+        logging.getLogger("fer_mask_ros").setLevel(logging.ERROR)
         executor = getattr(self, "executor", None)
         if executor is not None:
             executor.shutdown(timeout_sec=5.0)

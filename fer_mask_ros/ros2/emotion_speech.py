@@ -19,7 +19,7 @@ from rclpy.node import Node
 from std_msgs.msg import String
 
 from fer_mask_ros.ros2.nao_camera import nao_url
-from fer_mask_ros.ros2.runtime import Diagnostics, NodeStartError, Params, run_node, stamp_to_sec
+from fer_mask_ros.ros2.runtime import Diagnostics, NodeStartError, Params, exit_now, run_node, stamp_to_sec
 
 
 class TopicBackend:
@@ -170,4 +170,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_now(main())  # qi: no native teardown at exit

@@ -19,7 +19,7 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from std_msgs.msg import String
 
-from fer_mask_ros.ros2.runtime import Diagnostics, NodeStartError, run_node, stamp_to_sec
+from fer_mask_ros.ros2.runtime import Diagnostics, NodeStartError, exit_now, run_node, stamp_to_sec
 
 _Record = namedtuple("_Record", "time face_id emotion confidence masked")
 
@@ -108,4 +108,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_now(main())  # qi: no native teardown at exit

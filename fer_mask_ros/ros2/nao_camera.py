@@ -16,7 +16,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
 from fer_mask_ros.ros2.convert import array_to_image, camera_info
-from fer_mask_ros.ros2.runtime import Counts, Diagnostics, NodeStartError, Params, image_qos, run_node
+from fer_mask_ros.ros2.runtime import Counts, Diagnostics, NodeStartError, Params, exit_now, image_qos, run_node
 
 FRAME_IDS = {0: "CameraTop_optical_frame", 1: "CameraBottom_optical_frame"}
 HFOV_DEG, VFOV_DEG = 56.3, 43.7  # NAO V6
@@ -109,4 +109,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_now(main())  # qi: no native teardown at exit

@@ -290,6 +290,7 @@ def run_node(factory: Callable[..., Any], name: str, argv: Optional[list] = None
     from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor  # noqa: PLC0415
 
     rclpy.init(args=sys.argv if argv is None else argv)
+    quiet_qi()
     node = None
     try:
         try:
@@ -309,3 +310,14 @@ def run_node(factory: Callable[..., Any], name: str, argv: Optional[list] = None
         if rclpy.ok():
             rclpy.try_shutdown()
     return 0
+
+
+def exit_now(status: int) -> None:
+    """Leave the process with `status` without running native destructors at exit: libqi's can abort there
+    ("terminate called without an active exception") once its session is closed. The ROS 1 nao_camera does the same."""
+    import os  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
