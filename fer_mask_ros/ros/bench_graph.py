@@ -113,6 +113,8 @@ class CaseResult:
     rss_mb: Dict[str, float] = field(default_factory=dict)
     stages_ms: Dict[str, float] = field(default_factory=dict)
     duration_s: float = 0.0
+    fresh_share: float = float("nan")  # faces classified in their frame (the per-face schedule)
+    classify_every_ms: float = float("nan")  # crop + classification ms per frame with every face in every frame
 
     @property
     def capacity_fps(self) -> Optional[float]:
@@ -173,10 +175,14 @@ def parse_cases(text: Optional[str]) -> List[Case]:
 
 # --------------------------------------------------------------------------------------------- per-stage times
 def stage_times(frames: Sequence[np.ndarray], detector, classifier, repeats: int = 1,
-                fps: float = 10.0) -> Dict[str, float]:
+                fps: float = 10.0, rates: Optional[Dict[str, float]] = None) -> Dict[str, float]:
     """Mean ms per frame of each stage the graph runs, timed in this process on the same frames:
-    decode (rgb8 sensor_msgs/Image -> BGR), detection (+ tracking), crop (aligned crops),
-    classification (one batch per frame), publish (FaceArray + EmotionStamped built and serialised).
+    decode (rgb8 sensor_msgs/Image -> BGR), detection (+ tracking), crop (aligned crops of the faces the
+    schedule classifies in the frame), classification (`FacePipeline.classify` as the node calls it: the due
+    faces through the model, the evidence, the fusion; less the crop time), publish (FaceArray + EmotionStamped
+    built and serialised). `rates`: the per-face schedule (default: config/emotion_classifier.yaml's
+    classify_hz; {} = every face in every frame); the returned dict's "fresh" (not a stage) is the share of
+    faces classified in their frame.
     Frames are stamped `fps` apart, so detection includes the pipeline's window re-finds between full scans.
     torch runs with one thread here: with two on a 2-core machine that is busy, each layer waits for a
     descheduled OpenMP thread and a 7 ms batch takes ~280 ms (measured), which says nothing about the stage."""
@@ -187,11 +193,12 @@ def stage_times(frames: Sequence[np.ndarray], detector, classifier, repeats: int
     torch.set_num_threads(1)
 
     from fer_mask_ros.perception.pipeline import FacePipeline  # noqa: PLC0415
+    from fer_mask_ros.perception.schedule import ClassifySchedule  # noqa: PLC0415
     from fer_mask_ros.ros.convert import array_to_image, emotion_msg, face_array_msg, image_to_bgr  # noqa: PLC0415
 
-    pipeline = FacePipeline(detector=detector, classifier=classifier)
+    pipeline = FacePipeline(detector=detector, classifier=classifier, schedule=ClassifySchedule(rates))
     totals = {k: 0.0 for k in ("decode", "detection", "crop", "classification", "publish")}
-    n = 0
+    n = fresh = offered = 0
     msgs = [array_to_image(f[:, :, ::-1], "rgb8") for f in frames]
     for i, msg in enumerate(msgs[:6]):  # warm-up, untimed: lazy initialisation of the runtimes, and the input
         bgr = image_to_bgr(msg)          # shapes of both full scans and windows (onnxruntime plans each once)
@@ -208,21 +215,26 @@ def stage_times(frames: Sequence[np.ndarray], detector, classifier, repeats: int
             t1 = time.perf_counter()
             faces = pipeline.detect(bgr, float(i) / fps)
             t2 = time.perf_counter()
-            crops = pipeline.crops(bgr, faces)
+            # as the emotion_classifier node: the faces due in this frame through the model, every face an answer
+            results = pipeline.classify(bgr, faces, float(i) / fps, smooth=True)
             t3 = time.perf_counter()
-            # one pass per face, as the emotion_classifier node classifies a stream (FacePipeline.classify, smooth)
-            probs, masks = classifier.predict_batch(crops, flip=False) if len(faces) else ([], [])
+            due = [f for f, r in zip(faces, results) if r.fresh]
+            pipeline.crops(bgr, due)  # the crops classify made, timed alone
             t4 = time.perf_counter()
             buf = io.BytesIO()
             face_array_msg(msg.header, faces, bgr.shape[1], bgr.shape[0]).serialize(buf)
-            for f, p, m in zip(faces, probs, masks):
-                emotion_msg(msg.header, f.track_id, f.detection, classifier.to_prediction(p, float(m)),
-                            bgr.shape[1], bgr.shape[0]).serialize(buf)
+            h, w = bgr.shape[:2]
+            for r in results:
+                emotion_msg(msg.header, r.track_id, r.detection, r.prediction, w, h).serialize(buf)
             t5 = time.perf_counter()
-            for k, dt in zip(totals, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
+            crop = t4 - t3
+            for k, dt in zip(totals, (t1 - t0, t2 - t1, crop, max(0.0, t3 - t2 - crop), t5 - t4)):
                 totals[k] += dt
             n += 1
-    return {k: 1000.0 * v / n for k, v in totals.items()}
+            fresh, offered = fresh + len(due), offered + len(faces)
+    out = {k: 1000.0 * v / n for k, v in totals.items()}
+    out["fresh"] = fresh / offered if offered else float("nan")
+    return out
 
 
 # --------------------------------------------------------------------------------------------- the graph run
@@ -439,7 +451,7 @@ def _run_cases(args, cases, model, peer, machine, master, results, patches) -> N
     from fer_mask_ros.errors import CommandError  # noqa: PLC0415
 
     env, procs, tmp = master
-    stages_cache: Dict[Tuple[str, int, float], Dict[str, float]] = {}
+    stages_cache: Dict[Tuple[str, int, float], Tuple[Dict[str, float], ...]] = {}
     peer_cache: Dict[Tuple[str, int], Optional[float]] = {}
     procs["graph"] = subprocess.Popen(
         ["roslaunch", "fer_mask_ros", "nao.launch", "camera_node:=false", "speech:=false", f"model:={model}",
@@ -478,8 +490,11 @@ def _run_cases(args, cases, model, peer, machine, master, results, patches) -> N
             (folder / "boxes.json").write_text(json.dumps([frames.boxes(i) for i in range(frames.n_frames)]))
         stage_key = key + (case.offered_fps,)  # the frame rate decides how often full scans run
         if stage_key not in stages_cache:
-            stages_cache[stage_key] = stage_times(frames.frames[:30], detector, classifier, repeats=3,
-                                                  fps=case.offered_fps)
+            stages_cache[stage_key] = tuple(  # the configured schedule, and every face in every frame
+                stage_times(frames.frames[:30], detector, classifier, repeats=3, fps=case.offered_fps, rates=rates)
+                for rates in (None, {}))
+        stages, every = (dict(d) for d in stages_cache[stage_key])
+        fresh = stages.pop("fresh")
         if peer and key not in peer_cache:
             peer_cache[key] = run_peer(peer, folder)
         procs["fake"] = subprocess.Popen(
@@ -514,7 +529,8 @@ def _run_cases(args, cases, model, peer, machine, master, results, patches) -> N
             faces_per_frame=faces_seen / arrays if arrays else float("nan"),
             cpu_percent={k: cpu_percent(before[k], after[k]) for k in before if before[k] and after.get(k)},
             rss_mb={k: after[k].rss / 2 ** 20 for k in after if after[k]},
-            stages_ms=stages_cache[stage_key], peer_fps=peer_cache.get(key), duration_s=dt)
+            stages_ms=stages, peer_fps=peer_cache.get(key), duration_s=dt, fresh_share=fresh,
+            classify_every_ms=every["crop"] + every["classification"])
         results.append(res)
         print(format_row(res), flush=True)
         _stop(procs.pop("camera"))
@@ -541,7 +557,7 @@ def _f(v: Optional[float], digits: int = 1) -> str:
 
 HEADER = ("| res | offered fps | faces | p50 ms | p95 ms | max ms | processed fps | dropped fps | camera fps "
           "| CPU % det / cls / cam | RSS MB det / cls / cam | decode / detect / crop / classify / publish ms "
-          "| capacity fps | peer fps | ours / peer |")
+          "| capacity fps | peer fps | ours / peer | fresh faces % | crop + classify ms, every face every frame |")
 
 
 def format_row(r: CaseResult) -> str:
@@ -550,7 +566,8 @@ def format_row(r: CaseResult) -> str:
     st = " / ".join(_f(r.stages_ms.get(k), 2) for k in ("decode", "detection", "crop", "classification", "publish"))
     return (f"| {r.resolution} | {r.offered_fps:g} | {r.faces} | {_f(r.p50_ms)} | {_f(r.p95_ms)} | {_f(r.max_ms)} "
             f"| {_f(r.processed_fps)} | {_f(r.dropped_fps)} | {_f(r.camera_fps)} | {cpu} | {rss} | {st} "
-            f"| {_f(r.capacity_fps)} | {_f(r.peer_fps)} | {_f(r.peer_ratio, 2)} |")
+            f"| {_f(r.capacity_fps)} | {_f(r.peer_fps)} | {_f(r.peer_ratio, 2)} | {_f(100 * r.fresh_share, 0)} "
+            f"| {_f(r.classify_every_ms, 2)} |")
 
 
 def render_markdown(results: Sequence[CaseResult], machine: Dict[str, str]) -> str:
