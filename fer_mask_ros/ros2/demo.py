@@ -25,7 +25,7 @@ def _remaps(mapping: Dict[str, str]) -> List[str]:
 class DemoGraph:
     """The demo's nodes, started in order on one executor; `stop()` ends them (the fake NAO last)."""
 
-    def __init__(self, ns: str = "fer_mask", port: int = 0, fps: float = 10.0, source: str = "clip",
+    def __init__(self, ns: str = "fer_mask", port: int = 0, fps: float = 10.0, source: Any = "clip",
                  speech_backend: str = "qi", language: str = "en", model: str = "", rep155: bool = False,
                  hri_prefix: str = "/humans", echo: bool = True, overrides: Optional[Dict[str, Dict[str, Any]]] = None):
         import rclpy  # noqa: PLC0415
@@ -54,8 +54,10 @@ class DemoGraph:
             return node
 
         try:
-            self.fake_nao = start(FakeNaoNode, "fake_nao", {"source": source, "fps": float(fps), "port": int(port)},
-                                  {}, echo=echo)
+            frames = None if isinstance(source, str) else source  # an in-memory frame source (benchmarks)
+            self.fake_nao = start(FakeNaoNode, "fake_nao", {"source": source if frames is None else "",
+                                                            "fps": float(fps), "port": int(port)},
+                                  {}, echo=echo, frames=frames)
             real_port = int(self.fake_nao.nao.url.rsplit(":", 1)[1])
             nao = {"nao_ip": "127.0.0.1", "nao_port": real_port}
             self.camera = start(NaoCameraNode, "nao_camera", dict(nao, fps=int(round(fps))), CAMERA_TOPICS)

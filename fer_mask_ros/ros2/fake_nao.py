@@ -42,14 +42,16 @@ class FakeNaoNode(Node):
               "say_seconds": (0.0, "seconds each sentence takes"),
               "duration": (0.0, "seconds before the node stops and prints its table; 0 = run until Ctrl-C")}
 
-    def __init__(self, echo: bool = True, **kwargs: Any):
+    def __init__(self, echo: bool = True, frames: Any = None, **kwargs: Any):
+        """frames: a FrameSource-like object shown instead of the `source` parameter (benchmarks)."""
         super().__init__("fake_nao", **kwargs)
         values = {name: self.declare_parameter(name, default, ParameterDescriptor(description=text, read_only=True))
                   .value for name, (default, text) in self.PARAMS.items()}
         from fer_mask_ros.simulation.fake_nao import FakeNao  # noqa: PLC0415
 
         try:
-            self.nao = FakeNao(str(values["source"]) or "clip", fps=float(values["fps"]),
+            self.nao = FakeNao(frames if frames is not None else (str(values["source"]) or "clip"),
+                               fps=float(values["fps"]),
                                url=f"tcp://{values['host']}:{int(values['port'])}",
                                say_seconds=float(values["say_seconds"]), echo=echo)
             self.nao.start()
