@@ -3,7 +3,9 @@
 Pure logic, no ROS, no robot, no clock: every method takes the time explicitly. The voices that say
 the sentences are the say-backends in fer_mask_ros/robot/say/.
 
-Policy (`SpeechPolicy`), per tracked face, over the last `window_s` seconds:
+Policy (`SpeechPolicy`), per tracked face, over the last `window_s` seconds. Its observations are the
+emotion_classifier's messages, i.e. each face's *evidence* (perception/evidence.py: every model's answers for
+that face over time, fused), not single frames; `describe` names the same evidence's majority emotion.
 
 * a face is *stable* when it has >= `min_observations` observations in the window, its most
   frequent emotion has agreement (share of observations) >= `min_agreement` and the mean
