@@ -53,14 +53,14 @@ class Warnings(logging.Handler):
 
     def __init__(self):
         super().__init__(logging.WARNING)
-        self.records, self.lock = [], threading.Lock()
+        self.records, self.records_lock = [], threading.Lock()  # not self.lock: logging.Handler holds that in emit
 
     def emit(self, record):
-        with self.lock:
+        with self.records_lock:
             self.records.append(f"{record.name}: {record.getMessage()}")
 
     def snapshot(self):
-        with self.lock:
+        with self.records_lock:
             return list(self.records)
 
 
