@@ -251,15 +251,16 @@ def run_film_bench(args) -> int:
             import shutil
 
             shutil.copy(film, args.analyze_film_keep)
-        for name, kwargs in (("ids from 1, shot cuts, appearance (default)", {}),
+        for name, kwargs in (("ids from 1, shot cuts, appearance, motion gate (default)", {}),
+                             ("no motion gate (the tracker before #31)", {"tracker": Tracker(max_speed=0)}),
                              ("no shot cuts", {"shot_cuts": None}),
-                             ("no shot cuts, no appearance (the tracker before #18)",
-                              {"shot_cuts": None, "tracker": Tracker(appearance_threshold=0)})):
+                             ("no shot cuts, no appearance, no motion gate (the tracker before #18)",
+                              {"shot_cuts": None, "tracker": Tracker(appearance_threshold=0, max_speed=0)})):
             pipeline = FacePipeline(detector=detector, classifier=classifier, **kwargs)
             result = analyse(open_source(film), pipeline, progress=False)
             scores = film_scores(result.records, truth, min_frames)
             rows.append((name, scores, result.shot_cuts))
-            if getattr(args, "analyze_film_picture", None) and name != "no shot cuts":
+            if getattr(args, "analyze_film_picture", None) and name.endswith(("(default)", "before #18)")):
                 pictures.append((name, _shot_frames(film, result.records, len(truth))))
         if pictures:
             _film_picture(args.analyze_film_picture, pictures)
