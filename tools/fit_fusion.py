@@ -25,6 +25,20 @@ CONDITIONS = ("unmasked", "masked", "unseen mask")
 OUT = "runs/fusion"
 
 
+ALIGNMENTS = {"eyes_nose": [0, 1, 2], "eyes": [0, 1]}
+
+
+def align_points(image, landmarks, idx):
+    """align_face from a subset of the 5 landmarks (the rest are where the template puts them)."""
+    import cv2
+
+    from fer_mask_ros.perception.real_face_teacher import ARCFACE_TEMPLATE, FACE_SIZE, similarity_transform
+
+    m = similarity_transform(np.asarray(landmarks, float)[idx], ARCFACE_TEMPLATE[idx])
+    face = cv2.warpAffine(image, m, (FACE_SIZE, FACE_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.cvtColor(face, cv2.COLOR_BGR2RGB)
+
+
 def _zoo(threads):
     from fer_mask_ros.perception.zoo import make_member
 
@@ -57,6 +71,10 @@ def collect_photos(root, holdout, limit, seed, threads):
         out[f"{c}/mask_prob"] = np.full(n, np.nan)
         out[f"{c}/face_px"] = np.full(n, np.nan)
         out[f"{c}/landmark_error"] = np.full(n, np.nan)  # detector landmarks on this image vs on the plain photo
+        out[f"{c}/landmarks"] = np.full((n, 5, 2), np.nan)
+        out[f"{c}/score"] = np.full(n, np.nan)
+        for points in ALIGNMENTS:
+            out[f"{c}/mobilefacenet@{points}"] = np.full((n, 7), np.nan)
     for i in tqdm(range(n), desc="photos", file=sys.stderr):
         try:
             bgr = to_bgr(read_image(paths[i]))
@@ -81,6 +99,13 @@ def collect_photos(root, holdout, limit, seed, threads):
                 if o.mask_prob is not None:
                     out[f"{c}/mask_prob"][i] = o.mask_prob[0]
             out[f"{c}/face_px"][i] = float(det.box[3])
+            out[f"{c}/score"][i] = float(det.score)
+            if det.landmarks is not None:
+                out[f"{c}/landmarks"][i] = det.landmarks
+                for points, idx in ALIGNMENTS.items():
+                    face = align_points(image, det.landmarks, idx)
+                    mfn = members["mobilefacenet"].predict_inputs(face[None])
+                    out[f"{c}/mobilefacenet@{points}"][i] = mfn.log_probs[0]
             if det.landmarks is not None and plain.landmarks is not None:
                 err = np.linalg.norm(det.landmarks - plain.landmarks, axis=1).mean()
                 out[f"{c}/landmark_error"][i] = err / max(1e-6, _eye_distance(plain.landmarks))
@@ -124,30 +149,25 @@ def features(data, condition, members):
     return x, data["labels"], data[f"{condition}/mask_prob"], ok
 
 
-def fit_coefficients(x, y, balanced=True, l2=1e-3, iters=300):
-    """a >= 0 (one per member) minimising the (class-balanced) NLL of softmax(sum_m a_m x_m): L-BFGS-B."""
-    from scipy.optimize import minimize
-
+def fit_coefficients(x, y, sample_weight=None, balanced=True, l2=1e-3, iters=1500, lr=0.05):
+    """a >= 0 (one per member) minimising the (class-balanced) NLL of softmax(sum_m a_m x_m): projected Adam."""
     n, k, _ = x.shape
-    sw = np.ones(n)
+    sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float).copy()
     if balanced:
-        counts = np.bincount(y, minlength=7).astype(float)
-        sw = (n / (7 * np.maximum(counts, 1)))[y]
+        counts = np.bincount(y, weights=sw, minlength=7)
+        sw = sw * (sw.sum() / (7 * np.maximum(counts, 1e-12)))[y]
     sw /= sw.sum()
-
-    def loss(a):
+    onehot = np.eye(7)[y]
+    a = np.full(k, 1.0 / k)
+    m1, m2 = np.zeros(k), np.zeros(k)
+    for t in range(1, iters + 1):
         z = np.einsum("nmc,m->nc", x, a)
-        z = z - z.max(1, keepdims=True)
-        lse = np.log(np.exp(z).sum(1))
-        p = np.exp(z - lse[:, None])
-        nll = (sw * (lse - z[np.arange(n), y])).sum() + l2 * (a ** 2).sum()
-        onehot = np.eye(7)[y]
+        p = softmax(z)
         grad = np.einsum("nmc,nc->m", x, sw[:, None] * (p - onehot)) + 2 * l2 * a
-        return nll, grad
-
-    res = minimize(loss, np.full(k, 1.0 / k), jac=True, method="L-BFGS-B", bounds=[(0, 10)] * k,
-                   options={"maxiter": iters})
-    return res.x
+        m1 = 0.9 * m1 + 0.1 * grad
+        m2 = 0.999 * m2 + 0.001 * grad ** 2
+        a = np.clip(a - lr * (m1 / (1 - 0.9 ** t)) / (np.sqrt(m2 / (1 - 0.999 ** t)) + 1e-8), 0.0, 10.0)
+    return a
 
 
 def score(probs, y, balanced=False):
@@ -180,6 +200,74 @@ def softmax(z):
     return e / e.sum(1, keepdims=True)
 
 
+GROUPS = {"unmasked": ("unmasked",), "masked": ("masked", "unseen mask")}
+VARIANTS = {
+    "fer_mask_net": ("fer_mask_net",),
+    "faceapi": ("faceapi",),
+    "mobilefacenet": ("mobilefacenet",),
+    "ours+mfn": ("fer_mask_net", "mobilefacenet"),
+    "ours+faceapi": ("fer_mask_net", "faceapi"),
+    "all three": ("fer_mask_net", "faceapi", "mobilefacenet"),
+}
+THRESHOLDS = {"unmasked": 0.45, "masked": 0.40}
+
+
+def load(name):
+    with np.load(os.path.join(OUT, f"{name}.npz")) as d:
+        return {k: d[k] for k in d.files}
+
+
+def stacked(sources, conditions, members):
+    """Pooled (x, y, source weight) over sources and conditions; each source weighs the same in total."""
+    xs, ys, ws = [], [], []
+    for data in sources:
+        for c in conditions:
+            x, y, _, ok = features(data, c, members)
+            x = np.where(np.isfinite(x), x, 0.0)
+            xs.append(x)
+            ys.append(y)
+            ws.append(np.full(len(y), 1.0 / (len(y) * len(sources))))
+    return np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
+
+
+def evaluate(data, condition, members, coef):
+    """Scores of a fitted variant on one source and condition; a face the detector missed counts as wrong."""
+    x, y, _, ok = features(data, condition, members)
+    probs = np.full((len(y), 7), np.nan)
+    probs[ok] = softmax(np.einsum("nmc,m->nc", x[ok], coef))
+    found = np.isfinite(probs).all(1)
+    acc = float((probs[found].argmax(1) == y[found]).sum() / len(y))
+    bal = float(np.mean([((probs[found].argmax(1) == c) & (y[found] == c)).sum() / max(1, (y == c).sum())
+                         for c in range(7) if (y == c).any()]))
+    e = ece(probs[found], y[found])
+    group = "unmasked" if condition == "unmasked" else "masked"
+    right, share = spoken(probs[found], y[found], THRESHOLDS[group])
+    return acc, bal, e, right, share * found.mean()
+
+
+def fit_report(fit_names, report_names, variants=VARIANTS):
+    fit_sets = [load(n) for n in fit_names]
+    rows = []
+    fitted = {}
+    for variant, members in variants.items():
+        for group, conditions in GROUPS.items():
+            x, y, w = stacked(fit_sets, conditions, members)
+            coef = fit_coefficients(x, y, w)
+            fitted[(variant, group)] = coef
+            for name in report_names:
+                data = load(name)
+                for c in conditions:
+                    acc, bal, e, right, share = evaluate(data, c, members, coef)
+                    rows.append((variant, name, c, acc, bal, e, right, share, coef))
+    print(f"fitted on {', '.join(fit_names)}; class-balanced NLL, coefficients a_m >= 0 (a_m = w_m / T)")
+    print("| variant | source | condition | acc | balanced | ECE | spoken right / share | coefficients |")
+    print("| --- | --- | --- | ---: | ---: | ---: | --- | --- |")
+    for variant, name, c, acc, bal, e, right, share, coef in rows:
+        print(f"| {variant} | {name} | {c} | {100 * acc:.1f} | {100 * bal:.1f} | {e:.3f} | "
+              f"{100 * right:.0f} % on {100 * share:.0f} % | {' '.join(f'{v:.2f}' for v in coef)} |")
+    return fitted
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -207,9 +295,8 @@ def main(argv=None):
         np.savez_compressed(os.path.join(OUT, f"{args.name}.npz"), **out)
         print(f"{args.name}: {len(out['labels'])} items in {time.time() - t0:.0f} s -> {OUT}/{args.name}.npz")
         return 0
-    from fer_mask_ros.perception.fusion import Fusion  # noqa: F401 (format check below)
-
-    raise SystemExit("fit: see the analysis in the closing note")
+    fit_report(args.fit, args.report)
+    return 0
 
 
 if __name__ == "__main__":

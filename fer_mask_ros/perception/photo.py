@@ -95,14 +95,16 @@ def photo_rows(path: str, results: list) -> List[List[str]]:
 
 
 def build_pipeline(model: Optional[str], threads: Optional[int], detector_model: Optional[str] = None,
-                   score_threshold: Optional[float] = None, backend: str = "auto", detector: Optional[str] = None):
-    """Classifier + detector (`detector`: centerface / yunet, None = config/face_detector.yaml's)."""
+                   score_threshold: Optional[float] = None, backend: str = "auto", detector: Optional[str] = None,
+                   classifier: Optional[str] = None, **pipeline_kwargs):
+    """Classifier zoo + detector (`detector`: centerface / yunet, None = config/face_detector.yaml's; `classifier`:
+    a perception.zoo.CLASSIFIER_NAMES name, None = config/emotion_classifier.yaml's; `model` replaces our net)."""
     from fer_mask_ros.errors import DetectorError
-    from fer_mask_ros.perception.classifier import load_classifier
     from fer_mask_ros.perception.detection import make_detector
     from fer_mask_ros.perception.pipeline import FacePipeline
+    from fer_mask_ros.perception.zoo import load_zoo
 
-    classifier = load_classifier(model, threads, backend)
+    zoo = load_zoo(classifier, model, threads, backend)
     kwargs = {"model_path": detector_model, "num_threads": threads or 1}
     if score_threshold is not None:
         kwargs["score_threshold"] = float(score_threshold)
@@ -110,7 +112,7 @@ def build_pipeline(model: Optional[str], threads: Optional[int], detector_model:
         face_detector = make_detector(detector, **kwargs)
     except DetectorError as exc:
         raise DetectorError(str(exc).splitlines()[0]) from None
-    return FacePipeline(detector=face_detector, classifier=classifier)
+    return FacePipeline(detector=face_detector, zoo=zoo, **pipeline_kwargs)
 
 
 

@@ -53,7 +53,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_backend_argument(parser: argparse.ArgumentParser) -> None:
+    """--classifier (which zoo member, or the fusion) and --backend (our net's runtime)."""
+    from fer_mask_ros.config import node_default
     from fer_mask_ros.perception.classifier import CLASSIFIER_BACKENDS
+    from fer_mask_ros.perception.zoo import CLASSIFIER_NAMES
+
+    default = node_default("emotion_classifier", "classifier")
+    parser.add_argument("--classifier", choices=CLASSIFIER_NAMES, default=None, metavar="NAME",
+                        help=f"expression model: {', '.join(CLASSIFIER_NAMES)} (fusion: every member, fused by mask "
+                             f"condition; default {default}, config/emotion_classifier.yaml; models/ZOO.md)")
 
     parser.add_argument("--backend", choices=CLASSIFIER_BACKENDS, default="auto",
                         help="classifier runtime: auto (the int8 ONNX copy, else the fp32 one, else torch), "
@@ -119,6 +127,11 @@ def classify_crops(args) -> int:
     if args.batch_size < 1:
         raise CommandError("--batch-size must be at least 1")
     classifier = load_classifier(args.model, args.threads, args.backend)
+    predictor = classifier
+    if getattr(args, "classifier", None) not in (None, "fer_mask_net"):
+        from fer_mask_ros.perception.zoo import make_zoo
+
+        predictor = make_zoo(args.classifier, args.threads, classifier=classifier).crop_classifier()
     to_stdout = args.output == "-"
     threshold = float(getattr(classifier, "mask_threshold", MASK_THRESHOLD))
     n_done, skipped = 0, []
@@ -131,7 +144,7 @@ def classify_crops(args) -> int:
                 ok, crops, bad = load_crops(classifier, chunk, warn=warn_unreadable)
                 skipped.extend(bad)
                 if ok:
-                    probs, mask_prob = classifier.predict_batch(crops, batch_size=args.batch_size)
+                    probs, mask_prob = predictor.predict_batch(crops, batch_size=args.batch_size)
                     writer.writerows(_rows(ok, np.asarray(probs), np.asarray(mask_prob).reshape(-1), threshold))
                     n_done += len(ok)
                 bar.update(len(chunk))
@@ -176,7 +189,7 @@ def classify_photos(args) -> int:
         os.makedirs(annotate_dir, exist_ok=True)
     pipeline = build_pipeline(args.model, args.threads, getattr(args, "detector_model", None),
                               getattr(args, "score_threshold", None), backend=getattr(args, "backend", "auto"),
-                              detector=getattr(args, "detector", None))
+                              detector=getattr(args, "detector", None), classifier=getattr(args, "classifier", None))
     n_faces, no_face, skipped, names, skipped_writes = 0, 0, 0, {}, 0
     handle, _ = open_csv_output(args.output)
     try:

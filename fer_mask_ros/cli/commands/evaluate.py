@@ -144,7 +144,9 @@ def _evaluate_crops(path: str, name: str, classifier, args) -> dict:
     peer = peer_on_crops(args.peer_python, images) if args.peer_python else {}
     teacher = _teacher(args)
     for condition, crops in images.items():
-        probs, mask_prob = predict_in_batches(classifier, crops, args.batch_size, desc=f"{name}: {condition}",
+        zoo = getattr(args, "_zoo", None)
+        crop_model = zoo.crop_classifier() if zoo is not None and zoo.name != "fer_mask_net" else classifier
+        probs, mask_prob = predict_in_batches(crop_model, crops, args.batch_size, desc=f"{name}: {condition}",
                                               disable_progress=args.no_progress)
         res = evaluate_predictions(ds.labels, probs, mask_prob=mask_prob, mask_true=(condition != "unmasked"))
         out["conditions"][condition] = res
@@ -232,7 +234,7 @@ def _photo_pipeline(classifier, args):
 
     if getattr(args, "_pipeline", None) is None:  # the detector `classify PHOTO` uses (--detector picks another)
         detector = make_detector(getattr(args, "detector", None), num_threads=args.threads or 1)
-        args._pipeline = FacePipeline(detector=detector, classifier=classifier)
+        args._pipeline = FacePipeline(detector=detector, classifier=getattr(args, "_zoo", None) or classifier)
     return args._pipeline
 
 
@@ -384,9 +386,14 @@ def run(args) -> int:
         raise CommandError(f"--peer-python is not an executable: {args.peer_python} (make bench-peer builds one)")
     classifier = load_classifier(args.model, args.threads, args.backend)
     classifier.calibrated = not args.uncalibrated
+    from fer_mask_ros.config import node_default
+    from fer_mask_ros.perception.zoo import make_zoo
+
+    args._zoo = make_zoo(getattr(args, "classifier", None) or node_default("emotion_classifier", "classifier"),
+                         args.threads, classifier=classifier)
     os.makedirs(args.output, exist_ok=True)
     model_path = getattr(classifier, "model_path", None) or args.model
-    print(f"evaluating {len(args.sources)} source(s) with {model_path or 'the shipped model'}"
+    print(f"evaluating {len(args.sources)} source(s) with {args._zoo.name}: {model_path or 'the shipped model'}"
           f" [{getattr(classifier, 'backend', '?')}]", file=sys.stderr)
 
     sources: Dict[str, dict] = {}
@@ -404,6 +411,8 @@ def run(args) -> int:
         "usage": args.usage,
         "model": str(model_path) if model_path else None,
         "backend": getattr(classifier, "backend", None),
+        "classifier": args._zoo.name,
+        "fusion": args._zoo.fusion.describe(),
         "seed": args.seed,
         "limit": args.limit,
         "sources": sources,

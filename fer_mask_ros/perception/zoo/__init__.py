@@ -94,11 +94,56 @@ class Zoo:
         used = {n: o.log_probs for n, o in outputs.items() if n in self.fusion.members}
         return self.fusion.combine(used, mask), mask
 
+    def predict_fer_crops(self, crops: np.ndarray, flip: Optional[bool] = None) -> Tuple[np.ndarray, np.ndarray]:
+        """(probabilities, mask probabilities) of FER2013-framed grey crops, fused as for a photo."""
+        outputs = {n: self.members[n].predict_fer_crops(crops, flip) for n in self.run_order()}
+        return self.fuse(outputs)
+
+    def crop_classifier(self) -> ZooCrops:
+        """An object with EmotionClassifier's predict_batch over FER-framed crops (evaluate's crop sources)."""
+        return ZooCrops(self)
+
     def model_files(self) -> Dict[str, str]:
         files = {n: m.model_path for n, m in self.members.items()}
         if self.name == "fusion":
             files["fusion"] = self.fusion.provenance.get("path", DEFAULT_FUSION)
         return files
+
+
+class ZooCrops:
+    """`predict_batch(crops, batch_size, flip)` of the zoo, for code written against EmotionClassifier."""
+
+    def __init__(self, zoo: Zoo) -> None:
+        self.zoo = zoo
+
+    def predict_batch(self, images: np.ndarray, batch_size: int = 256,
+                      flip: Optional[bool] = None) -> Tuple[np.ndarray, np.ndarray]:
+        probs, masks = [], []
+        for start in range(0, len(images), max(1, int(batch_size))):
+            p, m = self.zoo.predict_fer_crops(images[start:start + batch_size], flip)
+            probs.append(p)
+            masks.append(m)
+        if not probs:
+            return np.zeros((0, 7)), np.zeros((0,))
+        return np.concatenate(probs), np.concatenate(masks)
+
+
+def load_zoo(name: Optional[str], model: Optional[str] = None, threads: Optional[int] = None,
+             backend: str = "auto") -> Zoo:
+    """The zoo for `--classifier NAME` / `~classifier` (None = config/emotion_classifier.yaml's), our net from `model`
+    (None = shipped) on `backend`; ModelError with one line for any problem."""
+    from fer_mask_ros.perception.classifier import load_classifier
+
+    if name is None:
+        from fer_mask_ros.config import node_default
+
+        name = str(node_default("emotion_classifier", "classifier"))
+    if name not in CLASSIFIER_NAMES:  # before any model is loaded
+        raise ModelError(f"unknown classifier {name!r}; choose one of {', '.join(CLASSIFIER_NAMES)}")
+    try:
+        return make_zoo(name, threads, classifier=load_classifier(model, threads, backend))
+    except ModelError as exc:
+        raise ModelError(str(exc).splitlines()[0]) from None
 
 
 def make_zoo(name: str = "fer_mask_net", threads: Optional[int] = None, model: Optional[str] = None,

@@ -51,3 +51,7 @@ class Member:
 
         flip: also average each face with its mirror image (None = the member's default for stills)."""
         raise NotImplementedError
+
+    def predict_fer_crops(self, crops: np.ndarray, flip: Optional[bool] = None) -> MemberOutput:
+        """Log-probabilities for FER2013-framed grey crops (N, 48, 48) uint8 (evaluation on FER2013)."""
+        raise NotImplementedError

@@ -75,6 +75,12 @@ class FaceApiMember(Member):
             logp = (logp + np.log(np.clip(mirrored.astype(np.float64)[:, _TO_OURS], 1e-12, 1.0))) / 2
         return MemberOutput(logp)
 
+    def predict_fer_crops(self, crops: np.ndarray, flip: Optional[bool] = None) -> MemberOutput:
+        crops = np.asarray(crops)
+        faces = [padded_square(np.dstack([c] * 3) if c.ndim == 2 else c, (0, 0, c.shape[1], c.shape[0]))
+                 for c in crops]
+        return self.predict_inputs(np.stack(faces) if faces else np.zeros((0, SIZE, SIZE, 3), np.uint8), flip)
+
     def predict_faces(self, image_bgr: np.ndarray, detections: Sequence, flip: Optional[bool] = None) -> MemberOutput:
         faces = np.stack([padded_square(image_bgr, d.box) for d in detections]) if detections else \
             np.zeros((0, SIZE, SIZE, 3), np.uint8)

@@ -30,5 +30,8 @@ class FerMaskNetMember(Member):
         probs, mask = self.classifier.predict_batch(crops, flip=flip)
         return MemberOutput(np.log(np.clip(np.asarray(probs, np.float64), 1e-12, 1.0)), mask)
 
+    def predict_fer_crops(self, crops: np.ndarray, flip: Optional[bool] = None) -> MemberOutput:
+        return self.predict_crops(crops, flip)
+
     def predict_faces(self, image_bgr: np.ndarray, detections: Sequence, flip: Optional[bool] = None) -> MemberOutput:
         return self.predict_crops(self.crops(image_bgr, detections), flip)

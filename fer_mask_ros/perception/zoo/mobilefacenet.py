@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from fer_mask_ros.labels import EMOTIONS
-from fer_mask_ros.perception.real_face_teacher import FACE_SIZE, RealFaceTeacher, align_face
+from fer_mask_ros.perception.real_face_teacher import FACE_SIZE, FER_CROP_LANDMARKS, RealFaceTeacher, align_face
 from fer_mask_ros.perception.zoo.base import Member, MemberOutput, log_softmax
 
 __all__ = ["MobileFaceNetMember"]
@@ -30,6 +30,14 @@ class MobileFaceNetMember(Member):
         if flip:
             logp = (logp + log_softmax(self.net.logits(np.ascontiguousarray(faces[:, :, ::-1])))) / 2
         return MemberOutput(logp)
+
+    def predict_fer_crops(self, crops: np.ndarray, flip: Optional[bool] = None) -> MemberOutput:
+        """FER2013 crops, aligned by the fixed landmarks of FER's framing (FER_CROP_LANDMARKS)."""
+        crops = np.asarray(crops)
+        if len(crops) == 0:
+            return MemberOutput(np.zeros((0, len(EMOTIONS))))
+        scale = crops.shape[1] / 48.0
+        return self.predict_inputs(np.stack([align_face(c, FER_CROP_LANDMARKS * scale) for c in crops]), flip)
 
     def predict_faces(self, image_bgr: np.ndarray, detections: Sequence, flip: Optional[bool] = None) -> MemberOutput:
         out = np.full((len(detections), len(EMOTIONS)), np.nan)
