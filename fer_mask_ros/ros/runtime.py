@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from fer_mask_ros.config import node_default
 
@@ -196,23 +196,172 @@ def watch_sim_time(node: str, grace_s: float = 10.0, repeat_s: float = 60.0) -> 
     return thread
 
 
+#: message types a camera topic carries (raw, and image_transport's compressed)
+IMAGE_TYPES = ("sensor_msgs/Image", "sensor_msgs/CompressedImage")
+#: image topics this graph publishes itself (never a camera): face_detector's overlay, hri_bridge's face crops
+OWN_IMAGE_SUFFIXES = ("image_annotated", "/cropped", "/aligned")
+
+
+def no_images_message(node: str, topic: str, after_s: float, published: List[Tuple[str, str]]) -> str:
+    """The one WARN line when no image came on `topic`: who should publish it, and the image topics that do exist
+    (`published`: [(topic, type)], as rospy.get_published_topics() gives them) with the remap that would use one."""
+    compressed = topic.endswith("/compressed")
+    want = "sensor_msgs/CompressedImage" if compressed else "sensor_msgs/Image"
+    cameras = sorted(t for t, kind in published if kind == want and t != topic and not t.endswith(OWN_IMAGE_SUFFIXES))
+    who = "naoqi_driver" if topic.startswith("/naoqi_driver/") else "the camera node (nao_camera, usb_camera)"
+    line = f"{node}: no images on {topic} for {after_s:g} s and no node publishes it - is {who} running? "
+    if not cameras:
+        others = sorted(t for t, kind in published if kind in IMAGE_TYPES and not t.endswith(OWN_IMAGE_SUFFIXES))
+        return line + (f"(no {want} topic is published; rostopic list)" if not others else
+                       f"(image topics published: {', '.join(others[:6])})")
+    use = cameras[0][:-len("/compressed")] if compressed else cameras[0]
+    shown = ", ".join(cameras[:6]) + (f" and {len(cameras) - 6} more" if len(cameras) > 6 else "")
+    return line + (f"Image topics that exist: {shown}; to use {cameras[0]}: roslaunch fer_mask_ros nao.launch "
+                   f"image_topic:={use} (rosrun: image:={cameras[0]})")
+
+
 def warn_if_no_images(node: str, topic: str, received: Callable[[], int], publishers: Callable[[], int],
                       after_s: float = 8.0) -> threading.Thread:
     """One WARN when no image came on `topic` within `after_s` wall seconds and no node publishes it (a publisher
-    that sends nothing, as nao_camera without its robot, says why itself). Names the topic and who should send it."""
+    that sends nothing, as nao_camera without its robot, says why itself). Names the topic, who should send it, and
+    the image topics that do exist with the remap that would use them (no_images_message)."""
     import rospy  # noqa: PLC0415
 
     def run() -> None:
         time.sleep(after_s)
         if rospy.is_shutdown() or received() > 0 or publishers() > 0:
             return
-        who = "naoqi_driver" if topic.startswith("/naoqi_driver/") else "the camera node (nao_camera, usb_camera)"
-        rospy.logwarn(f"{node}: no images on {topic} for {after_s:g} s and no node publishes it - is {who} running? "
-                      f"(rostopic info {topic})")
+        try:
+            published = [(str(t), str(kind)) for t, kind in rospy.get_published_topics()]
+        except Exception:  # the master went away: the WARN still names the topic
+            published = []
+        rospy.logwarn(no_images_message(node, topic, after_s, published))
 
     thread = threading.Thread(target=run, name="image_watch", daemon=True)
     thread.start()
     return thread
+
+
+#: /diagnostics stays WARN this long after a node was started again (respawned by roslaunch)
+RESTART_WARN_S = 30.0
+#: how often a node asks its master who it is (watch_master)
+MASTER_POLL_S = 2.0
+#: exit status of a node that found a new master (roslaunch respawns it, and it registers with the new one)
+NEW_MASTER_EXIT = 3
+
+
+def master_identity(master: Any) -> Optional[Tuple[int, str]]:
+    """(pid, /run_id) of the master behind a rosgraph.Master proxy, or None while it does not answer."""
+    try:
+        pid = int(master.getPid())
+    except Exception:  # down, restarting, unreachable
+        return None
+    try:
+        run_id = str(master.getParam("/run_id"))
+    except Exception:  # a master without /run_id (rosmaster started alone)
+        run_id = ""
+    return pid, run_id
+
+
+def master_changed(first: Optional[Tuple[int, str]], now: Optional[Tuple[int, str]]) -> bool:
+    """True when the master answering now is another process than the one the node registered with: a node's
+    publishers, subscribers and services are only known to the first, so the node must start again."""
+    return first is not None and now is not None and now != first
+
+
+#: parameters of the node's namespace that the nodes read besides their private ones (nao.launch sets them)
+SHARED_PARAMS = ("nao_ip", "nao_port", "/use_sim_time")
+
+
+def launch_params(master: Any) -> Dict[str, Any]:
+    """The node's private parameters (as one mapping) and SHARED_PARAMS, as its launch set them on the master."""
+    import rospy  # noqa: PLC0415
+
+    names = [rospy.get_name()] + [rospy.resolve_name(n) for n in SHARED_PARAMS]
+    kept = {}
+    for name in names:
+        try:
+            kept[name] = master.getParam(name)
+        except Exception:  # not set
+            continue
+    return kept
+
+
+def restore_params(master: Any, kept: Dict[str, Any]) -> int:
+    """Set on a (new) master the parameters `launch_params` kept that it does not have; how many were set."""
+    done = 0
+    for name, value in kept.items():
+        try:
+            if not master.hasParam(name):
+                master.setParam(name, value)
+                done += 1
+        except Exception:  # the new master went away again: the respawned node starts from the defaults
+            pass
+    return done
+
+
+def watch_master(node: str, poll_s: float = MASTER_POLL_S,
+                 on_change: Optional[Callable[[str], None]] = None) -> Optional[threading.Thread]:
+    """Poll the master's pid and /run_id every `poll_s`; when a restarted master answers (kill -9 and a new
+    roscore: it knows nothing of this node, and rospy does not register again), log one WARN and exit with
+    NEW_MASTER_EXIT, so that roslaunch's respawn starts the node again against the new master."""
+    import os  # noqa: PLC0415
+
+    import rosgraph  # noqa: PLC0415
+    import rospy  # noqa: PLC0415
+
+    master = rosgraph.Master(rospy.get_name())
+    first = master_identity(master)
+    if first is None:
+        return None
+    kept = launch_params(master)
+
+    def exit_now(message: str) -> None:
+        rospy.logwarn(message)
+        restore_params(master, kept)  # the new master starts empty: the respawned node finds its launch's values
+        time.sleep(0.5)  # let rosout and the log file take the line
+        os._exit(NEW_MASTER_EXIT)
+
+    def run() -> None:
+        while not rospy.is_shutdown():
+            time.sleep(poll_s)
+            now = master_identity(master)
+            if master_changed(first, now):
+                what = f"{node}: the ROS master was restarted (pid {first[0]} -> {now[0]}); this node's topics and " \
+                       "services are unknown to it"
+                if on_change is not None:
+                    on_change(what + ": restart this node (or its launch) to see them again")
+                else:
+                    exit_now(what + f": exiting (status {NEW_MASTER_EXIT}) to be respawned")
+                return
+
+    thread = threading.Thread(target=run, name="master_watch", daemon=True)
+    thread.start()
+    return thread
+
+
+_STARTS: Optional[int] = None
+
+
+def count_start(parent_pid: Optional[int] = None) -> int:
+    """How many times this node has started under the same parent (roslaunch respawns a node that died: same
+    parent, next count). Kept on the master as ~starts = {parent: pid, count: n}; a new launch starts at 1."""
+    import os  # noqa: PLC0415
+
+    import rospy  # noqa: PLC0415
+
+    global _STARTS
+    if _STARTS is not None and parent_pid is None:
+        return _STARTS  # counted once per process (Diagnostics, or fatal() before it)
+    parent = os.getppid() if parent_pid is None else int(parent_pid)
+    try:
+        before = rospy.get_param("~starts", {})
+        count = int(before.get("count", 0)) + 1 if isinstance(before, dict) and before.get("parent") == parent else 1
+        rospy.set_param("~starts", {"parent": parent, "count": count})
+    except Exception:  # never stop a node for its bookkeeping
+        count = 1
+    _STARTS = count
+    return count
 
 
 class Diagnostics:
@@ -220,11 +369,15 @@ class Diagnostics:
 
     `fields()` returns the key/values; `level()` returns (level, message) with level one of
     DiagnosticStatus.OK/WARN/ERROR. hardware_id names the robot (see `hardware_id`). It also starts
-    `watch_sim_time`, so every node warns when it runs on a simulated clock that nobody drives.
+    `watch_sim_time`, so every node warns when it runs on a simulated clock that nobody drives, and
+    `watch_master`, so a node whose master was restarted exits (and is respawned; exit_on_new_master=False: a
+    WARN only). Every status carries
+    `starts` (1, then 2, 3 ... after each respawn by roslaunch) and `uptime_s`; a node started again is
+    WARN "restarted ..." for RESTART_WARN_S.
     """
 
     def __init__(self, name: str, fields: Callable[[], Dict[str, Any]],
-                 level: Optional[Callable[[], tuple]] = None, period_s: float = 1.0):
+                 level: Optional[Callable[[], tuple]] = None, period_s: float = 1.0, exit_on_new_master: bool = True):
         import rospy  # noqa: PLC0415
         from diagnostic_msgs.msg import DiagnosticArray  # noqa: PLC0415
 
@@ -234,7 +387,14 @@ class Diagnostics:
         self._level = level
         self.hardware_id = hardware_id()
         self._pub = rospy.Publisher("/diagnostics", DiagnosticArray, queue_size=10)
+        self.starts = count_start()
+        self._started = time.monotonic()
+        if self.starts > 1:
+            rospy.logwarn(f"{name}: started again (start {self.starts} under this launch: the previous process "
+                          "ended; roslaunch respawned it)")
         watch_sim_time(name)
+        # a node that must not exit (the demo's required fake NAO: its qi server keeps serving) only says so
+        watch_master(name, on_change=None if exit_on_new_master else rospy.logwarn)
         self._timer = rospy.Timer(rospy.Duration(period_s), self._publish) if period_s > 0 else None
 
     def _publish(self, _event: Any = None) -> None:
@@ -242,9 +402,14 @@ class Diagnostics:
 
         try:
             level, message = self._level() if self._level else (DiagnosticStatus.OK, "ok")
-            values = self._fields()
+            values = dict(self._fields())
         except Exception as exc:  # diagnostics must never kill a node
             level, message, values = DiagnosticStatus.ERROR, f"diagnostics failed: {exc}", {}
+        uptime = time.monotonic() - self._started
+        values.update(starts=self.starts, uptime_s=uptime)
+        if self.starts > 1 and uptime < RESTART_WARN_S and level == DiagnosticStatus.OK:
+            level, message = DiagnosticStatus.WARN, (f"restarted {uptime:.0f} s ago (start {self.starts}: the "
+                                                     "previous process died)")
         status = DiagnosticStatus(level=level, name=self.name, message=message, hardware_id=self.hardware_id)
         status.values = [KeyValue(key=str(k), value=_fmt(v)) for k, v in values.items()]
         arr = DiagnosticArray()
@@ -417,6 +582,7 @@ def check_params(node: str) -> None:
         fatal(bad[0])
     prefix = rospy.get_name().rstrip("/") + "/"
     maps = {name for name, spec in schema.items() if spec.text == "<map>"}  # their keys: checked by their user
+    maps.add("starts")  # the node's own start count (count_start), not a setting
     unknown = sorted(n[len(prefix):] for n in rospy.get_param_names()
                      if n.startswith(prefix) and n[len(prefix):] not in schema
                      and n[len(prefix):].split("/")[0] not in maps)
@@ -462,13 +628,24 @@ def stop_parent_launch() -> bool:
     return True
 
 
+#: a node that ends with fatal() again and again under roslaunch (respawned) waits this long at most before it exits
+FATAL_BACKOFF_MAX_S = 30.0
+
+
 def fatal(message: str, status: int = 2) -> None:
-    """Log one fatal line and exit the node (a configuration error the user must fix)."""
+    """Log one fatal line and exit the node (a configuration error the user must fix, or a start-up failure).
+    The launch files respawn a node that ends (a passing failure, e.g. the robot not ready, heals so); when the
+    same node fails again and again, each start waits longer before it exits: 1, 2, 4 ... up to 30 s, so a
+    configuration error repeats its one line at growing intervals instead of every 2 s."""
     import sys  # noqa: PLC0415
 
     import rospy  # noqa: PLC0415
 
     rospy.logfatal(message)
+    if parent_is_roslaunch():
+        starts = count_start()
+        if starts > 1:
+            time.sleep(min(FATAL_BACKOFF_MAX_S, 2.0 ** (starts - 2)))
     if not rospy.core.is_shutdown():
         rospy.signal_shutdown(message)
     sys.exit(status)

@@ -41,6 +41,9 @@ class SilentConfigTest(unittest.TestCase):
             self.assertLessEqual(t, WARN_WITHIN_S + SLACK_S, f"{node} warned only after {t:.1f} s: {msg}")
         face = [msg for _, n, msg in warns if n == "/face_detector"][0]
         self.assertIn("is naoqi_driver running?", face)
+        # nao_camera (no remap here) publishes /image_raw: the WARN offers it and the remap that would use it
+        self.assertIn("Image topics that exist: /image_raw; to use /image_raw: roslaunch fer_mask_ros nao.launch "
+                      "image_topic:=/image_raw", face)
 
 
 if __name__ == "__main__":
