@@ -33,8 +33,11 @@ APT_PACKAGES := \
 	python3-rosnode python3-rostopic python3-rosservice rosbash \
 	python3-tf2-msgs python3-geometry-msgs python3-tf2-ros python3-dynamic-reconfigure
 
-# Environment for anything that uses ROS: the workspace overlay, the venv first on PATH.
-ROS_ENV := source $(WS)/devel/setup.bash && export PATH=$(VENV)/bin:$$PATH PYTHONDONTWRITEBYTECODE=1
+# Environment for anything that uses ROS: the workspace overlay, the venv first on PATH, and loopback only:
+# without ROS_IP / ROS_HOSTNAME, rosmaster, roslaunch and every node listen on all interfaces (0.0.0.0), so
+# ROS_IP=127.0.0.1 unless the caller set either (a real robot: docs/ROBUSTNESS.md, "Network exposure").
+ROS_ENV := source $(WS)/devel/setup.bash && export PATH=$(VENV)/bin:$$PATH PYTHONDONTWRITEBYTECODE=1 && \
+	{ [ -n "$${ROS_IP:-}$${ROS_HOSTNAME:-}" ] || export ROS_IP=127.0.0.1; }
 DEMO_DURATION ?= 30
 ROSTESTS ?= $(sort $(wildcard test/rostest/*.test))
 ROSTEST_ARGS ?=
