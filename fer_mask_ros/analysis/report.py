@@ -203,7 +203,11 @@ def model_files(detector: Any, classifier: Any) -> Dict[str, Dict[str, Any]]:
 
     out: Dict[str, Dict[str, Any]] = {}
     path = getattr(classifier, "model_path", None)
-    if path:
+    files = getattr(classifier, "model_files", None)
+    if callable(files):  # a zoo of members (perception.zoo.Zoo): every member's file, and the fusion's
+        out["classifier"] = {"name": getattr(classifier, "name", type(classifier).__name__),
+                             "files": {n: _file_entry(f) for n, f in sorted(files().items()) if f}}
+    elif path:
         entry = _file_entry(path)
         backend = getattr(classifier, "backend", None)
         runs = {"int8": int8_path_for, "onnxruntime": onnx_path_for}.get(str(backend))

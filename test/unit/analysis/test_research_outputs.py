@@ -326,6 +326,23 @@ def test_summary_names_the_models_by_sha256(analysed):
     assert models["classifier"]["sha256"] in page and "2023-11-14T22:13:20.000Z" in page
 
 
+def test_model_files_of_a_zoo_hash_every_member(tmp_path):
+    from fer_mask_ros.analysis.report import model_files
+
+    (tmp_path / "a.onnx").write_bytes(b"member a")
+    (tmp_path / "fusion.json").write_text("{}")
+
+    class Zoo:
+        name = "fusion"
+
+        def model_files(self):
+            return {"a": str(tmp_path / "a.onnx"), "fusion": str(tmp_path / "fusion.json")}
+
+    entry = model_files(None, Zoo())["classifier"]
+    assert entry["name"] == "fusion" and sorted(entry["files"]) == ["a", "fusion"]
+    assert entry["files"]["a"]["sha256"] == file_sha256(str(tmp_path / "a.onnx"))
+
+
 def test_export_elan_and_faststart_render(analysed):
     summary = json.loads((analysed / "summary.json").read_text())
     assert "session.eaf" in summary["outputs"]
