@@ -1,8 +1,15 @@
 """Emotion events from per-face probability sequences: hysteresis, gap merging, minimum duration.
 
-Input: for one face, the frame times (seconds, increasing) and the *smoothed* probabilities the
-pipeline published for those frames (FacePipeline's per-face EMA, the same numbers the live graph
-puts on its `emotions` topic), shape (N, 7) in EMOTIONS order.
+Input: for one face, the frame times (seconds, increasing) and the probabilities the pipeline
+published for those frames (the face's evidence: every model's calibrated answers over time,
+perception/evidence.py; the same numbers the live graph puts on its `emotions` topic), shape (N, 7) in
+EMOTIONS order.
+
+The default thresholds follow that calibrated evidence: ``enter`` 0.30 is a row of the risk-coverage
+table of a calibrated model on real photos of a source it never trained on (models/README.md,
+"Confidence"; `learning.calibration.THRESHOLDS`), ``exit`` 0.1 below it. The evidence of a face that
+shows one expression for seconds sits around 0.3 - 0.65 (the demo clip); the former fixed 0.6 gave
+events to 2 of its 6 people, 0.30 to 5 (each the person's labelled emotion, none wrong).
 
 For each emotion separately:
 
@@ -33,8 +40,8 @@ __all__ = ["DEFAULTS", "Event", "EventParams", "detect_events", "detect_face_eve
 
 @dataclass(frozen=True)
 class EventParams:
-    enter: float = 0.6  # smoothed probability that starts an event
-    exit: float = 0.4  # an event goes on while the probability stays at or above this
+    enter: float = 0.30  # probability (the face's evidence) that starts an event
+    exit: float = 0.20  # an event goes on while the probability stays at or above this
     min_duration: float = 0.5  # seconds; shorter events are dropped (after merging)
     merge_gap: float = 0.5  # seconds; events of one face and emotion closer than this are merged
     break_gap: Optional[float] = None  # seconds without frames that end an event; None = auto
