@@ -64,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="process at most F frames per second of input time")
     g = parser.add_argument_group("events")
     g.add_argument("--enter", type=float, default=DEFAULTS.enter,
-                   help=f"smoothed probability that starts an event (default {DEFAULTS.enter})")
+                   help=f"probability (the face's evidence) that starts an event (default {DEFAULTS.enter})")
     g.add_argument("--exit", type=float, default=DEFAULTS.exit,
                    help=f"an event ends when the probability drops below this (default {DEFAULTS.exit})")
     g.add_argument("--min-duration", type=float, default=DEFAULTS.min_duration, metavar="S",
@@ -161,10 +161,10 @@ def _check_window() -> None:
 def _load_models(args):
     """(detector or None, classifier): loaded once for all inputs."""
     from fer_mask_ros.errors import DetectorError
-    from fer_mask_ros.perception.classifier import load_classifier
     from fer_mask_ros.perception.detection import make_detector
+    from fer_mask_ros.perception.zoo import load_zoo
 
-    classifier = load_classifier(args.model, args.threads, args.backend)
+    classifier = load_zoo(getattr(args, "classifier", None), args.model, args.threads, args.backend)
     kwargs = {"model_path": args.detector_model, "num_threads": args.threads}
     if args.score_threshold is not None:
         kwargs["score_threshold"] = args.score_threshold

@@ -70,6 +70,11 @@ class Zoo:
         self.name = name
 
     @property
+    def model_path(self) -> str:
+        """Our net's model file (the mask flag's member): what a summary names first."""
+        return self.members[self.mask_member].model_path
+
+    @property
     def fast(self) -> str:
         """The cheapest member the fusion uses (what a schedule runs most often)."""
         used = [m for m in self.members if m in self.fusion.members] or list(self.members)
