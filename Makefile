@@ -1,6 +1,7 @@
 # fer_mask_ros: one entry point for setting up, testing and running the package.
 #
-#   make setup   apt packages (only missing ones), .venv, pip requirements (only when changed), catkin build in .ws/
+#   make setup   apt packages (only missing ones), .venv with requirements.txt (inference only, no torch; pip runs
+#                only when it changed), catkin build in .ws/
 #   make test    setup, then ruff + pytest test/unit + rostest test/rostest/*.test + the install space (install-test);
 #                every stage runs, the failed ones are named at the end (about 14 min on a 2-core VM)
 #   make demo    setup, then the whole graph on a simulated NAO playing the bundled clip; prints what NAO says
@@ -22,6 +23,7 @@ VENV := $(ROOT)/.venv
 PY := $(VENV)/bin/python3
 WS := $(ROOT)/.ws
 REQ_STAMP := $(VENV)/.requirements.installed
+DEV_REQ_STAMP := $(VENV)/.requirements-dev.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 APT_PACKAGES := \
@@ -42,7 +44,7 @@ DEMO_DURATION ?= 30
 ROSTESTS ?= $(sort $(wildcard test/rostest/*.test))
 ROSTEST_ARGS ?=
 
-.PHONY: help setup apt venv pip ws test lint unit rostest install-test _lint _unit _rostest _install_test demo bench bench-peer soak clip clean test-py38 test-minimal
+.PHONY: help setup apt venv pip pip-dev ws test lint unit rostest install-test _lint _unit _rostest _install_test demo bench bench-peer soak clip clean test-py38 test-minimal
 
 help:
 	@sed -n '2,8p' Makefile | sed 's/^# \{0,1\}//'
@@ -66,6 +68,14 @@ pip: venv
 	@if ! cmp -s requirements.txt $(REQ_STAMP); then \
 		echo "pip: installing requirements.txt"; \
 		$(PY) -m pip install -q -r requirements.txt && cp requirements.txt $(REQ_STAMP); \
+	fi
+
+# What make test (lint, unit, rostest, install-test) adds to the demo's inference set: torch (training, the torch
+# backend), onnx (export), matplotlib (figures), pytest, ruff. make setup / make demo never install it.
+pip-dev: pip
+	@if ! cat requirements.txt requirements-dev.txt | cmp -s - $(DEV_REQ_STAMP); then \
+		echo "pip: installing requirements-dev.txt (torch, onnx, matplotlib, pytest, ruff: for make test)"; \
+		$(PY) -m pip install -q -r requirements-dev.txt && cat requirements.txt requirements-dev.txt > $(DEV_REQ_STAMP); \
 	fi
 
 # hri_msgs (ROS4HRI, REP-155; optional: only the hri_bridge node uses it). Debian 12 does not package it, so when
@@ -101,10 +111,10 @@ ws: venv
 		&& echo "setup: hri_msgs found: the ROS4HRI bridge (hri_bridge, rep155:=true) can run" || true
 	@echo "setup: ok (source $(WS)/devel/setup.bash to use roslaunch/rosrun by hand)"
 
-lint: venv _lint
-unit: setup _unit
-rostest: setup _rostest
-install-test: setup _install_test
+lint: pip-dev _lint
+unit: setup pip-dev _unit
+rostest: setup pip-dev _rostest
+install-test: setup pip-dev _install_test
 
 _lint:
 	$(VENV)/bin/ruff check . nodes/* scripts/*
@@ -136,7 +146,7 @@ _install_test:
 # Every stage runs even when one before it failed (one failure never hides the others); the end names those that
 # failed. About 14 minutes on a 2-core VM (2026-12-06).
 TEST_STAGES := _lint _unit _rostest _install_test
-test: setup
+test: setup pip-dev
 	@start=$$(date +%s); failed=""; \
 	for stage in $(TEST_STAGES); do \
 		$(MAKE) --no-print-directory $$stage || failed="$$failed $${stage#_}"; \

@@ -8,7 +8,8 @@ Without catkin (pip), the shipped models/ and config/ are copied into the instal
 fer_mask_ros/_shipped/ (fer_mask_ros.config finds them there), so `python -m fer_mask_ros classify PHOTO`
 works out of the box. torch is an extra (`pip install .[train]`: train, export, the torch backend);
 inference needs only onnxruntime. matplotlib is an extra too (`.[plots]`; without it analyze draws its timeline
-with OpenCV). requirements.txt pins the tested versions (the full dev set, torch included).
+with OpenCV). requirements.txt pins the tested inference set (what make setup / make demo install into .venv);
+requirements-dev.txt adds torch, onnx, matplotlib, pytest and ruff (what make test adds).
 """
 import glob
 import os

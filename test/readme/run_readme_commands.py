@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BAD = ("Traceback (most recent call last)", "has died", "REQUIRED process")
+BAD = ("Traceback (most recent call last)", "has died", "REQUIRED process", "RLException", "is already in use")
 
 
 @dataclass
@@ -39,7 +39,11 @@ class Rule:
     why: str = ""  # skip: the reason; others: what is checked
     seconds: float = 120.0  # run: time limit; alive / beside_demo: how long it runs
     expect: str = ""  # regex the output must contain
+    default_master: bool = False  # the command starts `roscore`, which serves on 11311 whatever ROS_MASTER_URI says
 
+
+#: both robots' graphs started (roslaunch's "process[robot1/emotion_speech-6]: started" lines)
+BOTH_ROBOTS = r"(?s)(?=.*process\[robot1/emotion_speech)(?=.*process\[robot2/emotion_speech)"
 
 RULES: List[Rule] = [
     Rule(r"^(sudo |pip3? |git |mkdir |source /opt/ros)|git clone", "skip", "installs or set-up on another machine"),
@@ -52,6 +56,12 @@ RULES: List[Rule] = [
     Rule(r"^make demo\b", "run", "NAO speaks, exit 0", 240, r"NAO says"),
     Rule(r"^make test-py38\b", "run", "exit 0", 1200),
     Rule(r"machine_host:=", "skip", "needs a second machine reachable by ssh"),
+    # two robots on one master (README "Two robots"): the master first, then each launch with --wait
+    Rule(r"^roscore & .*demo\.launch.*&.*demo\.launch", "alive", "two simulated robots on one master: both graphs "
+         "start, NAO speaks, no master race", 60, BOTH_ROBOTS + r".*NAO says", default_master=True),
+    Rule(r"^roscore & .*nao\.launch.*&.*nao\.launch", "alive", "two robots on one master: both graphs start; no "
+         "robot here: the console names a URL", 30, BOTH_ROBOTS + r".*NAO tcps?://[0-9.]+:\d+: not connected after",
+         default_master=True),
     Rule(r"<[a-z ]+>", "skip", "has a placeholder to fill in"),
     Rule(r"make-clip", "skip", "rewrites the bundled clip (tracked files); make clip"),
     Rule(r"fer_mask_ros (mask|train|evaluate|export) .*data/", "skip", "needs the datasets in data/ and hours of CPU"),
@@ -104,10 +114,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def environment(ros_home: str) -> dict:
+def environment(ros_home: str, port: Optional[int] = None) -> dict:
     env = dict(os.environ)
-    env.update(ROS_HOME=ros_home, ROS_MASTER_URI=f"http://localhost:{free_port()}", PYTHONDONTWRITEBYTECODE="1")
+    env.update(ROS_HOME=ros_home, ROS_MASTER_URI=f"http://localhost:{port or free_port()}", PYTHONDONTWRITEBYTECODE="1")
     return env
+
+
+def port_taken(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 ROOT = REPO  # where the commands run (--root: a clean clone with .venv and .ws linked in)
@@ -119,15 +134,32 @@ def start(command: str, env: dict, log) -> subprocess.Popen:
                             start_new_session=True)
 
 
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def stop(proc: subprocess.Popen, grace: float = 20.0) -> None:
-    """Ctrl-C to the whole process group (as a terminal does), then SIGKILL if it lingers."""
+    """Ctrl-C to the whole process group (as a terminal does), then SIGKILL if it lingers. The group, not only bash:
+    a `cmd &` of the command (roscore, a first robot) outlives bash, and bash started it with Ctrl-C ignored."""
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGINT)
         try:
             proc.wait(grace)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+            pass
+    end = time.monotonic() + grace
+    for sig in (signal.SIGINT, signal.SIGKILL):
+        while group_alive(proc.pid) and time.monotonic() < end + (10 if sig == signal.SIGKILL else 0):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            time.sleep(1.0)
+    proc.wait(10)
 
 
 def judge(output: str, rule: Rule, rc: Optional[int]) -> Tuple[bool, str]:
@@ -145,7 +177,9 @@ def judge(output: str, rule: Rule, rc: Optional[int]) -> Tuple[bool, str]:
 
 def run_one(command: str, rule: Rule, work: str) -> Tuple[bool, str, float]:
     ros_home = tempfile.mkdtemp(prefix="ros_home_", dir=work)
-    env = environment(ros_home)
+    if rule.default_master and port_taken(11311):
+        return False, "port 11311 is taken (another ROS master?): this recipe starts roscore there", 0.0
+    env = environment(ros_home, 11311 if rule.default_master else None)
     log_path = os.path.join(work, f"cmd_{int(time.time() * 1000)}.log")
     demo = None
     t0 = time.monotonic()

@@ -43,6 +43,7 @@ class ReplayThenLiveTest(unittest.TestCase):
         self.assertIn("cannot replay bag:=/nonexistent/session.bag: no such file", run.stdout)
         self.assertNotIn("process[", run.stdout, "nodes started for a missing bag")
         self.assertNotIn("Traceback", run.stdout)
+        self.assertNotIn("RLException", run.stdout, "check_bag's one line is the whole message")
 
     def test_2_replay_then_live(self):
         fps = 10.0

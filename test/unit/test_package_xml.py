@@ -66,8 +66,21 @@ def declared(*tags: str) -> Set[str]:
 
 
 def pinned() -> Set[str]:
+    """What requirements.txt (inference) and requirements-dev.txt (what make test adds) pin."""
+    names = set()
+    for name in ("requirements.txt", "requirements-dev.txt"):
+        with open(os.path.join(REPO, name), encoding="utf-8") as handle:
+            names |= {line.split("==")[0].split(">=")[0].strip() for line in handle
+                      if line.strip() and line[0] not in "#-"}
+    return names
+
+
+def test_the_demo_set_has_no_training_dependencies():
+    """make setup / make demo install requirements.txt alone: inference needs neither torch, onnx nor matplotlib."""
     with open(os.path.join(REPO, "requirements.txt"), encoding="utf-8") as handle:
-        return {line.split("==")[0].split(">=")[0].strip() for line in handle if line.strip() and line[0] != "#"}
+        demo = {line.split("==")[0].strip() for line in handle if line.strip() and line[0] != "#"}
+    assert demo == {"numpy", "onnxruntime", "tqdm", "qi"}, demo
+    assert {"torch", "onnx", "matplotlib", "pytest", "ruff"} <= pinned()
 
 
 def check(modules: Dict[str, Set[str]], keys: Set[str]) -> list:
