@@ -259,3 +259,50 @@ def test_a_refused_bag_is_one_line_from_roslaunch(tmp_path):
     assert "RLException" not in proc.stdout + proc.stderr, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert lines == [f"replay.launch: cannot replay bag:={tmp_path / 'missing.bag'}: no such file"], proc.stderr
+
+
+def check_args_module():
+    import importlib.util
+    from importlib.machinery import SourceFileLoader
+
+    loader = SourceFileLoader("check_args", os.path.join(REPO, "scripts", "check_args"))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("check_args", loader))
+    loader.exec_module(module)
+    return module
+
+
+def test_check_args_checks_only_the_file_roslaunch_was_given(tmp_path):
+    mod = check_args_module()
+    demo, nao = (os.path.join(REPO, "launch", n) for n in ("demo.launch", "nao.launch"))
+    argv = ["--no-summary", "fer_mask_ros", "demo.launch", "bogus:=1", "ns:=r1"]
+    assert mod.unknown_args(demo, argv, "/") == ["bogus"]
+    assert mod.unknown_args(demo, ["fer_mask_ros", "demo.launch", "min_confidance:=0.5", "_p:=1"], "/") == [
+        "min_confidance"]
+    assert mod.unknown_args(demo, [demo, "bogus:=1"], "/") == ["bogus"]  # by path
+    assert mod.unknown_args(demo, ["launch/demo.launch", "bogus:=1"], REPO) == ["bogus"]  # relative to roslaunch's
+    assert mod.unknown_args(nao, ["fer_mask_ros", "demo.launch", "source:=clip"], "/") == []  # nao.launch included
+    assert mod.unknown_args(demo, ["my_study", "demo.launch", "bogus:=1"], "/") == []  # another package's demo.launch
+    assert mod.unknown_args(demo, ["fer_mask_ros", "demo.launch", "fer_mask_ros", "record.launch", "bag:=x"], "/") == []
+    assert mod.unknown_args(demo, ["fer_mask_ros", "demo.launch", "duration:=3", "min_confidence:=0.5"], "/") == []
+
+
+@pytest.mark.parametrize("launch", ["demo.launch", "nao.launch", "webcam.launch", "replay.launch", "record.launch"])
+def test_an_unknown_argument_is_one_line_from_roslaunch(launch, tmp_path):
+    """roslaunch itself ignores `bogus:=1`; the launch files make it one line naming it, a non-zero exit, nothing
+    started (--nodes: parse only) and no RLException. Known arguments, also those only an included file has, pass."""
+    if not shutil.which("roslaunch"):
+        pytest.skip("roslaunch not on PATH")
+    env = dict(os.environ, ROS_HOME=str(tmp_path / "ros_home"))
+    path = os.path.join(REPO, "launch", launch)
+    bag = ["bag:=session.bag"] if launch == "replay.launch" else []  # its one argument without a default
+    proc = subprocess.run(["roslaunch", "--nodes", path, "bogus:=1", "ns:=r1", *bag], cwd=str(tmp_path), env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and proc.stdout == "", proc.stdout + proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"{launch}: unknown argument bogus (roslaunch would ignore it); "
+                                                   f"{launch} takes: "), proc.stderr
+    assert " ns, " in lines[0] or lines[0].endswith(" ns (roslaunch --ros-args fer_mask_ros " + launch + ")")
+    if launch == "demo.launch":  # every declared argument passes; nao.launch, included, is not checked against them
+        ok = subprocess.run(["roslaunch", "--nodes", path, "source:=clip", "min_confidence:=0.5", "ns:=r1"],
+                            cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=120)
+        assert ok.returncode == 0 and "/r1/emotion_speech" in ok.stdout, ok.stdout + ok.stderr
