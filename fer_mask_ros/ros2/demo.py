@@ -2,8 +2,10 @@
 
 fake_nao (a real qi server playing the bundled clip) -> nao_camera (qi) -> face_detector -> emotion_classifier ->
 emotion_speech (qi: the fake NAO prints "NAO says: ...") [-> hri_bridge, REP-155], the same topics and parameter
-names as ROS 1's demo.launch, in namespace `ns`. The nodes are composed in one process on a multi-threaded
-executor (there is no ros2 launch in the PyPI wheels; demo_launch.py beside this file is for those who have it).
+names as ROS 1's demo.launch, in namespace `ns`. The nodes are composed in one process on one multi-threaded
+executor (an executor per node was slower here: more Python threads contending for the GIL); `bench.py --processes`
+runs them as processes instead, as ROS 1 does. There is no ros2 launch in the PyPI wheels; demo_launch.py beside
+this file is for those who have it.
 """
 from __future__ import annotations
 
@@ -23,13 +25,13 @@ def _remaps(mapping: Dict[str, str]) -> List[str]:
 
 
 class DemoGraph:
-    """The demo's nodes, started in order on one executor; `stop()` ends them (the fake NAO last)."""
+    """The demo's nodes, started in order on one executor; `add_node` spins one more (a test's subscriber);
+    `stop()` ends them (the fake NAO last)."""
 
     def __init__(self, ns: str = "fer_mask", port: int = 0, fps: float = 10.0, source: Any = "clip",
                  speech_backend: str = "qi", language: str = "en", model: str = "", rep155: bool = False,
                  hri_prefix: str = "/humans", echo: bool = True, overrides: Optional[Dict[str, Dict[str, Any]]] = None):
         import rclpy  # noqa: PLC0415
-        from rclpy.executors import MultiThreadedExecutor  # noqa: PLC0415
         from rclpy.parameter import Parameter  # noqa: PLC0415
 
         from fer_mask_ros.ros2.emotion_classifier import EmotionClassifierNode  # noqa: PLC0415
@@ -74,17 +76,23 @@ class DemoGraph:
         except BaseException:
             self.stop()
             raise
+        from rclpy.executors import MultiThreadedExecutor  # noqa: PLC0415
+
         self.executor = MultiThreadedExecutor(num_threads=6)
         for node in self.nodes:
             self.executor.add_node(node)
-        self._thread = threading.Thread(target=self._spin, name="ros2_demo_executor", daemon=True)
-        self._thread.start()
+        threading.Thread(target=self._spin, args=(self.executor,), name="ros2_demo", daemon=True).start()
 
-    def _spin(self) -> None:
+    def add_node(self, node: Any) -> None:
+        """Spin one more node (a test's or a benchmark's subscriber) with the graph."""
+        self.executor.add_node(node)
+
+    @staticmethod
+    def _spin(executor: Any) -> None:
         from rclpy.executors import ExternalShutdownException  # noqa: PLC0415
 
         try:
-            self.executor.spin()
+            executor.spin()
         except ExternalShutdownException:
             pass
 

@@ -281,13 +281,23 @@ def quiet_qi() -> None:
     qi.logging.setLevel(qi.logging.WARNING)
 
 
-def run_node(factory: Callable[..., Any], name: str, argv: Optional[list] = None) -> int:
-    """Runs one node standalone (`python -m fer_mask_ros.ros2.<node> --ros-args ...`): spins it with a multi-threaded
-    executor until Ctrl-C; a NodeStartError is one FATAL line and exit status 2."""
+def make_executor(threads: int = 1) -> Any:
+    """rclpy's single-threaded executor, or a multi-threaded one for `threads` > 1 (it costs latency: use it only for
+    a node whose callbacks must overlap). rclpy.experimental.EventsExecutor (Jazzy) was tried: the nodes then got no
+    messages and ignored Ctrl-C."""
+    from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor  # noqa: PLC0415
+
+    return MultiThreadedExecutor(num_threads=threads) if threads > 1 else SingleThreadedExecutor()
+
+
+def run_node(factory: Callable[..., Any], name: str, argv: Optional[list] = None, threads: int = 1) -> int:
+    """Runs one node standalone (`python -m fer_mask_ros.ros2.<node> --ros-args ...`) until Ctrl-C, on a
+    single-threaded executor (rclpy's multi-threaded one costs latency) unless `threads` > 1; a NodeStartError is one
+    FATAL line and exit status 2."""
     import sys  # noqa: PLC0415
 
     import rclpy  # noqa: PLC0415
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor  # noqa: PLC0415
+    from rclpy.executors import ExternalShutdownException  # noqa: PLC0415
 
     rclpy.init(args=sys.argv if argv is None else argv)
     quiet_qi()
@@ -298,7 +308,7 @@ def run_node(factory: Callable[..., Any], name: str, argv: Optional[list] = None
         except NodeStartError as exc:
             rclpy.logging.get_logger(name).fatal(str(exc))
             return 2
-        executor = MultiThreadedExecutor(num_threads=4)
+        executor = make_executor(threads)
         executor.add_node(node.node if hasattr(node, "node") else node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):

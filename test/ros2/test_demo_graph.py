@@ -104,7 +104,7 @@ def test_demo_graph_on_the_clip(ros):
         watcher.create_subscription(Image, "camera/front/image_raw", keep("images"), image_qos(50))
         watcher.create_subscription(String, "fake_nao/said", keep("said"), 50)
         watcher.create_subscription(DiagnosticArray, "/diagnostics", keep("diag"), 50)
-        graph.executor.add_node(watcher)
+        graph.add_node(watcher)
         assert first_emotion.wait(DEADLINE_S), "no EmotionStamped from the ROS 2 graph"
         # one full loop of the clip after the first emotion (the clip shows frames against wall time)
         start = time.monotonic()

@@ -51,7 +51,7 @@ def test_rep155_topics(ros):
         watcher = ros.create_node("test_rep155_watcher", namespace="fer_mask")
         watcher.create_subscription(IdsList, "/humans/faces/tracked", on_ids, 50)
         watcher.create_subscription(Image, "camera/front/image_raw", on_image, image_qos(50))
-        graph.executor.add_node(watcher)
+        graph.add_node(watcher)
         assert first_id.wait(DEADLINE_S), "no face id on /humans/faces/tracked"
         with lock:
             fid = next(m.ids[0] for m in got["ids"] if m.ids)
