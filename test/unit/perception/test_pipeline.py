@@ -309,3 +309,34 @@ def test_bad_image_after_tracking_is_the_detectors_clear_error():
     with pytest.raises(ValueError, match="image"):
         pipe.detect(None, 0.01)
     assert pipe.detect(np.zeros((0, 0, 3), np.uint8), 0.02) == []
+
+
+def test_a_stream_classifies_due_faces_only_and_carries_the_evidence(classifier):
+    """Issue #31: with a 10 Hz schedule on a 30 fps stream each face is classified every third frame (both new
+    faces in their first frame), never both in one frame after that; the other rows carry the face's evidence,
+    and raw is the newest answer."""
+    from fer_mask_ros.perception.schedule import ClassifySchedule
+
+    pipe = FacePipeline(classifier=classifier, schedule=ClassifySchedule({"fer_mask_net": 10.0}))
+    frame, dets = _scene([3, 5])
+    faces = [TrackedFace(7, dets[0]), TrackedFace(9, dets[1])]
+    calls = []
+    member = pipe.zoo.members["fer_mask_net"]
+    predict = member.predict_faces
+    member.predict_faces = lambda image, detections, flip=None: calls.append(len(detections)) or predict(
+        image, detections, flip)
+    last = {}
+    for i in range(30):
+        results = pipe.classify(frame, faces, i / 30.0)
+        assert [r.track_id for r in results] == [7, 9]
+        if i == 0:
+            assert all(r.fresh for r in results)  # a new face: its first emotion in its first frame
+        else:
+            assert sum(r.fresh for r in results) <= 1
+        for r in results:
+            if not r.fresh:  # nothing new: the evidence (and the newest answer) carried
+                assert np.allclose(r.prediction.probabilities, last[r.track_id][0])
+                assert np.allclose(r.raw.probabilities, last[r.track_id][1])
+            last[r.track_id] = (r.prediction.probabilities, r.raw.probabilities)
+    assert calls[0] == 2 and sum(calls) == pytest.approx(2 * 10, abs=2)  # 10 Hz per face for one second
+    assert pipe.schedule.fresh_share == pytest.approx(1 / 3, abs=0.05)
