@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -212,9 +213,18 @@ VARIANTS = {
 THRESHOLDS = {"unmasked": 0.45, "masked": 0.40}
 
 
+#: member -> the collected key it reads (set by --alignment: the MobileFaceNet aligned from the eyes alone)
+MEMBER_KEYS = {}
+
+
 def load(name):
     with np.load(os.path.join(OUT, f"{name}.npz")) as d:
-        return {k: d[k] for k in d.files}
+        data = {k: d[k] for k in d.files}
+    for member, key in MEMBER_KEYS.items():
+        for c in CONDITIONS:
+            if f"{c}/{key}" in data:
+                data[f"{c}/{member}"] = data[f"{c}/{key}"]
+    return data
 
 
 def stacked(sources, conditions, members):
@@ -268,6 +278,51 @@ def fit_report(fit_names, report_names, variants=VARIANTS):
     return fitted
 
 
+def fit_fusion(fit_name, stand_in, members=MEMBERS):
+    """Weights and temperatures per condition, fitted on `fit_name` with our net replaced by `stand_in` (a copy of
+    our net's family that never trained on that source, e.g. phase 8 on expressions-lfw), so that no member of
+    the fitted fusion knows the source. Our shipped net is calibrated for strangers, so its coefficient carries
+    over in calibrated units: a_joint(stand-in) / a_alone(stand-in). The others are the shipped models themselves."""
+    data = load(fit_name)
+    extra = np.load(os.path.join(OUT, f"{fit_name}_{stand_in}.npz"))
+    for c in CONDITIONS:
+        data[f"{c}/{stand_in}"] = extra[f"{c}/{stand_in}"]
+    used = tuple(stand_in if m == "fer_mask_net" else m for m in members)
+    weights, temperatures, detail = {}, {}, {}
+    for group, conditions in GROUPS.items():
+        x, y, w = stacked([data], conditions, used)
+        joint = fit_coefficients(x, y, w)
+        xs, ys, ws = stacked([data], conditions, (stand_in,))
+        alone = fit_coefficients(xs, ys, ws)[0]
+        coef = {m: float(joint[i] / alone) if m == "fer_mask_net" else float(joint[i]) for i, m in enumerate(members)}
+        total = sum(coef.values())
+        weights[group] = {m: round(v / total, 4) for m, v in coef.items()}
+        temperatures[group] = round(1.0 / total, 4)
+        detail[group] = {"joint": [round(float(v), 4) for v in joint], "stand_in_alone": round(float(alone), 4)}
+    return weights, temperatures, detail
+
+
+def report(fusion, names, members=MEMBERS):
+    """The fusion and each member alone, on each collected source and condition."""
+    rows = []
+    for name in names:
+        data = load(name)
+        for c in CONDITIONS:
+            group = "unmasked" if c == "unmasked" else "masked"
+            variants = {m: np.array([1.0 if k == m else 0.0 for k in members]) for m in members}
+            variants["fusion"] = np.array([fusion.weights[group].get(m, 0.0) for m in members]) / \
+                fusion.temperatures[group]
+            for label, coef in variants.items():
+                acc, bal, e, right, share = evaluate(data, c, members, coef)
+                rows.append((name, c, label, acc, bal, e, right, share))
+    print("| source | condition | model | accuracy | balanced | ECE | spoken at 0.45 / 0.40: right on share |")
+    print("| --- | --- | --- | ---: | ---: | ---: | --- |")
+    for name, c, label, acc, bal, e, right, share in rows:
+        print(f"| {name} | {c} | {label} | {100 * acc:.1f} % | {100 * bal:.1f} % | {e:.3f} | "
+              f"{100 * right:.0f} % on {100 * share:.0f} % |")
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -283,7 +338,12 @@ def main(argv=None):
     f = sub.add_parser("fit")
     f.add_argument("--fit", nargs="+", required=True, help="collected source names to fit on")
     f.add_argument("--report", nargs="*", default=[], help="collected source names to report on")
-    f.add_argument("--output", default=None)
+    f.add_argument("--alignment", default=None, choices=sorted(ALIGNMENTS),
+                   help="read the MobileFaceNet aligned from these landmarks only (collected alongside)")
+    f.add_argument("--output", default=None, help="write the fusion file (models/fusion.json)")
+    f.add_argument("--stand-in", default=None,
+                   help="fit with runs/fusion/<fit>_<stand-in>.npz in place of our net (a copy that never trained on "
+                        "the fit source); without it, print the leave-one-source-out table of every variant")
     args = parser.parse_args(argv)
     os.makedirs(OUT, exist_ok=True)
     if args.cmd == "collect":
@@ -295,7 +355,28 @@ def main(argv=None):
         np.savez_compressed(os.path.join(OUT, f"{args.name}.npz"), **out)
         print(f"{args.name}: {len(out['labels'])} items in {time.time() - t0:.0f} s -> {OUT}/{args.name}.npz")
         return 0
-    fit_report(args.fit, args.report)
+    if args.alignment:
+        MEMBER_KEYS["mobilefacenet"] = f"mobilefacenet@{args.alignment}"
+    if not args.stand_in:
+        fit_report(args.fit, args.report)
+        return 0
+    from fer_mask_ros.perception.fusion import Fusion
+
+    weights, temperatures, detail = fit_fusion(args.fit[0], args.stand_in)
+    fusion = Fusion(weights, temperatures, provenance={
+        "fitted_on": f"{args.fit[0]} (runs/fusion/{args.fit[0]}.npz)", "stand_in_for_fer_mask_net": args.stand_in,
+        "method": "class-balanced NLL of sum_m a_m log p_m, a_m >= 0, per condition (unmasked; masked = training's "
+                  "masks + the unseen-mask family); our net's coefficient in calibrated units "
+                  "(a_joint / a_alone of the stand-in)", "coefficients": detail,
+        "command": "PYTHONPATH=. python tools/fit_fusion.py " + " ".join(argv or sys.argv[1:]),
+        "date": time.strftime("%Y-%m-%d")})
+    print(fusion.describe())
+    report(fusion, args.report or args.fit)
+    if args.output:
+        with open(args.output, "w") as handle:
+            json.dump(fusion.to_json(), handle, indent=1)
+            handle.write("\n")
+        print(f"-> {args.output}")
     return 0
 
 

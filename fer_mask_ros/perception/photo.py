@@ -104,7 +104,7 @@ def build_pipeline(model: Optional[str], threads: Optional[int], detector_model:
     from fer_mask_ros.perception.pipeline import FacePipeline
     from fer_mask_ros.perception.zoo import load_zoo
 
-    zoo = load_zoo(classifier, model, threads, backend)
+    zoo = load_zoo(classifier, model, threads, backend, still=True)
     kwargs = {"model_path": detector_model, "num_threads": threads or 1}
     if score_threshold is not None:
         kwargs["score_threshold"] = float(score_threshold)

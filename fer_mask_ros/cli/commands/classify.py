@@ -58,10 +58,11 @@ def add_backend_argument(parser: argparse.ArgumentParser) -> None:
     from fer_mask_ros.perception.classifier import CLASSIFIER_BACKENDS
     from fer_mask_ros.perception.zoo import CLASSIFIER_NAMES
 
-    default = node_default("emotion_classifier", "classifier")
+    streams, stills = (node_default("emotion_classifier", k) for k in ("classifier", "still_classifier"))
     parser.add_argument("--classifier", choices=CLASSIFIER_NAMES, default=None, metavar="NAME",
                         help=f"expression model: {', '.join(CLASSIFIER_NAMES)} (fusion: every member, fused by mask "
-                             f"condition; default {default}, config/emotion_classifier.yaml; models/ZOO.md)")
+                             f"condition; default {stills} for photos, {streams} for crops and videos; "
+                             f"config/emotion_classifier.yaml; models/ZOO.md)")
 
     parser.add_argument("--backend", choices=CLASSIFIER_BACKENDS, default="auto",
                         help="classifier runtime: auto (the int8 ONNX copy, else the fp32 one, else torch), "

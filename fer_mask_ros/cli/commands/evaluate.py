@@ -386,10 +386,9 @@ def run(args) -> int:
         raise CommandError(f"--peer-python is not an executable: {args.peer_python} (make bench-peer builds one)")
     classifier = load_classifier(args.model, args.threads, args.backend)
     classifier.calibrated = not args.uncalibrated
-    from fer_mask_ros.config import node_default
-    from fer_mask_ros.perception.zoo import make_zoo
+    from fer_mask_ros.perception.zoo import default_classifier, make_zoo
 
-    args._zoo = make_zoo(getattr(args, "classifier", None) or node_default("emotion_classifier", "classifier"),
+    args._zoo = make_zoo(getattr(args, "classifier", None) or default_classifier(still=bool(args.photos)),
                          args.threads, classifier=classifier)
     os.makedirs(args.output, exist_ok=True)
     model_path = getattr(classifier, "model_path", None) or args.model

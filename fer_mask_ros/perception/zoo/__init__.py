@@ -133,16 +133,21 @@ class ZooCrops:
         return np.concatenate(probs), np.concatenate(masks)
 
 
+def default_classifier(still: bool = False) -> str:
+    """config/emotion_classifier.yaml's `still_classifier` (photos) or `classifier` (streams)."""
+    from fer_mask_ros.config import node_default
+
+    return str(node_default("emotion_classifier", "still_classifier" if still else "classifier"))
+
+
 def load_zoo(name: Optional[str], model: Optional[str] = None, threads: Optional[int] = None,
-             backend: str = "auto") -> Zoo:
-    """The zoo for `--classifier NAME` / `~classifier` (None = config/emotion_classifier.yaml's), our net from `model`
-    (None = shipped) on `backend`; ModelError with one line for any problem."""
+             backend: str = "auto", still: bool = False) -> Zoo:
+    """The zoo for `--classifier NAME` / `~classifier` (None = config/emotion_classifier.yaml's default for stills
+    or streams), our net from `model` (None = shipped) on `backend`; ModelError with one line for any problem."""
     from fer_mask_ros.perception.classifier import load_classifier
 
     if name is None:
-        from fer_mask_ros.config import node_default
-
-        name = str(node_default("emotion_classifier", "classifier"))
+        name = default_classifier(still)
     if name not in CLASSIFIER_NAMES:  # before any model is loaded
         raise ModelError(f"unknown classifier {name!r}; choose one of {', '.join(CLASSIFIER_NAMES)}")
     try:

@@ -31,11 +31,9 @@ def photos(tmp_path_factory):
 
 
 def pipeline_for(model):
-    from fer_mask_ros.perception.classifier import EmotionClassifier
-    from fer_mask_ros.perception.detection import make_detector
-    from fer_mask_ros.perception.pipeline import FacePipeline
+    from fer_mask_ros.perception.photo import build_pipeline
 
-    return FacePipeline(make_detector(num_threads=1), EmotionClassifier(model, num_threads=1))  # the CLI's default
+    return build_pipeline(model, 1)  # the CLI's default: config/emotion_classifier.yaml's still_classifier
 
 
 def test_photo_csv_and_annotated_images(photos, tiny_model_path, tmp_path, capsys):
