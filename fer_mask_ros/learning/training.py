@@ -601,8 +601,8 @@ class Trainer:
         self.log({"real_teacher_share_fer": fer_share.tolist(), "real_teacher_share_photos": photo_share.tolist()})
 
     def build(self) -> None:
-        from fer_mask_ros.perception.zoo.network import MaskedFERNet, widen
         from fer_mask_ros.perception.classifier import load_model
+        from fer_mask_ros.perception.zoo.network import MaskedFERNet, widen
 
         cfg, t = self.cfg, self.torch
         self.model = MaskedFERNet(tuple(cfg.widths), dropout=cfg.dropout)

@@ -88,6 +88,8 @@ class FacePipeline:
         zoo: a perception.zoo.Zoo; schedule: default config/emotion_classifier.yaml's classify_hz;
         half_life_s / smoothing_timeout_s: the evidence's (default: the same file's); `smoother` (a
         ProbabilitySmoother, older callers) sets them from its alpha at 10 fps and its timeout."""
+        if zoo is None and hasattr(classifier, "fusion"):  # a perception.zoo.Zoo given as the classifier
+            zoo, classifier = classifier, None
         if zoo is None and classifier is not None:
             from fer_mask_ros.perception.zoo import make_zoo
 

@@ -121,8 +121,8 @@ def tiny_model_path(tmp_path_factory) -> str:
     """A random MaskedFERNet((4, 8)) saved with classifier.save_model (session-wide, read-only)."""
     import torch
 
-    from fer_mask_ros.perception.zoo.network import MaskedFERNet
     from fer_mask_ros.perception.classifier import save_model
+    from fer_mask_ros.perception.zoo.network import MaskedFERNet
 
     torch.manual_seed(0)
     model = MaskedFERNet((4, 8))

@@ -38,8 +38,8 @@ def lively_model(tmp_path_factory):
     (differences in smoothing or frame selection show in the numbers)."""
     import torch
 
-    from fer_mask_ros.perception.zoo.network import MaskedFERNet
     from fer_mask_ros.perception.classifier import save_model
+    from fer_mask_ros.perception.zoo.network import MaskedFERNet
 
     torch.manual_seed(1)
     model = MaskedFERNet((4, 8))

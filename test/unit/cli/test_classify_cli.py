@@ -19,8 +19,8 @@ HEADER = ("path,emotion,confidence,masked,mask_probability,"
 def tiny_model(tmp_path_factory):
     import torch
 
-    from fer_mask_ros.perception.zoo.network import MaskedFERNet
     from fer_mask_ros.perception.classifier import save_model
+    from fer_mask_ros.perception.zoo.network import MaskedFERNet
 
     torch.manual_seed(0)
     model = MaskedFERNet(widths=(4, 8))

@@ -145,8 +145,8 @@ def test_markdown_table_side_by_side():
 def tiny_model(tmp_path_factory):
     import torch
 
-    from fer_mask_ros.perception.zoo.network import MaskedFERNet
     from fer_mask_ros.perception.classifier import save_model
+    from fer_mask_ros.perception.zoo.network import MaskedFERNet
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("model") / "tiny.pt"

@@ -123,8 +123,8 @@ def test_augment_strength_zero_only_flips():
 
 
 def test_init_from_a_narrower_model_is_widened(tmp_path):
-    from fer_mask_ros.perception.zoo.network import MaskedFERNet
     from fer_mask_ros.perception.classifier import save_model
+    from fer_mask_ros.perception.zoo.network import MaskedFERNet
 
     root = make_fer_folder(tmp_path / "fer", per_class_train=2, per_class_test=2)
     narrow = tmp_path / "narrow.pt"
@@ -209,8 +209,8 @@ def test_unknown_photo_forward_is_refused(tmp_path):
 def test_teacher_flip_distils_the_mean_over_the_mirror_image(tmp_path):
     import torch.nn.functional as F
 
-    from fer_mask_ros.perception.zoo.network import MaskedFERNet
     from fer_mask_ros.perception.classifier import save_model
+    from fer_mask_ros.perception.zoo.network import MaskedFERNet
 
     root = make_fer_folder(tmp_path / "fer", per_class_train=2, per_class_test=2)
     teacher = tmp_path / "teacher.pt"
@@ -230,8 +230,8 @@ def test_teacher_flip_distils_the_mean_over_the_mirror_image(tmp_path):
 
 
 def test_photo_teacher_teaches_the_photo_samples_and_the_teacher_the_rest(tmp_path):
-    from fer_mask_ros.perception.zoo.network import MaskedFERNet
     from fer_mask_ros.perception.classifier import save_model
+    from fer_mask_ros.perception.zoo.network import MaskedFERNet
 
     with pytest.raises(ValueError, match="--photo-teacher needs --teacher and --photo-source"):
         Trainer(_config(str(tmp_path), tmp_path / "run", teacher=str(tmp_path / "t.pt"), photo_teacher="p.pt"))
@@ -301,8 +301,8 @@ def test_occluder_top_range_sets_where_the_lower_face_is_hidden():
 
 
 def test_teacher_sees_the_same_augmented_face_without_its_mask(tmp_path):
-    from fer_mask_ros.perception.zoo.network import MaskedFERNet
     from fer_mask_ros.perception.classifier import save_model
+    from fer_mask_ros.perception.zoo.network import MaskedFERNet
 
     with pytest.raises(ValueError, match="--teacher-sees-clean needs --teacher"):
         Trainer(_config(str(tmp_path), tmp_path / "run", teacher_sees_clean=True))

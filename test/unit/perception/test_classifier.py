@@ -11,7 +11,6 @@ from conftest import fake_face
 from fer_mask_ros.errors import ModelError
 from fer_mask_ros.labels import EMOTIONS
 from fer_mask_ros.learning.export import export_onnx, quantize_onnx
-from fer_mask_ros.perception.zoo.network import MaskedFERNet, fold_batchnorm
 from fer_mask_ros.perception.classifier import (
     MODEL_FORMAT,
     EmotionClassifier,
@@ -20,6 +19,7 @@ from fer_mask_ros.perception.classifier import (
     onnx_path_for,
     save_model,
 )
+from fer_mask_ros.perception.zoo.network import MaskedFERNet, fold_batchnorm
 
 
 class NotAWeight:
