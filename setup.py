@@ -19,11 +19,12 @@ from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PACKAGES = find_packages(include=["fer_mask_ros", "fer_mask_ros.*"])
-SHIPPED = {"models": ("*.pt", "*.onnx"), "config": ("*.yaml",)}
+SHIPPED = {"models": ("*.pt", "*.onnx", "*.json", "LICENSE-*"), "config": ("*.yaml",)}
 
 
 class BuildPyWithShippedFiles(build_py):
-    """build_py, plus models/*.pt|*.onnx and config/*.yaml into fer_mask_ros/_shipped/ (pip installs only)."""
+    """build_py, plus models/ (weights, fusion, licence notices) and config/*.yaml into fer_mask_ros/_shipped/
+    (pip installs only)."""
 
     def run(self):
         super().run()
