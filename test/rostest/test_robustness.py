@@ -60,7 +60,7 @@ class Diag:
         with self.lock:
             return self.latest.get(name)
 
-    def wait(self, name, pred, timeout=10.0):
+    def wait(self, name, pred, timeout=TIMEOUT):
         end = time.monotonic() + timeout
         while time.monotonic() < end and not rospy.is_shutdown():
             got = self.get(name)
@@ -433,7 +433,7 @@ class RobustnessTest(unittest.TestCase):
             self.send(self.pub_cf, face_array(FRAMES.boxes(0), 320, 240), rospy.Time.from_sec(s.to_sec() + 0.013))
             self.send(self.pub_ci, from_bgr(FRAMES.frame(0), "bgr8"), s)
             time.sleep(0.4)
-        got = self.diag.wait(CLS, lambda st, v: "never share" in st.message, timeout=8)
+        got = self.diag.wait(CLS, lambda st, v: "never share" in st.message, timeout=TIMEOUT)
         self.assertIn("never share", got[0].message)
         self.assertEqual(got[0].level, DiagnosticStatus.WARN)
         self.assertEqual(self.arrays.count, before, "unsynchronised inputs produced an output")
@@ -493,13 +493,13 @@ class RobustnessTest(unittest.TestCase):
 
     def test_28_frames_lost_in_transport(self):
         """header.seq jumps by 8 (7 frames lost before the node, e.g. a full publisher queue): counted as lost."""
-        got = self.diag.wait(DET, lambda st, v: "lost" in v, timeout=5)
+        got = self.diag.wait(DET, lambda st, v: "lost" in v, timeout=TIMEOUT)
         self.assertIn("lost", got[1], "face_detector does not count frames lost before it")
         lost0 = int(got[1]["lost"])
         self.processed(self.pub, from_bgr(FRAMES.frame(0), "bgr8"), self.faces)
         self.pub.impl.seq += 7  # rospy numbers each message it sends; skip 7 numbers
         self.processed(self.pub, from_bgr(FRAMES.frame(0), "bgr8"), self.faces)
-        got = self.diag.wait(DET, lambda st, v: int(v.get("lost", 0)) >= lost0 + 7, timeout=5)
+        got = self.diag.wait(DET, lambda st, v: int(v.get("lost", 0)) >= lost0 + 7, timeout=TIMEOUT)
         self.assertGreaterEqual(int(got[1].get("lost", 0)), lost0 + 7, got[1])
 
     def test_29_service_cannot_starve_the_live_flow(self):
@@ -534,7 +534,7 @@ class RobustnessTest(unittest.TestCase):
         self.assertGreaterEqual(len(busy), 1, results)
         self.assertGreaterEqual(results.count("ok"), 1, results)
         self.assertLess(max(live), 10.0, f"live pairs took {live} s during the calls")
-        got = self.diag.wait(CLS, lambda st, v: int(v.get("service_busy", 0)) >= len(busy), timeout=5)
+        got = self.diag.wait(CLS, lambda st, v: int(v.get("service_busy", 0)) >= len(busy), timeout=TIMEOUT)
         self.assertGreaterEqual(int(got[1].get("service_busy", 0)), len(busy), got[1])
 
     def test_38_compressed_image_bombs(self):
@@ -589,7 +589,7 @@ class RobustnessTest(unittest.TestCase):
         self.assertGreater(int(got[1].get("emotions_received", 0)), received0 + 64)
         self.assertLessEqual(int(got[1].get("policy_faces", 10 ** 9)), 128, got[1])
         self.assertLessEqual(int(got[1].get("policy_observations", 10 ** 9)), 128 * 256, got[1])
-        got = self.diag.wait(SPEECH, lambda st, v: int(v.get("policy_faces", 10 ** 9)) == 0, timeout=15)
+        got = self.diag.wait(SPEECH, lambda st, v: int(v.get("policy_faces", 10 ** 9)) == 0, timeout=TIMEOUT)
         self.assertEqual(int(got[1].get("policy_faces", -1)), 0, f"far-future observations kept: {got[1]}")
 
     def test_42_speech_unknown_and_huge_emotion_names(self):
