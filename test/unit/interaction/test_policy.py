@@ -156,7 +156,7 @@ def test_espeak_command_is_an_argument_list(tmp_path):
     exe.chmod(0o755)
     b = EspeakBackend(language="it", executable=str(exe))
     b.say("ciao; rm -rf / $(echo x)")
-    b.wait(5)
+    b.wait(60)
     out = log.read_text().splitlines()
     assert out[0] == "-v it --stdin"
     assert out[1] == "ciao; rm -rf / $(echo x)"

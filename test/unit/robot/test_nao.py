@@ -334,7 +334,7 @@ def test_heartbeat_answers_and_call_timeouts(conn):
 
     with pytest.raises(NaoTimeout, match="robot not answering"):
         conn.call(lambda _async: _Never(), timeout=0.05, what="stuck")
-    end = time.monotonic() + 10
+    end = time.monotonic() + 30
     while conn.generation == gen and time.monotonic() < end:
         time.sleep(0.05)
     assert conn.generation == gen + 1 and conn.hangs == 1 and conn.connected

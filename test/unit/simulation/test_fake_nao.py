@@ -229,7 +229,7 @@ def test_cli_serves_until_sigterm(tmp_path):
         s.close()
         assert out().strip() == "NAO says: hello from the test"
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(10) == 0
+        assert proc.wait(60) == 0
         errors = []
         while not errors or errors[-1] != "<timeout>":  # the stream ends with the process
             errors.append(err(5.0))
