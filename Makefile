@@ -3,7 +3,8 @@
 #   make setup   apt packages (only missing ones), .venv with requirements.txt (inference only, no torch; pip runs
 #                only when it changed), catkin build in .ws/
 #   make test    setup, then ruff + pytest test/unit + rostest test/rostest/*.test + the install space (install-test);
-#                every stage runs, the failed ones are named at the end (about 14 min on a 2-core VM)
+#                (+ requirements-dev.txt: torch, ...); every stage runs, the failed ones are named at the end
+#                (about 14 min on a 2-core VM)
 #   make demo    setup, then the whole graph on a simulated NAO playing the bundled clip; prints what NAO says
 #   make lint    ruff
 #   make bench   the graph on a fake NAO: latency/fps/CPU/RSS table -> docs/PERFORMANCE.md (soak: make soak)
@@ -47,7 +48,7 @@ ROSTEST_ARGS ?=
 .PHONY: help setup apt venv pip pip-dev ws test lint unit rostest install-test _lint _unit _rostest _install_test demo bench bench-peer soak clip clean test-py38 test-minimal
 
 help:
-	@sed -n '2,8p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
 
 setup: apt venv pip ws
 
