@@ -113,6 +113,42 @@ def collect_photos(root, holdout, limit, seed, threads):
     return out
 
 
+def collect_stand_in(root, holdout, model, key, seed, threads):
+    """Our-net-family model `model` (.pt) on the same faces, masks and seeds as collect_photos -> {cond/key}."""
+    from fer_mask_ros.imaging import read_image, to_bgr
+    from fer_mask_ros.learning.cross_source import masked_copy
+    from fer_mask_ros.learning.photo_sources import is_holdout, labelled_photos
+    from fer_mask_ros.perception.classifier import EmotionClassifier
+    from fer_mask_ros.perception.detection import make_detector
+    from fer_mask_ros.perception.photo import detect_photo_faces
+    from fer_mask_ros.perception.zoo.fer_mask_net import FerMaskNetMember
+
+    paths, labels = labelled_photos(root)
+    keep = [i for i, p in enumerate(paths) if (is_holdout(p) if holdout else True)]
+    paths, labels = [paths[i] for i in keep], labels[keep]
+    detector = make_detector(None, num_threads=threads)
+    member = FerMaskNetMember(EmotionClassifier(model, num_threads=threads, backend="torch"))
+    out = {"labels": labels}
+    for c in CONDITIONS:
+        out[f"{c}/{key}"] = np.full((len(paths), 7), np.nan)
+    for i in tqdm(range(len(paths)), desc=key, file=sys.stderr):
+        bgr = to_bgr(read_image(paths[i]))
+        faces = detect_photo_faces(detector, bgr)
+        if not faces:
+            continue
+        for ci, c in enumerate(CONDITIONS):
+            if c == "unmasked":
+                image, det = bgr, faces[0]
+            else:
+                image = masked_copy(bgr, c, np.random.default_rng([seed, i, ci]), faces[0].landmarks)
+                found = detect_photo_faces(detector, image)
+                if not found:
+                    continue
+                det = found[0]
+            out[f"{c}/{key}"][i] = member.predict_faces(image, [det], flip=True).log_probs[0]
+    return out
+
+
 def collect_crops(root, usage, limit, seed, threads):
     from fer_mask_ros.learning.cross_source import crop_conditions
     from fer_mask_ros.learning.datasets import load_dataset
@@ -335,6 +371,9 @@ def main(argv=None):
     c.add_argument("--limit", type=int, default=0)
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--threads", type=int, default=1)
+    c.add_argument("--stand-in", nargs=2, metavar=("MODEL", "KEY"), default=None,
+                   help="instead of the members: this .pt of our net's family on the same faces -> <name>.npz "
+                        "under <condition>/KEY (fit --stand-in KEY reads runs/fusion/<fit>_KEY.npz)")
     f = sub.add_parser("fit")
     f.add_argument("--fit", nargs="+", required=True, help="collected source names to fit on")
     f.add_argument("--report", nargs="*", default=[], help="collected source names to report on")
@@ -348,7 +387,10 @@ def main(argv=None):
     os.makedirs(OUT, exist_ok=True)
     if args.cmd == "collect":
         t0 = time.time()
-        if args.photos:
+        if args.stand_in:
+            out = collect_stand_in(args.source, args.holdout, args.stand_in[0], args.stand_in[1], args.seed,
+                                   args.threads)
+        elif args.photos:
             out = collect_photos(args.source, args.holdout, args.limit, args.seed, args.threads)
         else:
             out = collect_crops(args.source, args.usage, args.limit, args.seed, args.threads)
