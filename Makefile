@@ -168,7 +168,7 @@ demo: setup
 MODEL ?=
 BENCH_ARGS ?=
 PEER_VENV := $(ROOT)/.venv-peer
-bench: setup
+bench: setup pip-dev
 	$(ROS_ENV) && $(PY) -m fer_mask_ros bench --graph $(if $(MODEL),--graph-model $(MODEL)) \
 		$$( [ -x $(PEER_VENV)/bin/python ] && $(PEER_VENV)/bin/python -c "import fer" 2>/dev/null \
 			&& echo --peer-python $(PEER_VENV)/bin/python ) $(BENCH_ARGS)
