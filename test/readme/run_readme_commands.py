@@ -233,7 +233,7 @@ def make_inputs() -> None:
         cv2.imwrite(os.path.join(ROOT, "frames", f"frame_{i:04d}.jpg"), frame)
 
 
-MADE = ("photo.jpg", "session.mp4", "session.avi", "faces", "frames", "preds.csv", "out")
+MADE = ("photo.jpg", "session.mp4", "session.avi", "faces", "frames", "preds.csv", "out", "session.bag")
 
 
 def clean_inputs() -> None:
