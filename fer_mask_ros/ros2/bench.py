@@ -11,6 +11,7 @@ EmotionArray (with faces) arrival in a subscriber here. Prints one line.
 from __future__ import annotations
 
 import argparse
+import os
 import threading
 import time
 from typing import List
@@ -21,59 +22,73 @@ SIZES = {"QVGA": (320, 240), "VGA": (640, 480)}
 
 
 class NodeProcesses:
-    """nao_camera, face_detector and emotion_classifier as processes (python -m fer_mask_ros.ros2.<node>) against a
-    FakeNao served from this process; `camera_images()` counts the camera topic in a subscriber here."""
+    """The fake NAO (python -m fer_mask_ros fake-nao, serving the frames from a folder), nao_camera, face_detector and
+    emotion_classifier each as a process, as the ROS 1 bench runs them; the camera rate comes from nao_camera's
+    /diagnostics (this process never receives the images)."""
 
     def __init__(self, frames, fps: float, ns: str = "fer_mask"):
+        import socket  # noqa: PLC0415
         import subprocess  # noqa: PLC0415
         import sys  # noqa: PLC0415
+        import tempfile  # noqa: PLC0415
 
+        import cv2  # noqa: PLC0415
         import rclpy  # noqa: PLC0415
-        from rclpy.executors import MultiThreadedExecutor  # noqa: PLC0415
-        from sensor_msgs.msg import Image  # noqa: PLC0415
+        from diagnostic_msgs.msg import DiagnosticArray  # noqa: PLC0415
+        from rclpy.executors import SingleThreadedExecutor  # noqa: PLC0415
 
-        from fer_mask_ros.ros2.runtime import image_qos  # noqa: PLC0415
-        from fer_mask_ros.simulation.fake_nao import FakeNao  # noqa: PLC0415
-
-        self.nao = FakeNao(frames, fps=fps, url="tcp://127.0.0.1:0", echo=False).start()
-        port = self.nao.url.rsplit(":", 1)[1]
+        self.folder = tempfile.mkdtemp(prefix="fer_mask_ros2_bench_")
+        for i, rgb in enumerate(frames):
+            cv2.imwrite(os.path.join(self.folder, f"{i:03d}.png"), rgb[:, :, ::-1])
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
         common = ["--ros-args", "-r", f"__ns:=/{ns}"]
         image = ["-r", "image:=camera/front/image_raw"]
-        commands = [["nao_camera", "-p", "nao_ip:=127.0.0.1", "-p", f"nao_port:={port}", "-p", f"fps:={int(fps)}",
-                     "-r", "image_raw:=camera/front/image_raw", "-r", "camera_info:=camera/front/camera_info"],
-                    ["face_detector", *image], ["emotion_classifier", *image]]
-        self.procs = [subprocess.Popen([sys.executable, "-m", f"fer_mask_ros.ros2.{c[0]}", *common, *c[1:]],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for c in commands]
+        nodes = [["nao_camera", "-p", "nao_ip:=127.0.0.1", "-p", f"nao_port:={port}", "-p", f"fps:={int(fps)}",
+                  "-r", "image_raw:=camera/front/image_raw", "-r", "camera_info:=camera/front/camera_info"],
+                 ["face_detector", *image], ["emotion_classifier", *image]]
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        self.procs = [subprocess.Popen([sys.executable, "-m", "fer_mask_ros", "fake-nao", "--source", self.folder,
+                                        "--fps", str(fps), "--port", str(port), "--quiet"], **quiet)]
+        time.sleep(2.0)  # the fake NAO listens before the camera connects (it would retry anyway)
+        self.procs += [subprocess.Popen([sys.executable, "-m", f"fer_mask_ros.ros2.{c[0]}", *common, *c[1:]], **quiet)
+                       for c in nodes]
         rclpy.init(args=[])
-        self.images = 0
-        self.node = rclpy.create_node("bench_camera_counter", namespace=ns)
-        self.node.create_subscription(Image, "camera/front/image_raw", self._count, image_qos(5))
-        self.executor = MultiThreadedExecutor(num_threads=2)
+        self.camera_published = 0
+        self.camera_name = f"/{ns}/nao_camera"
+        self.node = rclpy.create_node("bench_diagnostics", namespace=ns)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._diag, 20)
+        self.executor = SingleThreadedExecutor()  # rclpy's multi-threaded executor adds latency
         self.executor.add_node(self.node)
         threading.Thread(target=self.executor.spin, daemon=True).start()
 
-    def _count(self, _msg) -> None:
-        self.images += 1
+    def _diag(self, msg) -> None:
+        for status in msg.status:
+            if status.name == self.camera_name:
+                values = {kv.key: kv.value for kv in status.values}
+                self.camera_published = int(values.get("processed", "0"))
 
     def add_node(self, node) -> None:
         self.executor.add_node(node)
 
     def camera_images(self) -> int:
-        return self.images
+        return self.camera_published
 
     def stop(self) -> None:
+        import shutil  # noqa: PLC0415
+
         import rclpy  # noqa: PLC0415
 
-        for proc in self.procs:
+        for proc in reversed(self.procs):  # the fake NAO last
             proc.send_signal(2)  # SIGINT, as Ctrl-C
-        for proc in self.procs:
             try:
                 proc.wait(10)
             except Exception:
                 proc.kill()
         self.executor.shutdown(timeout_sec=5.0)
         rclpy.try_shutdown()
-        self.nao.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def run(case: str = "QVGA@30x2", seconds: float = 20.0, warmup: float = 5.0, processes: bool = False) -> dict:
@@ -81,8 +96,10 @@ def run(case: str = "QVGA@30x2", seconds: float = 20.0, warmup: float = 5.0, pro
     from fer_mask_ros_interfaces.msg import EmotionArray  # noqa: PLC0415
 
     from fer_mask_ros.ros2.demo import DemoGraph  # noqa: PLC0415
+    from fer_mask_ros.ros2.runtime import low_latency_transport  # noqa: PLC0415
     from fer_mask_ros.simulation.face_frames import FaceFrames  # noqa: PLC0415
 
+    low_latency_transport()  # before rclpy.init (the node processes set it themselves)
     resolution, rest = case.split("@")
     fps, faces = (float(v) for v in rest.split("x"))
     width, height = SIZES[resolution]

@@ -39,9 +39,10 @@ class DemoGraph:
         from fer_mask_ros.ros2.face_detector import FaceDetectorNode  # noqa: PLC0415
         from fer_mask_ros.ros2.fake_nao import FakeNaoNode  # noqa: PLC0415
         from fer_mask_ros.ros2.nao_camera import NaoCameraNode  # noqa: PLC0415
-        from fer_mask_ros.ros2.runtime import quiet_qi  # noqa: PLC0415
+        from fer_mask_ros.ros2.runtime import low_latency_transport, quiet_qi  # noqa: PLC0415
 
         quiet_qi()
+        low_latency_transport()
         self._own_context = not rclpy.ok()
         if self._own_context:
             rclpy.init(args=[])
