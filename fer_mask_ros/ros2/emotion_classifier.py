@@ -39,27 +39,32 @@ class EmotionClassifierNode(Node):
         self.params = p = Params(self, "emotion_classifier")
         from fer_mask_ros.perception.classifier import EmotionClassifier  # noqa: PLC0415
         from fer_mask_ros.perception.pipeline import FacePipeline  # noqa: PLC0415
-        from fer_mask_ros.perception.tracking import ProbabilitySmoother  # noqa: PLC0415
+        from fer_mask_ros.perception.schedule import ClassifySchedule  # noqa: PLC0415
+        from fer_mask_ros.perception.zoo import make_zoo  # noqa: PLC0415
 
         options = {"backend": str(p.get("backend"))}
         if int(p.get("num_threads")) > 0:
             options["num_threads"] = int(p.get("num_threads"))
+        self._threads = options.get("num_threads")
         try:
             self.classifier = EmotionClassifier(p.get("model") or None, **options)
+            # classifier: one zoo member, or the fusion of them (models/ZOO.md); our net gives the mask flag
+            self.zoo = make_zoo(str(p.get("classifier")), self._threads, classifier=self.classifier)
         except Exception as exc:
             first = str(exc).splitlines()[0] if str(exc) else repr(exc)
             raise NodeStartError(f"emotion_classifier: cannot load the expression model: {first}") from None
-        if p.get("smoothing_half_life_s") is not None:  # evidence with a half-life (config/emotion_classifier.yaml)
-            smoothing = {"half_life_s": float(p.get("smoothing_half_life_s")),
-                         "smoothing_timeout_s": float(p.get("smoothing_timeout_s"))}
-        else:  # an EMA per face
-            smoothing = {"smoother": ProbabilitySmoother(alpha=float(p.get("smoothing_alpha")),
-                                                         timeout_s=float(p.get("smoothing_timeout_s")))}
-        self.pipeline = FacePipeline(classifier=self.classifier, **smoothing)
+        try:
+            rates = {str(k): float(v) for k, v in p.group("classify_hz").items()}
+            schedule = ClassifySchedule(rates, refind_s=float(p.get("classify_refind_s")))
+            self.pipeline = FacePipeline(zoo=self.zoo, schedule=schedule,
+                                         half_life_s=float(p.get("smoothing_half_life_s")),
+                                         smoothing_timeout_s=float(p.get("smoothing_timeout_s")))
+        except (TypeError, ValueError) as exc:
+            raise NodeStartError(f"emotion_classifier: classify_hz / classify_refind_s / smoothing_*: {exc}") from None
         self.max_faces = int(p.get("max_faces"))
         self.matcher = StampMatcher(int(p.get("sync_queue_size")), float(p.get("sync_slop_s")))
         self.counts = Counts()
-        self.faces_classified = self.faces_dropped = self.service_calls = self.service_busy = 0
+        self.faces_classified = self.faces_dropped = self.faces_outside = self.service_calls = self.service_busy = 0
         self._service_pipeline = None
         self._service_lock = threading.Lock()
         self._service_slots = threading.BoundedSemaphore(int(p.get("service_max_concurrent")))
@@ -88,7 +93,8 @@ class EmotionClassifierNode(Node):
                 self.counts.bad(str(exc))
                 return
             h, w = bgr.shape[:2]
-            faces = tracked_faces_from_msg(faces_msg)
+            faces = [f for f in tracked_faces_from_msg(faces_msg) if has_pixels(f.detection.box, w, h)]
+            self.faces_outside += len(faces_msg.faces) - len(faces)  # never classified, nor spoken about
             if len(faces) > self.max_faces:
                 self.faces_dropped += len(faces) - self.max_faces
                 faces = sorted(faces, key=lambda f: -f.detection.score)[:self.max_faces]
@@ -120,11 +126,15 @@ class EmotionClassifierNode(Node):
                 if self._service_pipeline is None:
                     from fer_mask_ros.perception.detection import detector_from_settings  # noqa: PLC0415
                     from fer_mask_ros.perception.pipeline import FacePipeline  # noqa: PLC0415
+                    from fer_mask_ros.perception.zoo import make_zoo  # noqa: PLC0415
 
                     detector = detector_from_settings({"detector": self.params.get("detector"),
                                                        "detector_model": self.params.get("detector_model"),
                                                        "score_threshold": self.params.get("score_threshold")})
-                    self._service_pipeline = FacePipeline(detector=detector, classifier=self.classifier)
+                    still = str(self.params.get("still_classifier"))  # photos: the fusion by default
+                    zoo = self.zoo if still == self.zoo.name else make_zoo(still, self._threads,
+                                                                           classifier=self.classifier)
+                    self._service_pipeline = FacePipeline(detector=detector, zoo=zoo)
             from fer_mask_ros.perception.photo import classify_image  # noqa: PLC0415
 
             results = classify_image(self._service_pipeline, bgr, stamp_to_sec(request.image.header.stamp))
@@ -140,13 +150,21 @@ class EmotionClassifierNode(Node):
     def diag_fields(self):
         d = self.counts.fields()
         d.update(faces_classified=self.faces_classified, faces_dropped=self.faces_dropped,
+                 faces_outside=self.faces_outside,
                  unmatched_faces=self.matcher.unmatched, service_calls=self.service_calls,
-                 service_busy=self.service_busy, backend=getattr(self.classifier, "backend", ""))
+                 service_busy=self.service_busy, backend=getattr(self.classifier, "backend", ""),
+                 classifier=self.zoo.name, fresh_share=round(self.pipeline.schedule.fresh_share, 4))
         return d
 
     def diag_level(self):
         return self.counts.level("image + faces pairs", float(self.params.get("diag/stale_warn_s")),
                                  float(self.params.get("diag/latency_warn_ms")))
+
+
+def has_pixels(box, width: int, height: int) -> bool:
+    """A face box with at least one pixel inside the image (the ROS 1 node skips the others the same way)."""
+    x, y, w, h = box
+    return w > 0 and h > 0 and x < width and y < height and x + w > 0 and y + h > 0
 
 
 def main(argv=None) -> int:
