@@ -92,3 +92,24 @@ def test_cli_says_one_line_without_rclpy():
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()], proc.stderr
     assert proc.stderr.startswith("error: ros2 needs ROS 2's rclpy") and "make setup-ros2" in proc.stderr
+
+
+def test_cli_demo_refuses_a_bad_parameter_in_one_line():
+    proc = subprocess.run([sys.executable, "-m", "fer_mask_ros", "ros2", "demo", "--speech-backend", "pigeon",
+                           "--duration", "1"], capture_output=True, text=True, timeout=180, cwd=REPO)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "backend = 'pigeon'" in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr and "terminate called" not in proc.stderr, proc.stderr
+
+
+def test_cli_demo_prints_speech_and_the_per_face_table():
+    proc = subprocess.run([sys.executable, "-m", "fer_mask_ros", "ros2", "demo", "--duration", "10"],
+                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "NAO says: " in proc.stdout, proc.stdout[-2000:]
+    table = proc.stdout.split("the faces the graph saw (emotions topic):\n", 1)[1].splitlines()
+    assert table[0].split() == ["face", "frames", "first", "s", "last", "s", "emotion", "share", "conf", "mask"]
+    from fer_mask_ros.labels import EMOTIONS
+
+    assert len(table) >= 2 and table[1].split()[4] in EMOTIONS, table

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import importlib.util
 import os
+import sys
 
 from fer_mask_ros.errors import CommandError
 
@@ -50,8 +51,12 @@ def run(args: argparse.Namespace) -> int:
     demo = importlib.import_module("fer_mask_ros.ros2.demo")
     runtime = importlib.import_module("fer_mask_ros.ros2.runtime")
     try:
-        return demo.run(duration=args.duration, fps=args.fps, port=args.port, ns=args.ns, source=args.source,
-                        speech_backend=args.speech_backend, language=args.language, model=args.model,
-                        rep155=args.rep155)
+        status = demo.run(duration=args.duration, fps=args.fps, port=args.port, ns=args.ns, source=args.source,
+                          speech_backend=args.speech_backend, language=args.language, model=args.model,
+                          rep155=args.rep155)
     except runtime.NodeStartError as exc:
-        raise CommandError(str(exc)) from None
+        print(f"error: {exc}", file=sys.stderr)
+        status = 2
+    # leave without native teardown: libqi's can abort at exit once its sessions are closed (exit status 134)
+    runtime.exit_now(status)
+    return status
