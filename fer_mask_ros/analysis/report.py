@@ -202,12 +202,11 @@ def model_files(detector: Any, classifier: Any) -> Dict[str, Dict[str, Any]]:
     from fer_mask_ros.perception.classifier import int8_path_for, onnx_path_for
 
     out: Dict[str, Dict[str, Any]] = {}
+    zoo = classifier if callable(getattr(classifier, "model_files", None)) else None
+    if zoo is not None:  # a perception.zoo.Zoo: our net (the mask flag's member) first, then every member's file
+        classifier = getattr(getattr(zoo, "members", {}).get(getattr(zoo, "mask_member", "")), "classifier", None)
     path = getattr(classifier, "model_path", None)
-    files = getattr(classifier, "model_files", None)
-    if callable(files):  # a zoo of members (perception.zoo.Zoo): every member's file, and the fusion's
-        out["classifier"] = {"name": getattr(classifier, "name", type(classifier).__name__),
-                             "files": {n: _file_entry(f) for n, f in sorted(files().items()) if f}}
-    elif path:
+    if path:
         entry = _file_entry(path)
         backend = getattr(classifier, "backend", None)
         runs = {"int8": int8_path_for, "onnxruntime": onnx_path_for}.get(str(backend))
@@ -216,6 +215,10 @@ def model_files(detector: Any, classifier: Any) -> Dict[str, Dict[str, Any]]:
         if runs is not None and os.path.abspath(runs(path)) != os.path.abspath(path):
             entry["runs"] = _file_entry(runs(path))
         out["classifier"] = entry
+    if zoo is not None:
+        out.setdefault("classifier", {}).update(
+            name=getattr(zoo, "name", type(zoo).__name__),
+            files={n: _file_entry(f) for n, f in sorted(zoo.model_files().items()) if f})
     path = getattr(detector, "model_path", None)
     if path:
         out["detector"] = dict(_file_entry(path), kind=type(detector).__name__)
