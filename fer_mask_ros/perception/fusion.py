@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Dict, Mapping, Optional, Sequence
+from typing import Dict, Mapping, Optional
 
 import numpy as np
 
@@ -125,7 +125,3 @@ class Fusion:
             w = ", ".join(f"{m} {v:.2f}" for m, v in self.weights[c].items())
             parts.append(f"{c}: {w}, T {self.temperatures[c]:.2f}")
         return "; ".join(parts)
-
-
-def member_order(names: Sequence[str]) -> tuple:
-    return tuple(dict.fromkeys(names))

@@ -1,10 +1,10 @@
 """The classifier zoo: several expression models behind one interface, and their fusion.
 
-Members (one module each): `fer_mask_net` (ours: grey 48 px aligned crop, knows masks, 1.1 ms),
-`faceapi` (face-api.js: padded square RGB 112 px, 1.3 ms), `mobilefacenet` (RAF-DB: ArcFace-aligned RGB
-112 px, about 12 ms as int8). `--classifier fusion` runs them all and fuses them by condition
+Members (one module each): `fer_mask_net` (ours: grey 48 px aligned crop, knows masks, 1.1 ms per pass),
+`faceapi` (face-api.js: padded square RGB 112 px, 2.0 ms), `mobilefacenet` (RAF-DB: ArcFace-aligned RGB
+112 px, 11 ms as the shipped float copy). `--classifier fusion` runs them all and fuses them by condition
 (perception/fusion.py, weights in models/fusion.json); naming one member runs that member alone, with our
-net's mask head still giving the mask flag.
+net's mask head still giving the mask flag. Cards, costs and the fusion's fit: models/ZOO.md.
 
 A `Zoo` is what the pipeline holds: its members, the fusion, and which member gives the mask flag.
 """
@@ -21,7 +21,7 @@ from fer_mask_ros.perception.fusion import Fusion
 from fer_mask_ros.perception.zoo.base import Member, MemberOutput
 
 __all__ = ["CLASSIFIER_NAMES", "DEFAULT_FUSION", "MEMBER_FILES", "MEMBER_NAMES", "Member", "MemberOutput", "Zoo",
-           "make_member", "make_zoo"]
+           "ZooCrops", "default_classifier", "load_zoo", "make_member", "make_zoo"]
 
 #: The members' model files in models/.
 MEMBER_FILES = {

@@ -46,7 +46,7 @@ def padded_square(image_bgr: np.ndarray, box, size: int = SIZE) -> np.ndarray:
 
 class FaceApiMember(Member):
     name = "faceapi"
-    cost_ms = 1.3
+    cost_ms = 2.0
 
     def __init__(self, path: str, num_threads: int = 1) -> None:
         if not os.path.isfile(path):

@@ -16,7 +16,7 @@ __all__ = ["MobileFaceNetMember"]
 
 class MobileFaceNetMember(Member):
     name = "mobilefacenet"
-    cost_ms = 12.0
+    cost_ms = 11.0
 
     def __init__(self, path: str, num_threads: int = 1) -> None:
         self.net = RealFaceTeacher(path, num_threads=num_threads or 1)
