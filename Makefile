@@ -246,7 +246,7 @@ ROS2_PIP := "ros-jazzy-rclpy[fastrtps]==7.1.6" ros-jazzy-std-msgs==5.3.6 ros-jaz
 	numpy==1.26.4 opencv-python-headless==4.10.0.84 onnxruntime==1.31.1 qi==3.1.5 "pyyaml>=6" tqdm==4.70.1 \
 	pytest==9.2.0
 ROS2_ENV := export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST PYTHONDONTWRITEBYTECODE=1 \
-	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( RANDOM % 100 + 101 ))}
+	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( RANDOM % 101 + 1 ))}
 .PHONY: setup-ros2 test-ros2 demo-ros2
 
 setup-ros2:

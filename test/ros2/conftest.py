@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(101, 200)))
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 101)))  # 0..101: no clash with ephemeral ports
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
 rclpy = pytest.importorskip("rclpy", reason="ROS 2 rclpy is not installed here (make setup-ros2; make test-ros2)")
