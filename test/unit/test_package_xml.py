@@ -1,7 +1,9 @@
 """package.xml declares a rosdep key for every third-party module the package imports (ast, no import).
 
 Modules that come from pip (requirements.txt) must be pinned there instead; the standard library and the
-package itself need nothing. The code scanned: fer_mask_ros/, nodes/, scripts/ (exec_depend), test/ (test_depend).
+package itself need nothing. The code scanned: fer_mask_ros/, nodes/, scripts/ (exec_depend), test/ (test_depend),
+except the ROS 2 front end (fer_mask_ros/ros2/, test/ros2/): package.xml is the ROS 1 package's, and the ROS 2
+front end's dependencies come from `make setup-ros2` (PyPI wheels and the interfaces it builds).
 """
 from __future__ import annotations
 
@@ -31,6 +33,8 @@ PIP = {"torch": "torch", "onnxruntime": "onnxruntime", "onnx": "onnx", "qi": "qi
 # not dependencies: setup.py's own tooling, the `fer` peer that bench-peer installs in its own venv
 NOT_DEPENDENCIES = {"setuptools", "fer", "tensorflow"}
 LOCAL = {"fer_mask_ros", "fer_rostest", "conftest"}
+#: not the ROS 1 package's dependencies (make setup-ros2 installs them)
+ROS2_FRONT_END = (os.path.join("fer_mask_ros", "ros2"), os.path.join("test", "ros2"))
 
 
 def third_party_imports(*folders: str) -> Dict[str, Set[str]]:
@@ -38,7 +42,8 @@ def third_party_imports(*folders: str) -> Dict[str, Set[str]]:
     for folder in folders:
         root = os.path.join(REPO, folder)
         for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = [d for d in dirnames if not d.startswith((".", "_"))]
+            dirnames[:] = [d for d in dirnames if not d.startswith((".", "_"))
+                           and os.path.relpath(os.path.join(dirpath, d), REPO) not in ROS2_FRONT_END]
             for name in filenames:
                 path = os.path.join(dirpath, name)
                 if not (name.endswith(".py") or folder in ("nodes", "scripts")):
