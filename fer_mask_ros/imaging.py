@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 import os
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -316,6 +316,36 @@ _BAYER = {
 
 ENCODINGS = ("rgb8", "bgr8", "mono8", "8UC1", "8UC3", "bgra8", "rgba8", "8UC4", "mono16", "16UC1", "32FC1",
              "yuv422", "uyvy", "yuyv", "yuv422_yuy2") + tuple(_BAYER)
+
+
+#: sensor_msgs/Image encodings: element type and channels (both ROS 1 and ROS 2 front ends unpack with this)
+IMAGE_LAYOUT = {
+    "rgb8": (np.uint8, 3), "bgr8": (np.uint8, 3), "rgba8": (np.uint8, 4), "bgra8": (np.uint8, 4),
+    "mono8": (np.uint8, 1), "8UC1": (np.uint8, 1), "8UC3": (np.uint8, 3), "8UC4": (np.uint8, 4),
+    "mono16": (np.uint16, 1), "16UC1": (np.uint16, 1), "rgb16": (np.uint16, 3), "bgr16": (np.uint16, 3),
+    "32FC1": (np.float32, 1), "64FC1": (np.float64, 1),
+    "yuv422": (np.uint8, 2), "uyvy": (np.uint8, 2), "yuyv": (np.uint8, 2), "yuv422_yuy2": (np.uint8, 2),
+}
+for _pattern in ("rggb", "bggr", "gbrg", "grbg"):
+    IMAGE_LAYOUT["bayer_" + _pattern + "8"] = (np.uint8, 1)
+    IMAGE_LAYOUT["bayer_" + _pattern + "16"] = (np.uint16, 1)
+
+
+def raw_image_array(data: Any, encoding: str, height: int, width: int, step: int, bigendian: bool) -> np.ndarray:
+    """A sensor_msgs/Image's fields -> numpy array (H, W) or (H, W, C) in its own encoding (a view when it can be);
+    ValueError for an unknown encoding or a buffer that does not hold the image."""
+    if encoding not in IMAGE_LAYOUT:
+        raise ValueError(f"unsupported image encoding {encoding!r}; supported: {', '.join(sorted(IMAGE_LAYOUT))}")
+    dtype, channels = IMAGE_LAYOUT[encoding]
+    dt = np.dtype(dtype).newbyteorder(">" if bigendian else "<")
+    h, w, step = int(height), int(width), int(step)
+    row = w * channels * dt.itemsize
+    if step < row or len(data) < step * h:
+        raise ValueError(f"malformed {encoding} image: {w}x{h}, step {step}, {len(data)} bytes")
+    buf = np.frombuffer(data, dtype=np.uint8, count=step * h).reshape(h, step)[:, :row]
+    arr = buf.copy().view(dt) if step != row or not dt.isnative else buf.view(dt)
+    arr = arr.astype(dt.newbyteorder("="), copy=False)
+    return arr.reshape(h, w, channels) if channels > 1 else arr.reshape(h, w)
 
 
 def encoding_to_bgr(image: np.ndarray, encoding: str) -> np.ndarray:

@@ -11,34 +11,12 @@ import numpy as np
 
 from fer_mask_ros.labels import EMOTIONS
 
-# encoding -> (numpy dtype, channels)
-_LAYOUT = {
-    "rgb8": (np.uint8, 3), "bgr8": (np.uint8, 3), "rgba8": (np.uint8, 4), "bgra8": (np.uint8, 4),
-    "mono8": (np.uint8, 1), "8UC1": (np.uint8, 1), "8UC3": (np.uint8, 3), "8UC4": (np.uint8, 4),
-    "mono16": (np.uint16, 1), "16UC1": (np.uint16, 1), "rgb16": (np.uint16, 3), "bgr16": (np.uint16, 3),
-    "32FC1": (np.float32, 1), "64FC1": (np.float64, 1),
-    "yuv422": (np.uint8, 2), "uyvy": (np.uint8, 2), "yuyv": (np.uint8, 2), "yuv422_yuy2": (np.uint8, 2),
-}
-for _p in ("rggb", "bggr", "gbrg", "grbg"):
-    _LAYOUT["bayer_" + _p + "8"] = (np.uint8, 1)
-    _LAYOUT["bayer_" + _p + "16"] = (np.uint16, 1)
-
 
 def image_to_array(msg: Any) -> np.ndarray:
     """sensor_msgs/Image -> numpy array (H, W) or (H, W, C) in the message's own encoding (a view, no copy)."""
-    enc = msg.encoding
-    if enc not in _LAYOUT:
-        raise ValueError(f"unsupported image encoding {enc!r}; supported: {', '.join(sorted(_LAYOUT))}")
-    dtype, channels = _LAYOUT[enc]
-    dt = np.dtype(dtype).newbyteorder(">" if msg.is_bigendian else "<")
-    h, w, step = int(msg.height), int(msg.width), int(msg.step)
-    row = w * channels * dt.itemsize
-    if step < row or len(msg.data) < step * h:
-        raise ValueError(f"malformed {enc} image: {w}x{h}, step {step}, {len(msg.data)} bytes")
-    buf = np.frombuffer(msg.data, dtype=np.uint8, count=step * h).reshape(h, step)[:, :row]
-    arr = buf.copy().view(dt) if step != row or not dt.isnative else buf.view(dt)
-    arr = arr.astype(dt.newbyteorder("="), copy=False)
-    return arr.reshape(h, w, channels) if channels > 1 else arr.reshape(h, w)
+    from fer_mask_ros.imaging import raw_image_array  # noqa: PLC0415 - keep module import cheap
+
+    return raw_image_array(msg.data, msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian)
 
 
 def image_to_bgr(msg: Any) -> np.ndarray:

@@ -11,32 +11,16 @@ import numpy as np
 
 from fer_mask_ros.labels import EMOTIONS
 
-# encoding -> (numpy dtype, channels): the sensor_msgs encodings imaging.encoding_to_bgr decodes
-_LAYOUT = {
-    "rgb8": (np.uint8, 3), "bgr8": (np.uint8, 3), "rgba8": (np.uint8, 4), "bgra8": (np.uint8, 4),
-    "mono8": (np.uint8, 1), "8UC1": (np.uint8, 1), "8UC3": (np.uint8, 3), "8UC4": (np.uint8, 4),
-    "mono16": (np.uint16, 1), "16UC1": (np.uint16, 1), "rgb16": (np.uint16, 3), "bgr16": (np.uint16, 3),
-    "yuv422": (np.uint8, 2), "uyvy": (np.uint8, 2), "yuyv": (np.uint8, 2), "yuv422_yuy2": (np.uint8, 2),
-}
-
 
 def image_to_bgr(msg: Any) -> np.ndarray:
     """sensor_msgs/msg/Image -> BGR uint8 (H, W, 3); ValueError for a malformed image or an unknown encoding."""
-    from fer_mask_ros.imaging import encoding_to_bgr  # noqa: PLC0415
+    from fer_mask_ros.imaging import encoding_to_bgr, raw_image_array  # noqa: PLC0415
 
-    enc = msg.encoding
-    if enc not in _LAYOUT:
-        raise ValueError(f"unsupported image encoding {enc!r}; supported: {', '.join(sorted(_LAYOUT))}")
-    dtype, channels = _LAYOUT[enc]
-    dt = np.dtype(dtype).newbyteorder(">" if msg.is_bigendian else "<")
-    h, w, step = int(msg.height), int(msg.width), int(msg.step)
-    row = w * channels * dt.itemsize
-    data = np.frombuffer(msg.data, dtype=np.uint8)
-    if step < row or data.size < step * h or h == 0 or w == 0:
-        raise ValueError(f"malformed {enc} image: {w}x{h}, step {step}, {data.size} bytes")
-    arr = data[:step * h].reshape(h, step)[:, :row].copy().view(dt).astype(dt.newbyteorder("="), copy=False)
-    arr = arr.reshape(h, w, channels) if channels > 1 else arr.reshape(h, w)
-    return encoding_to_bgr(arr, enc)
+    if int(msg.height) == 0 or int(msg.width) == 0:
+        raise ValueError(f"malformed {msg.encoding} image: {msg.width}x{msg.height}, step {msg.step}, "
+                         f"{len(msg.data)} bytes")
+    arr = raw_image_array(msg.data, msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian)
+    return encoding_to_bgr(arr.copy(), msg.encoding)
 
 
 def compressed_to_bgr(msg: Any) -> np.ndarray:
