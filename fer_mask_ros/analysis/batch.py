@@ -106,14 +106,19 @@ def clear_partials(out_dir: str) -> None:
                 pass
 
 
-def exit_with_parent(poll_s: float = 0.2) -> None:
+def exit_with_parent(parent: Optional[int] = None, poll_s: float = 0.2) -> None:
     """In a worker process: exit at once when the process that started it is gone (SIGKILLed). A pool worker
     otherwise outlives a killed parent for good (it holds both ends of its queue, so it never sees EOF) and
-    may still be writing while a resumed run redoes the same input."""
+    may still be writing while a resumed run redoes the same input.
+
+    parent: the starting process's pid, as it passed it (default: the current parent). Pass it: a spawned
+    worker runs this only after its imports, and a parent killed before that has already been replaced."""
     import threading
     import time
 
-    parent = os.getppid()
+    parent = os.getppid() if parent is None else int(parent)
+    if os.getppid() != parent:
+        os._exit(70)
 
     def watch() -> None:
         while True:

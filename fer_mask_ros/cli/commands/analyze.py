@@ -302,17 +302,17 @@ def _worker_pool(args, jobs: int):
     ctx = mp.get_context("spawn")
     frames_queue = ctx.Queue()
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
-                               initargs=(args, frames_queue))
+                               initargs=(args, frames_queue, os.getpid()))
     return pool, frames_queue
 
 
-def _worker_init(args, queue) -> None:
+def _worker_init(args, queue, parent: int) -> None:
     """Process-pool initializer: one thread per library, the models loaded once per worker."""
     import cv2
 
     from fer_mask_ros.analysis.batch import exit_with_parent
 
-    exit_with_parent()  # a SIGKILLed analyze leaves no worker behind
+    exit_with_parent(parent)  # a SIGKILLed analyze leaves no worker behind, even one killed before this runs
     cv2.setNumThreads(1)
     _WORKER.update(args=args, queue=queue)
     try:

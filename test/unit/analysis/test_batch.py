@@ -318,3 +318,15 @@ def test_batch_progress_says_inputs_done_rate_and_eta(four_videos, tiny_model_pa
     assert "with 1 job (--jobs)" in err
     assert "4/4 inputs" in err and "frame/s" in err and "<" in err  # tqdm: rate and remaining time
     assert "64/64" in err  # the frames the videos declare (4 x 16)
+
+
+def test_a_worker_whose_parent_died_before_it_started_watching_exits_at_once():
+    """A spawned pool worker runs exit_with_parent only after its imports: when the analyze that started it was
+    SIGKILLed before that, the worker's parent is already another process and it must exit, not wait for good."""
+    import subprocess
+    import sys
+
+    code = ("import os, time\nfrom fer_mask_ros.analysis.batch import exit_with_parent\n"
+            "exit_with_parent(os.getppid() + 1000003)\ntime.sleep(60)\n")
+    proc = subprocess.run([sys.executable, "-c", code], timeout=120)
+    assert proc.returncode == 70
