@@ -156,9 +156,23 @@ test: setup pip-dev
 	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed (the other stages passed; $$took s)"; exit 1; fi; \
 	echo "make test: all passed (lint, unit, rostest, install-test) in $$took s"
 
+# The demo runs on a master of its own (a free port on loopback, no rosout): rosout's XML-RPC port (roscpp) listens
+# on every interface whatever ROS_IP says, so a demo with roslaunch's own core would be reachable from the network.
+# DEMO_MASTER=shared uses $$ROS_MASTER_URI's master (started by roslaunch when none runs), as before.
+DEMO_MASTER ?= own
 demo: setup
 	@$(ROS_ENV) && export ROS_HOME=$(WS)/ros_home && \
 		echo "demo: simulated NAO playing the bundled clip for $(DEMO_DURATION) s (lines 'NAO says: ...' are its speech)" && \
+		if [ "$(DEMO_MASTER)" = own ]; then \
+			port=$$($(PY) -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') && \
+			export ROS_MASTER_URI=http://127.0.0.1:$$port && { rosmaster --core -p $$port >/dev/null 2>&1 & } && \
+			master=$$! && trap 'kill $$master 2>/dev/null' EXIT && \
+			for i in $$(seq 300); do \
+				$(PY) -c 'import sys, rosgraph; sys.exit(0 if rosgraph.Master("/demo").is_online() else 1)' && break; \
+				sleep 0.2; done && \
+			$(PY) -c 'import sys, rosgraph; sys.exit(0 if rosgraph.Master("/demo").is_online() else 1)' || \
+			{ echo "demo: the demo's master (rosmaster --core -p $$port) did not start"; exit 1; }; \
+		fi && \
 		timeout --foreground -s INT -k 20 $$(( $(DEMO_DURATION) + 60 )) roslaunch --no-summary fer_mask_ros demo.launch \
 			duration:=$(DEMO_DURATION) output:=log || [ $$? -eq 124 ]
 
