@@ -38,7 +38,7 @@ def parse_iso(text: str) -> Optional[float]:
         text = text[:-1] + "+00:00"
     head, sep, rest = text.partition(".")
     if sep:  # fromisoformat (Python 3.8) takes 3 or 6 digits of a fraction only
-        digits = "".join(c for c in rest if c.isdigit())
+        digits = rest[:len(rest) - len(rest.lstrip("0123456789"))]  # the fraction's leading digits only
         zone = rest[len(digits):]
         text = f"{head}.{(digits + '000000')[:6]}{zone}"
     try:
