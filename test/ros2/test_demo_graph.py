@@ -32,17 +32,27 @@ def truth(t: float, box) -> Tuple[int, int]:
     return (best["segment"], best["slot"]) if iou(best["box"], box) >= 0.3 else None
 
 
-def majorities(observations: List[Tuple[float, list, str]]) -> Dict[Tuple[int, int], str]:
-    """(clip time, box, emotion) -> {(segment, slot): most frequent emotion}."""
+def counts(observations: List[Tuple[float, list, str]]) -> Dict[Tuple[int, int], Counter]:
+    """(clip time, box, emotion) -> {(segment, slot): Counter of its emotions}."""
     per_face: Dict = defaultdict(Counter)
     for t, box, emotion in observations:
         key = truth(t, box)
         if key is not None:
             per_face[key][emotion] += 1
-    return {k: c.most_common(1)[0][0] for k, c in per_face.items()}
+    return dict(per_face)
 
 
-def offline_majorities() -> Dict[Tuple[int, int], str]:
+def majorities(observations: List[Tuple[float, list, str]]) -> Dict[Tuple[int, int], str]:
+    """(clip time, box, emotion) -> {(segment, slot): most frequent emotion}."""
+    return {k: c.most_common(1)[0][0] for k, c in counts(observations).items()}
+
+
+#: A face whose offline majority has less than this share is a close call: a live graph (wall-clock stamps, frames
+#: re-found in windows at other moments) may tip it either way, so it must only name one of the two leading emotions.
+CLEAR_SHARE = 0.75
+
+
+def offline_counts() -> Dict[Tuple[int, int], Counter]:
     """The core pipeline (the nodes' settings: config/*.yaml) on every frame of one loop of the clip."""
     from fer_mask_ros.config import node_defaults
     from fer_mask_ros.perception.classifier import EmotionClassifier
@@ -68,7 +78,7 @@ def offline_majorities() -> Dict[Tuple[int, int], str]:
         faces = detector_pipe.detect(bgr, t)
         for r in classifier_pipe.classify(bgr, faces, t, smooth=True):
             out.append((t, list(r.detection.box), r.prediction.emotion))
-    return majorities(out)
+    return counts(out)
 
 
 def test_demo_graph_on_the_clip(ros):
@@ -80,8 +90,10 @@ def test_demo_graph_on_the_clip(ros):
     from fer_mask_ros.ros2.demo import DemoGraph
     from fer_mask_ros.ros2.runtime import image_qos, stamp_to_sec
 
-    expected = offline_majorities()
-    assert len(expected) >= 5, expected
+    offline = offline_counts()
+    clear = {k: c.most_common(1)[0][0] for k, c in offline.items()
+             if c.most_common(1)[0][1] >= CLEAR_SHARE * sum(c.values())}
+    assert len(clear) >= 5, offline
     got = {"emotions": [], "faces": [], "images": [], "said": [], "diag": set()}
     lock = threading.Lock()
     first_emotion = threading.Event()
@@ -142,4 +154,7 @@ def test_demo_graph_on_the_clip(ros):
     # the camera stamps on arrival: the frame shown is about half a frame older
     live = majorities([(stamp_to_sec(m.header.stamp) - nao_start - 0.5 / FPS,
                         [m.roi.x_offset, m.roi.y_offset, m.roi.width, m.roi.height], m.emotion) for m in emotions])
-    assert live == expected, f"per-face majority emotions: ROS 2 graph {live} != offline pipeline {expected}"
+    assert set(live) == set(offline), f"faces: ROS 2 graph {sorted(live)} != offline pipeline {sorted(offline)}"
+    assert {k: live[k] for k in clear} == clear, f"per-face majority emotions: ROS 2 graph {live} != offline {clear}"
+    for k, c in offline.items():  # close calls: one of the two leading emotions
+        assert live[k] in [e for e, _ in c.most_common(2)], f"face {k}: ROS 2 graph {live[k]}, offline {dict(c)}"
