@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
+from proc_tree import comm, free_port, listening_sockets, process_tree
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 WS_SETUP = os.path.join(REPO, ".ws", "devel", "setup.bash")
@@ -42,72 +42,6 @@ def test_make_targets_are_loopback_only_unless_the_user_says_otherwise():
     assert make_env(ROS_IP="10.1.2.3")["ROS_IP"] == "10.1.2.3"
     chosen = make_env(ROS_HOSTNAME="nao-host.local")
     assert chosen["ROS_HOSTNAME"] == "nao-host.local" and "ROS_IP" not in chosen
-
-
-def listening_sockets(pids):
-    """{(address, port, pid)} of the TCP sockets in LISTEN state that the processes `pids` hold (from /proc)."""
-    inodes = {}
-    for pid in pids:
-        try:
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                try:
-                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
-                except OSError:
-                    continue
-                if target.startswith("socket:["):
-                    inodes[target[8:-1]] = pid
-        except OSError:
-            continue
-    found = set()
-    for table, family in (("/proc/net/tcp", socket.AF_INET), ("/proc/net/tcp6", socket.AF_INET6)):
-        try:
-            lines = open(table).read().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            cols = line.split()
-            if cols[3] != "0A" or cols[9] not in inodes:  # 0A = LISTEN
-                continue
-            hex_addr, hex_port = cols[1].split(":")
-            raw = bytes.fromhex(hex_addr)
-            if family == socket.AF_INET:
-                addr = socket.inet_ntop(family, raw[::-1])
-            else:
-                addr = socket.inet_ntop(family, b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4)))
-            found.add((addr, int(hex_port, 16), inodes[cols[9]]))
-    return found
-
-
-def comm(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/comm") as handle:
-            return handle.read().strip()
-    except OSError:
-        return ""
-
-
-def process_tree(root: int):
-    children = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as handle:
-                    ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(children.get(pid, []))
-    return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @needs_ws

@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
+from proc_tree import free_port, kill_9, process_tree
 
 from fer_mask_ros.ros.runtime import master_changed, master_identity, restore_params
 
@@ -64,12 +64,6 @@ def test_the_launch_parameters_are_put_back_on_a_new_master_without_overwriting(
     assert restore_params(FakeMaster(up=False), {}) == 0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_roscore(port: int, env: dict) -> subprocess.Popen:
     import rosgraph
 
@@ -92,34 +86,6 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGINT, wait: float = 60.0) -
         except ProcessLookupError:
             pass
         proc.wait(10)
-
-
-def process_tree(root: int):
-    """`root` and its descendants (roslaunch starts rosmaster and rosout in sessions of their own)."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as handle:
-                    ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(children.get(pid, []))
-    return out
-
-
-def kill_9_tree(proc: subprocess.Popen) -> None:
-    for pid in process_tree(proc.pid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    proc.wait(10)
 
 
 def one_message(env: dict, topic: str, timeout: float) -> bool:
@@ -161,7 +127,8 @@ def test_the_graph_comes_back_after_the_master_is_restarted(tmp_path):
             time.sleep(0.5)
         import rosgraph
 
-        kill_9_tree(core)  # kill -9 of roscore, its rosmaster and rosout
+        kill_9(process_tree(core.pid))  # kill -9 of roscore, its rosmaster and rosout
+        core.wait(10)
         deadline = time.monotonic() + 30
         while rosgraph.is_master_online(env["ROS_MASTER_URI"]):
             assert time.monotonic() < deadline, "the master still answers after kill -9"
@@ -182,9 +149,5 @@ def test_the_graph_comes_back_after_the_master_is_restarted(tmp_path):
         left = process_tree(launch.pid) + process_tree(core.pid)  # rosmaster and rosout run in sessions of their own
         stop(launch)
         stop(core)
-        for pid in left:  # none may outlive the test (a leftover master and rosout were seen after a run)
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_9(left)  # none may outlive the test (a leftover master and rosout were seen after a run)
         log.close()
