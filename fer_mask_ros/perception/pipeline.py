@@ -21,9 +21,9 @@ from fer_mask_ros.config import node_default
 from fer_mask_ros.perception.alignment import INPUT_SIZE, aligned_crop
 from fer_mask_ros.perception.classifier import EmotionClassifier, Prediction
 from fer_mask_ros.perception.detection import DEFAULT_NMS_THRESHOLD, Detection, FaceDetector, nms
-from fer_mask_ros.perception.evidence import TrackEvidence, half_life_for_alpha
+from fer_mask_ros.perception.evidence import TrackEvidence
 from fer_mask_ros.perception.schedule import ClassifySchedule
-from fer_mask_ros.perception.tracking import ProbabilitySmoother, ShotCutDetector, Tracker
+from fer_mask_ros.perception.tracking import ShotCutDetector, Tracker
 
 
 @dataclass
@@ -57,7 +57,7 @@ def _distinct(detections: List[Detection]) -> List[Detection]:
 
 
 class FacePipeline:
-    """Detector, tracker, classifier and smoother, each optional until used.
+    """Detector, tracker, classifier (or zoo) and per-face evidence, each optional until used.
 
     full_scan_interval: while every tracked face was found in the previous frame, frames closer than
     this (stamp seconds) to the last full-frame scan only re-find those faces in small windows around
@@ -75,7 +75,6 @@ class FacePipeline:
         detector: Optional[FaceDetector] = None,
         classifier: Optional[EmotionClassifier] = None,
         tracker: Optional[Tracker] = None,
-        smoother: Optional[ProbabilitySmoother] = None,
         crop_size: int = INPUT_SIZE,
         full_scan_interval: float = DEFAULT_FULL_SCAN_INTERVAL,
         shot_cuts: Any = "default",
@@ -86,8 +85,7 @@ class FacePipeline:
     ) -> None:
         """classifier: an EmotionClassifier (the zoo is then fer_mask_net alone) or None when `zoo` is given;
         zoo: a perception.zoo.Zoo; schedule: default config/emotion_classifier.yaml's classify_hz;
-        half_life_s / smoothing_timeout_s: the evidence's (default: the same file's); `smoother` (a
-        ProbabilitySmoother, older callers) sets them from its alpha at 10 fps and its timeout."""
+        half_life_s / smoothing_timeout_s: the evidence's (default: the same file's)."""
         if zoo is None and hasattr(classifier, "fusion"):  # a perception.zoo.Zoo given as the classifier
             zoo, classifier = classifier, None
         if zoo is None and classifier is not None:
@@ -101,9 +99,6 @@ class FacePipeline:
         self.zoo = zoo
         self.tracker = tracker if tracker is not None else Tracker()
         self.shot_cuts = ShotCutDetector() if isinstance(shot_cuts, str) else shot_cuts
-        if smoother is not None:
-            half_life_s = half_life_for_alpha(smoother.alpha) if half_life_s is None else half_life_s
-            smoothing_timeout_s = smoother.timeout_s if smoothing_timeout_s is None else smoothing_timeout_s
         kwargs = {k: v for k, v in (("half_life_s", half_life_s), ("timeout_s", smoothing_timeout_s)) if v is not None}
         self.evidence = TrackEvidence(zoo.fusion if zoo is not None else None, **kwargs)
         self.schedule = schedule if schedule is not None else ClassifySchedule()

@@ -1,4 +1,4 @@
-"""Face ids across frames, and EMA smoothing of per-face class probabilities.
+"""Face ids across frames (per-face evidence over time: perception/evidence.py).
 
 Tracker
     Each track keeps its last box and a velocity (pixels per second, smoothed).  At each
@@ -35,25 +35,19 @@ ShotCutDetector
 
 All defaults are config/face_detector.yaml's ``tracker`` group: the live face_detector node and
 offline analysis use the same tracker with the same settings.
-
-ProbabilitySmoother
-    state = alpha * new + (1 - alpha) * state, per track id; alpha is the weight of the
-    newest frame (alpha=1: no smoothing).  An entry not updated for more than timeout_s
-    seconds starts afresh; ``prune(active_ids)`` drops entries of tracks that are gone.  Expiry
-    runs once per new stamp, so a frame with n faces costs O(n), not O(n^2).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
 from fer_mask_ros.config import node_default
 from fer_mask_ros.perception.detection import Detection, iou
 
-__all__ = ["BACKWARDS_TOLERANCE_S", "ProbabilitySmoother", "ShotCutDetector", "Track", "Tracker",
+__all__ = ["BACKWARDS_TOLERANCE_S", "ShotCutDetector", "Track", "Tracker",
            "TRACKER_DEFAULTS", "appearance_signature"]
 
 BACKWARDS_TOLERANCE_S = 0.5
@@ -295,60 +289,3 @@ class Tracker:
         self._expire(stamp)
         return result
 
-
-#: ProbabilitySmoother's defaults (the pipeline keeps per-face evidence instead: perception/evidence.py).
-DEFAULT_SMOOTHING_ALPHA = 0.5
-DEFAULT_SMOOTHING_TIMEOUT_S = float(node_default("emotion_classifier", "smoothing_timeout_s"))
-
-
-class ProbabilitySmoother:
-    def __init__(self, alpha: float = DEFAULT_SMOOTHING_ALPHA, timeout_s: float = DEFAULT_SMOOTHING_TIMEOUT_S) -> None:
-        if not 0.0 < alpha <= 1.0:
-            raise ValueError(f"alpha must be in (0, 1], got {alpha}")
-        self.alpha = float(alpha)
-        self.timeout_s = float(timeout_s)
-        self._state: Dict[int, Tuple[np.ndarray, float]] = {}
-        self._expired_at: Optional[float] = None  # the stamp of the last expiry pass
-
-    def __len__(self) -> int:
-        return len(self._state)
-
-    def __contains__(self, track_id: int) -> bool:
-        return track_id in self._state
-
-    def reset(self) -> None:
-        self._state.clear()
-        self._expired_at = None
-
-    def forget(self, track_id: int) -> None:
-        self._state.pop(track_id, None)
-
-    def prune(self, active_ids: Iterable[int]) -> None:
-        """Drop entries whose track is no longer alive."""
-        keep = set(active_ids)
-        for tid in list(self._state):
-            if tid not in keep:
-                del self._state[tid]
-
-    def _expire(self, stamp: float) -> None:
-        if stamp == self._expired_at:
-            return  # same frame: every entry was checked against this stamp already
-        self._expired_at = stamp
-        for tid, (_, last) in list(self._state.items()):
-            if stamp - last > self.timeout_s or stamp < last - BACKWARDS_TOLERANCE_S:
-                del self._state[tid]
-
-    def update(self, track_id: int, probs: np.ndarray, stamp: float) -> np.ndarray:
-        """Smoothed probabilities for this track (a new array, sums to 1 when the input does)."""
-        p = np.asarray(probs, dtype=np.float64).reshape(-1)
-        if p.size == 0 or not np.all(np.isfinite(p)):
-            raise ValueError("probabilities must be a non-empty finite vector")
-        stamp = float(stamp)
-        self._expire(stamp)
-        prev = self._state.get(track_id)
-        if prev is None or prev[0].shape != p.shape:
-            state = p.copy()
-        else:
-            state = self.alpha * p + (1.0 - self.alpha) * prev[0]
-        self._state[track_id] = (state, stamp)
-        return state.astype(np.float32)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fer_mask_ros.perception.detection import Detection
-from fer_mask_ros.perception.tracking import TRACKER_DEFAULTS, ProbabilitySmoother, ShotCutDetector, Tracker
+from fer_mask_ros.perception.tracking import TRACKER_DEFAULTS, ShotCutDetector, Tracker
 
 DT = 1.0 / 15
 
@@ -96,27 +96,6 @@ def test_far_detection_starts_new_track():
     a = tracker.update([det(0, 0)], 0.0)[0].track_id
     b = tracker.update([det(300, 300)], DT)[0].track_id
     assert a != b
-
-
-def test_smoother_ema_and_expiry():
-    sm = ProbabilitySmoother(alpha=0.5, timeout_s=2.0)
-    np.testing.assert_allclose(sm.update(1, np.array([1.0, 0.0]), 0.0), [1.0, 0.0])
-    np.testing.assert_allclose(sm.update(1, np.array([0.0, 1.0]), 0.1), [0.5, 0.5])
-    np.testing.assert_allclose(sm.update(1, np.array([0.0, 1.0]), 0.2), [0.25, 0.75])
-    np.testing.assert_allclose(sm.update(2, np.array([0.2, 0.8]), 0.2), [0.2, 0.8])  # independent ids
-    np.testing.assert_allclose(sm.update(1, np.array([1.0, 0.0]), 5.0), [1.0, 0.0])  # expired: fresh start
-    sm.prune([1])
-    assert 2 not in sm and 1 in sm
-    sm.reset()
-    assert len(sm) == 0
-
-
-def test_smoother_rejects_bad_input():
-    with pytest.raises(ValueError):
-        ProbabilitySmoother(alpha=0.0)
-    sm = ProbabilitySmoother()
-    with pytest.raises(ValueError):
-        sm.update(0, np.array([np.nan, 1.0]), 0.0)
 
 
 def test_ids_start_at_one():
