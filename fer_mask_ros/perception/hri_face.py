@@ -50,6 +50,20 @@ def normalized_roi(box: Sequence[float], width: int, height: int) -> Tuple[float
     return (_unit(x / width), _unit(y / height), _unit((x + w) / width), _unit((y + h) / height))
 
 
+def clipped_roi(box: Sequence[float], width: Optional[int] = None,
+                height: Optional[int] = None) -> Tuple[int, int, int, int]:
+    """(x, y, w, h) in pixels -> whole pixels (x, y, w, h) clipped to an image width x height (sensor_msgs
+    RegionOfInterest's fields); a side whose size is None is clipped at 0 only. Non-finite values count as 0;
+    a box with no pixel in the image gives w or h 0 (at the image's edge)."""
+    x, y, w, h = (float(v) if np.isfinite(float(v)) else 0.0 for v in box)
+    x0, y0, x1, y1 = max(0.0, x), max(0.0, y), x + w, y + h
+    if width is not None:
+        x0, x1 = min(x0, float(width)), min(x1, float(width))
+    if height is not None:
+        y0, y1 = min(y0, float(height)), min(y1, float(height))
+    return int(round(x0)), int(round(y0)), max(0, int(round(x1 - x0))), max(0, int(round(y1 - y0)))
+
+
 def normalized_landmarks(landmarks: Optional[Sequence[float]], width: int, height: int,
                          confidence: float = 1.0) -> List[Tuple[float, float, float]]:
     """5 landmarks (x0, y0, ..., x4, y4 in pixels, or (5, 2)) -> 70 (x, y, c) in [0, 1] in hri_msgs order;

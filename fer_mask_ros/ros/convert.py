@@ -10,6 +10,7 @@ from typing import Any, List, Optional, Sequence
 import numpy as np
 
 from fer_mask_ros.labels import EMOTIONS
+from fer_mask_ros.perception.hri_face import clipped_roi
 
 
 def image_to_array(msg: Any) -> np.ndarray:
@@ -101,15 +102,8 @@ def roi_from_box(box: Sequence[float], width: Optional[int] = None, height: Opti
     """(x, y, w, h) floats -> sensor_msgs/RegionOfInterest, clipped to the image when its size is given."""
     from sensor_msgs.msg import RegionOfInterest  # noqa: PLC0415
 
-    x, y, w, h = (float(v) if np.isfinite(float(v)) else 0.0 for v in box)
-    x0, y0, x1, y1 = max(0.0, x), max(0.0, y), x + w, y + h
-    if width is not None:
-        x0, x1 = min(x0, float(width)), min(x1, float(width))
-    if height is not None:
-        y0, y1 = min(y0, float(height)), min(y1, float(height))
     roi = RegionOfInterest()
-    roi.x_offset, roi.y_offset = int(round(x0)), int(round(y0))
-    roi.width, roi.height = max(0, int(round(x1 - x0))), max(0, int(round(y1 - y0)))
+    roi.x_offset, roi.y_offset, roi.width, roi.height = clipped_roi(box, width, height)
     roi.do_rectify = False
     return roi
 

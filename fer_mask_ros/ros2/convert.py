@@ -10,6 +10,7 @@ from typing import Any, List, Optional, Sequence
 import numpy as np
 
 from fer_mask_ros.labels import EMOTIONS
+from fer_mask_ros.perception.hri_face import clipped_roi
 
 
 def image_to_bgr(msg: Any) -> np.ndarray:
@@ -69,14 +70,8 @@ def roi_from_box(box: Sequence[float], width: Optional[int] = None, height: Opti
     """(x, y, w, h) -> sensor_msgs/msg/RegionOfInterest, clipped to the image when its size is given."""
     from sensor_msgs.msg import RegionOfInterest  # noqa: PLC0415
 
-    x, y, w, h = (float(v) if np.isfinite(float(v)) else 0.0 for v in box)
-    x0, y0, x1, y1 = max(0.0, x), max(0.0, y), x + w, y + h
-    if width is not None:
-        x0, x1 = min(x0, float(width)), min(x1, float(width))
-    if height is not None:
-        y0, y1 = min(y0, float(height)), min(y1, float(height))
-    return RegionOfInterest(x_offset=int(round(x0)), y_offset=int(round(y0)), width=max(0, int(round(x1 - x0))),
-                            height=max(0, int(round(y1 - y0))), do_rectify=False)
+    x, y, w, h = clipped_roi(box, width, height)
+    return RegionOfInterest(x_offset=x, y_offset=y, width=w, height=h, do_rectify=False)
 
 
 def face_array_msg(header: Any, faces: Sequence[Any], width: int, height: int) -> Any:

@@ -11,6 +11,7 @@ from fer_mask_ros.perception.hri_face import (
     LANDMARK_INDICES,
     aligned_face,
     check_id_prefix,
+    clipped_roi,
     cropped_face,
     face_id,
     normalized_landmarks,
@@ -37,6 +38,28 @@ def test_normalized_roi():
     assert normalized_roi((math.nan, 0, 32, 24), 320, 240) == pytest.approx((0.0, 0.0, 0.1, 0.1))
     with pytest.raises(ValueError, match="no pixels"):
         normalized_roi((0, 0, 1, 1), 0, 240)
+
+
+@pytest.mark.parametrize("box,expected", [
+    ((32.4, 24.6, 64, 48), (32, 25, 64, 48)),  # inside: rounded to whole pixels
+    ((-10, -20, 50, 60), (0, 0, 40, 40)),  # partly outside, top left
+    ((300, 200, 100, 100), (300, 200, 20, 40)),  # partly outside, bottom right
+    ((-10, 200, 400, 100), (0, 200, 320, 40)),  # wider than the image
+    ((5000, 5000, 50, 50), (320, 240, 0, 0)),  # fully outside, beyond the far edges: no pixel
+    ((-100, -100, 50, 50), (0, 0, 0, 0)),  # fully outside, before the image
+    ((10, 10, 0, 0), (10, 10, 0, 0)),  # zero size
+    ((10, 10, -30, 5), (10, 10, 0, 5)),  # negative size: none
+    ((math.nan, 5, 10, math.inf), (0, 5, 10, 0)),  # non-finite values count as 0
+])
+def test_clipped_roi_is_whole_pixels_inside_the_image(box, expected):
+    got = clipped_roi(box, 320, 240)
+    assert got == expected and all(type(v) is int for v in got)
+
+
+def test_clipped_roi_without_an_image_size_clips_at_zero_only():
+    assert clipped_roi((-5, 10, 1000, 20)) == (0, 10, 995, 20)
+    assert clipped_roi((-5, 10, 1000, 20), width=320) == (0, 10, 320, 20)
+    assert clipped_roi((5, 300, 10, 1000), height=240) == (5, 240, 10, 0)
 
 
 def test_landmarks_land_on_the_hri_msgs_indices():

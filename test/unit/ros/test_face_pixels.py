@@ -26,3 +26,15 @@ def test_faces_with_pixels_keeps_the_order_and_drops_the_empty_ones():
     faces = [SimpleNamespace(id=i, roi=roi(*b)) for i, b in
              enumerate([(5000, 5000, 50, 50), (10, 10, 60, 60), (10, 10, 0, 0), (250, 190, 120, 120)])]
     assert [f.id for f in faces_with_pixels(faces, 320, 240)] == [1, 3]
+
+
+def test_the_face_detectors_roi_is_the_box_clipped_to_the_image():
+    """roi_from_box builds the message from the core's perception.hri_face.clipped_roi."""
+    pytest.importorskip("sensor_msgs.msg")
+    from fer_mask_ros.ros.convert import roi_from_box
+
+    part = roi_from_box((300.4, -20, 100, 100), 320, 240)
+    assert (part.x_offset, part.y_offset, part.width, part.height, part.do_rectify) == (300, 0, 20, 80, False)
+    assert roi_has_pixels(part, 320, 240)
+    for box in [(5000, 5000, 50, 50), (-100, -100, 50, 50), (10, 10, 0, 0)]:
+        assert not roi_has_pixels(roi_from_box(box, 320, 240), 320, 240), box
