@@ -67,7 +67,7 @@ RULES: List[Rule] = [
     Rule(r"^rostest ", "run", "the rostest passes (exit 0)", 900),
     Rule(r"^\.venv-ros2/bin/python -m fer_mask_ros ros2 demo\b", "run", "NAO speaks, exit 0", 300, r"NAO says"),
     Rule(r"^(source \.ws/devel|export PATH=)", "skip", "the environment every command here runs in"),
-    Rule(r"^export ROS_IP=", "skip", "network set-up of a second machine"),
+    Rule(r"^export [A-Za-z_]\w*=", "skip", "the environment of the commands after it in its block: they run with it"),
     Rule(r"^cd ~/catkin_ws|^source install/setup\.bash", "skip", "a user's catkin workspace: make install-test builds "
                                                             "and runs the install space this way"),
     Rule(r"^make test\b|^make bench\b|^make soak\b", "skip", "CI runs it (.ci/run); too long here"),
@@ -82,7 +82,6 @@ RULES: List[Rule] = [
          "robot here: the console names a URL", 30, BOTH_ROBOTS + r".*NAO tcps?://[0-9.]+:\d+: not connected after",
          default_master=True),
     Rule(r"<[a-z ]+>|:=\.\.\.(\s|$)", "skip", "has a placeholder to fill in"),
-    Rule(r"^export NAO_PASSWORD=", "skip", "a real NAO's password (no robot here)"),
     Rule(r"^python -m fer_mask_ros fake-nao\b", "alive", "serves until Ctrl-C; says where", 15,
          r"fake NAO listening on tcps?://"),
     Rule(r"make-clip", "skip", "rewrites the bundled clip (tracked files); make clip"),
@@ -102,6 +101,8 @@ RULES: List[Rule] = [
     Rule(r"roslaunch fer_mask_ros replay\.launch .*required:=false", "alive", "replays the recorded bag", 30),
     Rule(r"roslaunch fer_mask_ros replay\.launch", "run", "replays the recorded bag to its end, exit 0", 180),
     Rule(r"rosrun fer_mask_ros view(?!.*_save_dir)", "skip", "needs a display (view.test runs it without one)"),
+    Rule(r"^rostopic echo /humans/", "beside_demo", "the demo graph (rep155:=true) publishes ROS4HRI faces", 20,
+         r"ids:"),
     Rule(r"^(rosrun|rosservice|rostopic|rosparam) ", "beside_demo", "works on the running demo graph", 15),
     Rule(r"^python -m fer_mask_ros live(?!.*--video)", "skip", "needs a USB camera"),
     Rule(r"^python -m fer_mask_ros ", "run", "exit 0", 600),
@@ -114,10 +115,11 @@ COMMAND_WORDS = (r"(python3?|\.venv\S*/bin/python|roslaunch|rosrun|rostopic|ross
                  r"source|export|pip3?|sudo|git|cd|mkdir|sbatch|xdg-open)\b")
 
 
-def commands(readme: str) -> List[str]:
+def commands(readme: str) -> List[Tuple[str, str]]:
     """Every command line of a markdown file's shell blocks (continuation lines joined; comment lines dropped):
     ```sh, ```bash, ```shell, ```console (its `$ ` lines: the rest is output), and an untagged block that starts
-    with a command. A leading `$ ` prompt is dropped."""
+    with a command. A leading `$ ` prompt is dropped. Each comes with the `export NAME=value` lines before it in its
+    block (as a terminal would have them; PATH aside: every command gets the by-hand environment)."""
     with open(readme, encoding="utf-8") as handle:
         text = handle.read()
     out = []
@@ -128,10 +130,14 @@ def commands(readme: str) -> List[str]:
         lines = [line for line in lines if line and not line.startswith("#")]
         if tag == "" and not (lines and re.match(r"(\$ )?" + COMMAND_WORDS, lines[0])):
             continue
+        exports = []
         for line in lines:
             if tag == "console" and not line.startswith("$ "):
                 continue
-            out.append(line[2:].strip() if line.startswith("$ ") else line)
+            line = line[2:].strip() if line.startswith("$ ") else line
+            out.append((line, " && ".join(exports)))
+            if re.match(r"export (?!PATH=)[A-Za-z_]\w*=", line):
+                exports.append(re.split(r"\s+#", line)[0])
     return out
 
 
@@ -210,7 +216,7 @@ def judge(output: str, rule: Rule, rc: Optional[int]) -> Tuple[bool, str]:
     return True, rule.why
 
 
-def run_one(command: str, rule: Rule, work: str) -> Tuple[bool, str, float]:
+def run_one(command: str, rule: Rule, work: str, exports: str = "") -> Tuple[bool, str, float]:
     ros_home = tempfile.mkdtemp(prefix="ros_home_", dir=work)
     if rule.default_master and port_taken(11311):
         return False, "port 11311 is taken (another ROS master?): this recipe starts roscore there", 0.0
@@ -223,11 +229,12 @@ def run_one(command: str, rule: Rule, work: str) -> Tuple[bool, str, float]:
             demo_log = open(log_path + ".demo", "w+", encoding="utf-8", errors="replace")
             # the graph a command records from or talks to: its namespace and camera when it names them
             same = " ".join(re.findall(r"\b(?:ns|camera):=\S+", re.split(r"\s+#", command)[0]))
+            same += " rep155:=true" if "/humans/" in command else ""  # ROS4HRI's topics: the graph that has them
             demo = start(f"roslaunch --no-summary fer_mask_ros demo.launch output:=log {same}", env, demo_log)
             end = time.monotonic() + 90
             while time.monotonic() < end and "NAO says" not in open(log_path + ".demo", errors="replace").read():
                 time.sleep(1.0)
-        proc = start(command, env, log)
+        proc = start(f"{exports} && {command}" if exports else command, env, log)
         rc = None
         try:
             rc = proc.wait(rule.seconds)
@@ -337,22 +344,22 @@ def main() -> int:
                   file=sys.stderr)
             return 2
     files = [os.path.abspath(f) for f in args.readme] if args.readme else default_files()
-    todo = [(os.path.relpath(f, REPO), c) for f in files for c in commands(f) if args.k in c]
+    todo = [(os.path.relpath(f, REPO), c, exports) for f in files for c, exports in commands(f) if args.k in c]
     if args.list:
-        for name, c in todo:
+        for name, c, _ in todo:
             r = rule_for(c)
             print(f"{name:<20} {r.mode:<11} {c[:100]}" + (f"    [{r.why}]" if r.mode in ("skip", "none") else ""))
         return 0
     work = tempfile.mkdtemp(prefix="readme_commands_")
     results = []
     try:
-        make_inputs([c for _, c in todo])
-        for name, c in todo:
+        make_inputs([c for _, c, _ in todo])
+        for name, c, exports in todo:
             rule = rule_for(c)
             if rule.mode in ("skip", "none"):
                 results.append(("skip" if rule.mode == "skip" else "FAIL", name, c, rule.why, 0.0))
             else:
-                ok, why, took = run_one(c, rule, work)
+                ok, why, took = run_one(c, rule, work, exports)
                 results.append(("ok" if ok else "FAIL", name, c, why, took))
             if results[-1][0] != "skip":
                 status, _, _, why, took = results[-1]
