@@ -8,12 +8,13 @@
 
 A shell block is a recipe: ```sh / bash / shell / console (there `$ ` lines only) and an untagged block whose first
 line is a command (python, roslaunch, make, ...). Each command runs unchanged with bash from the repository root, in
-the environment the README's by-hand block sets up (`source .ws/devel/setup.bash`, `.venv/bin` first on PATH), on a
-private ROS master and ROS_HOME. A rule table (RULES) says how each kind of command is judged: run to the end (exit
-0, no traceback), run for a while (a launch that runs until Ctrl-C: alive, no dead node, no traceback, plus what it
-must print), run beside the demo graph (rosrun / rosservice / record.launch), or skipped with the reason (a robot, a
-display, a second machine, a cluster, the datasets, a download, installs on another distribution, a rebuild of
-tracked files). Inputs the commands name (photo.jpg, photos/, group/, session.mp4, lecture.mp4, videos/, faces/,
+the environment the README's by-hand block sets up (`source .ws/devel/setup.bash`, `.venv/bin` first on PATH) plus
+the `export NAME=value` lines before it in its block, on a private ROS master and ROS_HOME. A rule table (RULES)
+says how each kind of command is judged: run to the end (exit 0, no traceback), run for a while (a launch that runs
+until Ctrl-C: alive, no dead node, no traceback, plus what it must print), run beside the demo graph (rosrun /
+rosservice / rostopic / record.launch), or skipped with the reason (a robot, a display, a second machine, a cluster,
+the datasets, a download, installs on another distribution, a rebuild of tracked files); a command no rule judges is
+a failure. Inputs the commands name (photo.jpg, photos/, group/, session.mp4, lecture.mp4, videos/, faces/,
 session.bag, /tmp/session.bag) are made first from the bundled clip and removed after. Each result line names its
 file. Needs `make setup`; not part of `make test`.
 """
