@@ -33,6 +33,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional
 
 from fer_mask_ros.errors import NaoError, NaoTimeout, NaoUnavailable
+from fer_mask_ros.robot.qi_exit import close_at_exit, qi_module
 
 LOG = logging.getLogger(__name__)
 
@@ -78,10 +79,9 @@ def make_url(host: Optional[str] = None, port: Optional[int] = None, secure: Opt
 
 def _import_qi():
     try:
-        import qi  # noqa: PLC0415 - qi is only needed when talking to a robot
+        return qi_module()  # qi is only needed when talking to a robot
     except ImportError as exc:
         raise NaoError("the qi module is missing: pip install qi (libqi-python) to talk to a NAO") from exc
-    return qi
 
 
 class _Authenticator:
@@ -183,6 +183,8 @@ class NaoConnection:
         self._connected_event = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._session: Any = None
+        self._disconnect_link: Any = None  # the session's `disconnected` signal link, unlinked before close
+        self._warn_timer: Optional[threading.Timer] = None
         self._services: Dict[str, Any] = {}
         self._callbacks: List[StateCallback] = []
         self._state = STATE_DISCONNECTED
@@ -234,6 +236,7 @@ class NaoConnection:
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="nao-connection", daemon=True)
             self._thread.start()
+            close_at_exit(self.close)
         if wait is None or wait > 0:
             return self.wait_connected(wait)
         return self.connected
@@ -247,6 +250,10 @@ class NaoConnection:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=self.connect_timeout + 2.0)
         self._thread = None
+        with self._lock:
+            timer, self._warn_timer = self._warn_timer, None
+        if timer is not None:
+            timer.cancel()
         self._drop_session()
         self._set_state(STATE_DISCONNECTED, "closed")
 
@@ -326,8 +333,14 @@ class NaoConnection:
     def _drop_session(self) -> None:
         with self._lock:
             session, self._session = self._session, None
+            link, self._disconnect_link = self._disconnect_link, None
             self._services = {}
         if session is not None:
+            if link is not None:  # no Python callback may run while (or after) the session goes away
+                try:
+                    session.disconnected.disconnect(link)
+                except Exception:
+                    pass
             try:
                 session.close()
             except Exception:  # already broken
@@ -357,12 +370,14 @@ class NaoConnection:
             raise NaoError(_scrub(str(exc), self._password) or type(exc).__name__) from None
         if not session.isConnected():
             raise NaoError("session not connected after connect()")
+        link = None
         try:
-            session.disconnected.connect(lambda *_a: self._wake.set())
+            link = session.disconnected.connect(lambda *_a: self._wake.set())
         except Exception:  # signal API differences: polling still works
             pass
         with self._lock:
             self._session = session
+            self._disconnect_link = link
             self._services = {}
             self.generation += 1
 
@@ -385,6 +400,10 @@ class NaoConnection:
         if self.first_warn_s > 0:
             timer = threading.Timer(self.first_warn_s, self._warn_down, args=(token, time.monotonic()))
             timer.daemon = True
+            with self._lock:
+                previous, self._warn_timer = self._warn_timer, timer
+            if previous is not None:  # its period is over: one waiting timer at most
+                previous.cancel()
             timer.start()
 
     def _warn_down(self, token: int, since: float) -> None:

@@ -32,6 +32,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, TextIO, Unio
 import numpy as np
 
 from fer_mask_ros.robot.camera import RESOLUTIONS, parse_colorspace, parse_resolution, rgb_to_image_bytes
+from fer_mask_ros.robot.qi_exit import close_at_exit, qi_module
 from fer_mask_ros.simulation.frame_source import FrameSource, open_frame_source
 
 LOG = logging.getLogger(__name__)
@@ -64,10 +65,9 @@ class LedEvent(NamedTuple):
 
 def _qi():
     try:
-        import qi  # noqa: PLC0415
+        return qi_module()
     except ImportError as exc:  # pragma: no cover - qi is a project dependency
         raise RuntimeError("the fake NAO needs the qi module (pip install qi)") from exc
-    return qi
 
 
 def _resize(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -111,6 +111,27 @@ class _Recorder:
         self.stream = stream
         self.language = "English"
         self.volume = 1.0
+        self.stopping = threading.Event()  # set by FakeNao.stop(): handlers still speaking end early
+        self._speaking = 0
+        self._idle = threading.Condition(self.lock)
+
+    def speak_for(self, seconds: float) -> None:
+        """Block like a robot that speaks for `seconds`, ending at once when the fake robot stops."""
+        if seconds <= 0:
+            return
+        with self.lock:
+            self._speaking += 1
+        try:
+            self.stopping.wait(seconds)
+        finally:
+            with self.lock:
+                self._speaking -= 1
+                self._idle.notify_all()
+
+    def wait_quiet(self, timeout: float) -> bool:
+        """Wait until no handler is speaking any more; False after `timeout` s."""
+        with self.lock:
+            return self._idle.wait_for(lambda: self._speaking == 0, timeout)
 
     def say(self, service: str, text: str) -> None:
         utt = Utterance(time.time(), service, str(text), self.language)
@@ -252,8 +273,7 @@ class _TextToSpeech:
         if not args:
             raise RuntimeError("ALTextToSpeech.say needs a text")
         self._rec.say("ALTextToSpeech", str(args[0]))
-        if self._say_seconds > 0:
-            time.sleep(self._say_seconds)
+        self._rec.speak_for(self._say_seconds)
 
     @_binder("v", "(s)")
     def setLanguage(self, language):  # noqa: N802
@@ -310,8 +330,7 @@ class _AnimatedSpeech:
         if not args:
             raise RuntimeError("ALAnimatedSpeech.say needs a text")
         self._rec.say("ALAnimatedSpeech", str(args[0]))
-        if self._say_seconds > 0:
-            time.sleep(self._say_seconds)
+        self._rec.speak_for(self._say_seconds)
 
 
 def _colour_to_int(value: Any) -> int:
@@ -527,6 +546,8 @@ class FakeNao:
             self._url = _pick_endpoint(endpoints, self.listen_url)
             self._session = session
             self._t0 = self._clock()
+            self._recorder.stopping.clear()
+        close_at_exit(self.stop)
         LOG.info("fake NAO listening on %s (%s)", self._url, self.source)
         return self
 
@@ -535,10 +556,13 @@ class FakeNao:
             session, self._session = self._session, None
             self._service_ids = {}
         if session is not None:
+            self._recorder.stopping.set()
             try:
                 session.close()
             except Exception as exc:  # pragma: no cover
                 LOG.debug("fake NAO close: %s", exc)
+            if not self._recorder.wait_quiet(5.0):  # a handler in a qi thread must not outlive the server
+                LOG.warning("fake NAO on %s: a say() handler still runs 5 s after stop", self._url)
             LOG.info("fake NAO on %s stopped", self._url)
 
     def __enter__(self) -> FakeNao:
