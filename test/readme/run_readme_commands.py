@@ -172,7 +172,8 @@ ROOT = REPO  # where the commands run (--root: a clean clone with .venv and .ws 
 
 
 def start(command: str, env: dict, log) -> subprocess.Popen:
-    prelude = f"cd {ROOT} && source .ws/devel/setup.bash && export PATH={ROOT}/.venv/bin:$PATH && "
+    # the environment first, as its own line: `prelude && a & b` would give it to `a` only (a `&` ends the list)
+    prelude = f"cd {ROOT} && source .ws/devel/setup.bash && export PATH={ROOT}/.venv/bin:$PATH || exit 97\n"
     return subprocess.Popen(["bash", "-c", prelude + command], env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
 

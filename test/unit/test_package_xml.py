@@ -60,7 +60,8 @@ def third_party_imports(*folders: str) -> Dict[str, Set[str]]:
                     else:
                         continue
                     for top in {n.split(".")[0] for n in names}:
-                        if top not in sys.stdlib_module_names and top not in LOCAL:
+                        sibling = os.path.exists(os.path.join(dirpath, top + ".py"))  # a test's helper module
+                        if top not in sys.stdlib_module_names and top not in LOCAL and not sibling:
                             found.setdefault(top, set()).add(os.path.relpath(path, REPO))
     return found
 
