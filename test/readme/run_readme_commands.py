@@ -237,7 +237,7 @@ def run_one(command: str, rule: Rule, work: str, exports: str = "") -> Tuple[boo
             end = time.monotonic() + 90
             while time.monotonic() < end and "NAO says" not in open(log_path + ".demo", errors="replace").read():
                 time.sleep(1.0)
-        proc = start(f"{exports} && {command}" if exports else command, env, log)
+        proc = start(f"{exports}\n{command}" if exports else command, env, log)
         rc = None
         try:
             rc = proc.wait(rule.seconds)
@@ -248,6 +248,8 @@ def run_one(command: str, rule: Rule, work: str, exports: str = "") -> Tuple[boo
                 return False, f"still running after {rule.seconds:g} s", time.monotonic() - t0
             stop(proc)
         finally:
+            if group_alive(proc.pid):  # a command that ended early may leave its `x &` (a roscore) running
+                stop(proc)
             if demo is not None:
                 stop(demo)
         log.seek(0)
