@@ -33,7 +33,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional
 
 from fer_mask_ros.errors import NaoError, NaoTimeout, NaoUnavailable
-from fer_mask_ros.robot.qi_exit import close_at_exit, qi_module
+from fer_mask_ros.robot.qi_exit import close_at_exit
 
 LOG = logging.getLogger(__name__)
 
@@ -79,9 +79,10 @@ def make_url(host: Optional[str] = None, port: Optional[int] = None, secure: Opt
 
 def _import_qi():
     try:
-        return qi_module()  # qi is only needed when talking to a robot
+        import qi  # noqa: PLC0415 - qi is only needed when talking to a robot
     except ImportError as exc:
         raise NaoError("the qi module is missing: pip install qi (libqi-python) to talk to a NAO") from exc
+    return qi
 
 
 class _Authenticator:

@@ -7,6 +7,8 @@ forced unwind through libqi's C++ aborts the whole process ("terminate called wi
 "FATAL: exception not rethrown"): a program that ran well would exit with SIGABRT. So everything that owns a qi
 session registers its closer here (`close_at_exit`): at `atexit`, while such threads can still finish, the closers
 run, and then the interpreter waits a moment, GIL released, for libqi to finish what the closing set off.
+No qi.Application is made for this: libqi-python stops it at exit with the GIL held, and its destructor then joined
+a libqi thread that was waiting for the GIL to release a Python object (a hang, seen in this package's tests).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import logging
 import threading
 import time
 import weakref
-from typing import Any, Callable, List
+from typing import Callable, List
 
 LOG = logging.getLogger(__name__)
 
@@ -26,23 +28,14 @@ _registered = False
 SETTLE_S = 0.3  # after closing at exit
 
 
-def qi_module() -> Any:
-    """`import qi` (only processes that talk to a robot need it).
-
-    No qi.Application is made here: its destructor, run by qi at exit with the GIL held, joins libqi's threads
-    while one of them may wait for the GIL to release a Python object (a deadlock, seen in this package's tests)."""
-    import qi  # noqa: PLC0415
-
-    return qi
-
-
 def close_at_exit(bound_method: Callable[[], None]) -> None:
     """Call `bound_method` (e.g. ``conn.close``) at interpreter exit unless its object is gone by then.
     Holds only a weak reference: registering never keeps an object alive."""
     global _registered
     with _lock:
         _closers[:] = [ref for ref in _closers if ref() is not None]
-        _closers.append(weakref.WeakMethod(bound_method))
+        if not any(ref() == bound_method for ref in _closers):  # a restarted connection: still one closer
+            _closers.append(weakref.WeakMethod(bound_method))
         if not _registered:
             atexit.register(close_all)
             _registered = True

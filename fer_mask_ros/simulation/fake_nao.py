@@ -32,7 +32,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, TextIO, Unio
 import numpy as np
 
 from fer_mask_ros.robot.camera import RESOLUTIONS, parse_colorspace, parse_resolution, rgb_to_image_bytes
-from fer_mask_ros.robot.qi_exit import close_at_exit, qi_module
+from fer_mask_ros.robot.qi_exit import close_at_exit
 from fer_mask_ros.simulation.frame_source import FrameSource, open_frame_source
 
 LOG = logging.getLogger(__name__)
@@ -65,9 +65,10 @@ class LedEvent(NamedTuple):
 
 def _qi():
     try:
-        return qi_module()
+        import qi  # noqa: PLC0415
     except ImportError as exc:  # pragma: no cover - qi is a project dependency
         raise RuntimeError("the fake NAO needs the qi module (pip install qi)") from exc
+    return qi
 
 
 def _resize(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
