@@ -164,7 +164,7 @@ demo: setup
 	@$(ROS_ENV) && export ROS_HOME=$(WS)/ros_home && \
 		echo "demo: simulated NAO playing the bundled clip for $(DEMO_DURATION) s (lines 'NAO says: ...' are its speech)" && \
 		if [ "$(DEMO_MASTER)" = own ]; then \
-			port=$$($(PY) -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') && \
+			port=$$($(PY) -c 'from fer_mask_ros.ports import free_port; print(free_port())') && \
 			export ROS_MASTER_URI=http://127.0.0.1:$$port && { rosmaster --core -p $$port >/dev/null 2>&1 & } && \
 			master=$$! && trap 'kill $$master 2>/dev/null' EXIT && \
 			for i in $$(seq 300); do \

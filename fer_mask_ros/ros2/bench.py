@@ -27,7 +27,6 @@ class NodeProcesses:
     /diagnostics (this process never receives the images)."""
 
     def __init__(self, frames, fps: float, ns: str = "fer_mask"):
-        import socket  # noqa: PLC0415
         import subprocess  # noqa: PLC0415
         import sys  # noqa: PLC0415
         import tempfile  # noqa: PLC0415
@@ -37,12 +36,12 @@ class NodeProcesses:
         from diagnostic_msgs.msg import DiagnosticArray  # noqa: PLC0415
         from rclpy.executors import SingleThreadedExecutor  # noqa: PLC0415
 
+        from fer_mask_ros.ports import free_port  # noqa: PLC0415
+
         self.folder = tempfile.mkdtemp(prefix="fer_mask_ros2_bench_")
         for i, rgb in enumerate(frames):
             cv2.imwrite(os.path.join(self.folder, f"{i:03d}.png"), rgb[:, :, ::-1])
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         common = ["--ros-args", "-r", f"__ns:=/{ns}"]
         image = ["-r", "image:=camera/front/image_raw"]
         nodes = [["nao_camera", "-p", "nao_ip:=127.0.0.1", "-p", f"nao_port:={port}", "-p", f"fps:={int(fps)}",

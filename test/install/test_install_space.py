@@ -14,19 +14,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, REPO)
+from fer_mask_ros.ports import free_port  # noqa: E402
 
 
 def clean_env(**extra: str) -> dict:
@@ -108,7 +103,10 @@ def main() -> int:
         problems.append(f"qi info lines on the console: {qi_info[:3]}")
     if problems:
         print(out[-6000:])
+        # the tail may have lost the first failure (a node that died at start): its lines, from the whole console
+        flagged = [ln for ln in out.splitlines() if any(w in ln for w in ("FATAL", "ERROR", "has died", "exit code"))]
         print("install-test FAILED:\n  " + "\n  ".join(problems))
+        print("install-test: console lines that name a failure:\n  " + "\n  ".join(flagged[:40] or ["(none)"]))
         return 1
     print("install-test: ok")
     return 0

@@ -35,6 +35,9 @@ from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, REPO)
+from fer_mask_ros.ports import free_port  # noqa: E402
+
 BAD = ("Traceback (most recent call last)", "has died", "REQUIRED process", "RLException", "is already in use")
 
 
@@ -149,12 +152,6 @@ def rule_for(command: str) -> Rule:
         if re.search(rule.pattern, bare):
             return rule
     return Rule("", "none", "no rule says how to judge it (a failure): add one to RULES")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def environment(ros_home: str, port: Optional[int] = None) -> dict:

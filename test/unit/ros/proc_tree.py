@@ -7,11 +7,7 @@ import os
 import signal
 import socket
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from fer_mask_ros.ports import free_port  # noqa: F401 (the tests import it from here)
 
 
 def process_tree(root: int):
