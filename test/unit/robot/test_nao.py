@@ -26,6 +26,7 @@ from fer_mask_ros.robot.speech import NaoLeds, NaoSpeech
 qi = pytest.importorskip("qi")
 qi.logging.setLevel(qi.logging.WARNING)
 
+from fer_mask_ros.ports import free_port  # noqa: E402
 from fer_mask_ros.simulation.fake_nao import FakeNao  # noqa: E402
 
 
@@ -285,7 +286,9 @@ def test_speech_busy_drops(fake):
 
 
 def test_reconnect_after_robot_restart_on_same_port():
-    first = FakeNao(frames(), echo=False).start()
+    # a port from below the ephemeral range: while the robot is away no other socket (nor a reconnect attempt
+    # connecting to itself) can take it
+    first = FakeNao(frames(), url=f"tcp://127.0.0.1:{free_port()}", echo=False).start()
     url = first.url
     states = []
     c = NaoConnection(url, min_backoff=0.5, max_backoff=5.0)
@@ -303,9 +306,7 @@ def test_reconnect_after_robot_restart_on_same_port():
     second = FakeNao(frames(), url=url, echo=False).start()  # same port
     try:
         assert second.url == url
-        t0 = time.monotonic()
-        assert c.wait_connected(5.0), c.diagnostics()
-        assert time.monotonic() - t0 < 5.0
+        assert c.wait_connected(30.0), c.diagnostics()  # the backoff is at most 5 s: a loaded machine gets room
         got = cam.grab()
         assert got is not None and got[0].shape == (120, 160, 3)
         assert cam.subscriptions == 2  # resubscribed on the new robot
