@@ -1,11 +1,11 @@
 """One long video on several cores: time chunks with an overlap for tracking, stitched afterwards.
 
 Chunk k covers frames [start_k, stop_k); its worker starts `overlap` frames earlier (a fresh tracker and
-smoother warm up there) and those warm-up records are dropped. Stitching maps each chunk's face ids to the
+per-track evidence warm up there) and those warm-up records are dropped. Stitching maps each chunk's face ids to the
 previous chunk's by the faces both saw in the overlap (same frame, boxes overlapping by IoU >= 0.5, most
-votes wins); an id without a partner gets the next new id. With an overlap of a few seconds the smoothed
-probabilities have converged (EMA with alpha 0.5: 0.5^n) and the numbers match a single pass closely but
-not always bit for bit: the full-scan schedule of the detector restarts in each chunk.
+votes wins); an id without a partner gets the next new id. With an overlap of a few seconds the per-track
+evidence has converged (its weights halve every `smoothing_half_life_s`) and the numbers match a single pass
+closely but not always bit for bit: the full-scan schedule of the detector restarts in each chunk.
 """
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ PHOTO_CSV_HEADER = (["path", "face", "x", "y", "w", "h", "score", "emotion", "co
 def classify_image(pipeline, image_bgr: np.ndarray, stamp: float = 0.0) -> list:
     """Detect + classify one still image -> [FaceEmotion], ids 1..N by detector score, no smoothing.
 
-    Uses only `pipeline.detector` and `pipeline.classify`: the tracker and smoother are untouched,
+    Uses only `pipeline.detector` and `pipeline.classify`: the tracker and per-track evidence are untouched,
     so calling it never disturbs a live pipeline's state.
     """
     from fer_mask_ros.perception.pipeline import TrackedFace

@@ -226,7 +226,7 @@ def analyse_one(path: str, out_dir: str, detector, classifier, args, on_frames: 
     log = log or (lambda line: print(line, file=sys.stderr))
     sampler = Sampler(args.every, args.max_fps)
     source = open_source(path, args.topic, args.faces_topic, sampler, args.sync_slop, fps=args.fps)
-    pipeline = _new_pipeline(detector, classifier, args)  # fresh tracker + smoother per input
+    pipeline = _new_pipeline(detector, classifier, args)  # fresh tracker + per-track evidence per input
     render = os.path.join(out_dir, "annotated.mp4") if args.render else None
     if render:
         os.makedirs(out_dir, exist_ok=True)
