@@ -7,8 +7,6 @@ import os
 import signal
 import socket
 
-from fer_mask_ros.ports import free_port  # noqa: F401 (the tests import it from here)
-
 
 def process_tree(root: int):
     """`root` and its descendants (roslaunch starts rosmaster and rosout in sessions of their own, so a process

@@ -11,7 +11,9 @@ import sys
 import time
 
 import pytest
-from proc_tree import comm, free_port, listening_sockets, process_tree
+from proc_tree import comm, listening_sockets, process_tree
+
+from fer_mask_ros.ports import free_port
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 WS_SETUP = os.path.join(REPO, ".ws", "devel", "setup.bash")

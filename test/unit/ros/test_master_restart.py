@@ -16,8 +16,9 @@ import sys
 import time
 
 import pytest
-from proc_tree import free_port, kill_9, process_tree
+from proc_tree import kill_9, process_tree
 
+from fer_mask_ros.ports import free_port
 from fer_mask_ros.ros.runtime import master_changed, master_identity, restore_params
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
