@@ -23,6 +23,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, REPO)
 from fer_mask_ros.ports import free_port  # noqa: E402
 
+CONSOLE_FAILURES = ("REQUIRED process", "has died", "Traceback", "FATAL", "not found")  # any of them fails the test
+
 
 def clean_env(**extra: str) -> dict:
     """Only what a new shell on this machine has: no ROS variables of the devel space, and no venv on PATH
@@ -95,7 +97,7 @@ def main() -> int:
         problems.append("the fake NAO did not play the installed clip")
     if "NAO says:" not in out:
         problems.append("NAO said nothing")
-    for bad in ("REQUIRED process", "has died", "Traceback", "FATAL", "not found"):
+    for bad in CONSOLE_FAILURES:
         if bad in out:
             problems.append(f"console shows {bad!r}")
     qi_info = [ln for ln in out.splitlines() if ln.startswith("[I] ")]
@@ -104,7 +106,7 @@ def main() -> int:
     if problems:
         print(out[-6000:])
         # the tail may have lost the first failure (a node that died at start): its lines, from the whole console
-        flagged = [ln for ln in out.splitlines() if any(w in ln for w in ("FATAL", "ERROR", "has died", "exit code"))]
+        flagged = [ln for ln in out.splitlines() if any(w in ln for w in CONSOLE_FAILURES + ("ERROR", "exit code"))]
         print("install-test FAILED:\n  " + "\n  ".join(problems))
         print("install-test: console lines that name a failure:\n  " + "\n  ".join(flagged[:40] or ["(none)"]))
         return 1
